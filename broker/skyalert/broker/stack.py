@@ -1,0 +1,166 @@
+"""``skyalert up``: the whole stack on one machine, started in order and stopped as one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import httpx
+from confluent_kafka.admin import AdminClient
+
+from skyalert.broker import migrate
+from skyalert.broker.admin import sync_topics, wait_for_kafka
+from skyalert.broker.db import check_database, make_engine
+from skyalert.broker.errors import SkyalertError
+from skyalert.broker.kafka_config import admin_config
+from skyalert.broker.localbroker import LocalBroker, local_broker
+from skyalert.broker.localkafka import port_is_free
+from skyalert.broker.processes import Child, spawn
+from skyalert.broker.settings import Settings
+from skyalert.schemas.catalog import load_catalog
+
+Say = Callable[[str], None]
+
+#: Worker processes that ``skyalert up`` runs beside the web app; later services add theirs.
+WORKERS = ("heartbeat",)
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "skyalert.broker.cli", *args]
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    say: Say
+    broker: LocalBroker | None = None
+    children: list[Child] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def logs(self) -> Path:
+        return self.settings.var_dir.resolve() / "logs"
+
+    def start(self) -> Settings:
+        """Bring everything up; returns the settings the children run with."""
+        settings = self.settings
+        var = settings.var_dir.resolve()
+        var.mkdir(parents=True, exist_ok=True)
+        settings = settings.model_copy(update={"var_dir": var})
+        if settings.kafka_bootstrap is None:
+            self.broker = local_broker(settings)
+            self.broker.start(self.say)
+            settings = settings.model_copy(update={"kafka_bootstrap": self.broker.bootstrap})
+        else:
+            self.say(f"using the Kafka cluster at {settings.kafka_bootstrap}")
+            wait_for_kafka(admin_config(settings), settings.kafka_timeout)
+
+        engine = make_engine(settings)
+        try:
+            check_database(engine)
+            before, after = migrate.upgrade(engine)
+        finally:
+            engine.dispose()
+        url = engine.url.render_as_string(hide_password=True)
+        self.say(f"database {url}: " + (
+            f"migrated {before or 'empty'} -> {after}" if before != after else f"at {after}"
+        ))  # fmt: skip
+
+        report = sync_topics(AdminClient(admin_config(settings)), load_catalog().topics)
+        for line in report.lines():
+            self.say(f"topics: {line}")
+
+        if not port_is_free(settings.port, settings.host):
+            raise SkyalertError(
+                f"port {settings.port} on {settings.host} is in use; "
+                "stop what runs there or choose another with SKYALERT_PORT"
+            )
+        env = {**os.environ, **_environment(settings)}
+        self.children.append(spawn("web", _cli("serve"), self.logs / "web.log", env))
+        for worker in WORKERS:
+            self.children.append(
+                spawn(worker, _cli("worker", worker), self.logs / f"{worker}.log", env)
+            )
+        self._wait_for_web(settings)
+        return settings
+
+    def _wait_for_web(self, settings: Settings, timeout: float = 30.0) -> None:
+        web = self.children[0]
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=2.0) as http:
+            while time.monotonic() < deadline:
+                if web.exited() is not None:
+                    raise SkyalertError(f"the web app exited while starting:\n{web.log_tail()}")
+                try:
+                    if http.get(f"http://{settings.host}:{settings.port}/readyz").is_success:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
+        raise SkyalertError(f"the web app did not become ready in {timeout:g} s:\n{web.log_tail()}")
+
+    def supervise(self) -> int:
+        """Wait for Ctrl-C or SIGTERM; stop everything if any child dies. Returns an exit code."""
+        while not self.stopping.wait(0.25):
+            for child in self.children:
+                code = child.exited()
+                if code is not None:
+                    self.say(f"{child.name} (pid {child.pid}) exited with status {code}:")
+                    self.say(child.log_tail())
+                    return 1
+            if self.broker is not None and not self.broker.alive():
+                self.say("the local Kafka broker exited; stopping")
+                return 1
+        return 0
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+        self.children.clear()
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+
+    def handle_signals(self) -> None:
+        def _stop(signum: int, _frame: FrameType | None) -> None:
+            self.stopping.set()
+
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
+
+
+def _environment(settings: Settings) -> dict[str, str]:
+    """The settings the children must share with us, as SKYALERT_* variables."""
+    return {
+        "SKYALERT_VAR_DIR": str(settings.var_dir),
+        "SKYALERT_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap),
+        "SKYALERT_HOST": settings.host,
+        "SKYALERT_PORT": str(settings.port),
+    }
+
+
+def run(settings: Settings, say: Say) -> int:
+    stack = Stack(settings, say)
+    try:
+        started = stack.start()  # Ctrl-C here raises KeyboardInterrupt; finally cleans up
+        stack.handle_signals()
+        say("")
+        say(f"  portal           {started.base_url}/")
+        say(f"  Kafka bootstrap  {started.kafka_bootstrap}")
+        for child in stack.children:
+            say(f"  {child.name:<16} pid {child.pid}, log {child.log}")
+        say("")
+        say("skyalert is up. Press Ctrl-C to stop.")
+        code = stack.supervise()
+    finally:
+        say("stopping …")
+        stack.stop()
+        say("stopped")
+    return code

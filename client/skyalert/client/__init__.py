@@ -1,0 +1,1 @@
+"""skyalert-client: receive skyalert alerts over Kafka or WebSocket."""

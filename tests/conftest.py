@@ -1,0 +1,130 @@
+"""Shared fixtures: real Apache Kafka, PostgreSQL, SMTP and a running app, started on demand."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from skyalert.broker import migrate
+from skyalert.broker.db import make_engine
+from skyalert.broker.localkafka import LocalKafka, free_port, kafka_classpath
+from skyalert.broker.settings import Settings
+from skyalert.web.app import create_app
+from support.smtp import SMTPServer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "kafka" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.kafka)
+
+
+@pytest.fixture(scope="session")
+def kafka_classpath_str() -> str:
+    home = os.environ.get("SKYALERT_KAFKA_HOME")
+    return kafka_classpath(ROOT / "var", Path(home) if home else None)
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory, kafka_classpath_str: str) -> Iterator[LocalKafka]:
+    """One real single-node Apache Kafka for the whole run."""
+    broker = LocalKafka(home=tmp_path_factory.mktemp("kafka"), classpath=kafka_classpath_str)
+    broker.start(timeout=90)
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    url = os.environ.get("SKYALERT_TEST_POSTGRES_URL")
+    if url:
+        return url
+    # Never skip for want of a server: start one.
+    result = subprocess.run(
+        ["bash", str(ROOT / "ops" / "local" / "ensure-postgres.sh")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh database for this run, dropped at the end."""
+    name = f"skyalert_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(
+    tmp_path_factory: pytest.TempPathFactory, postgres_url: str, kafka: LocalKafka
+) -> Settings:
+    """Settings of the running test stack: PostgreSQL and the real Kafka."""
+    settings = Settings(
+        var_dir=tmp_path_factory.mktemp("var"),
+        database_url=postgres_url,
+        kafka_bootstrap=kafka.bootstrap,
+        heartbeat_interval=0.05,
+    )
+    engine = make_engine(settings)
+    migrate.upgrade(engine)
+    engine.dispose()
+    return settings
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """The web app served by a real uvicorn on a free loopback port; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            pytest.fail("the web app did not start")
+        thread.join(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def app_url(settings: Settings) -> Iterator[str]:
+    with serving(settings) as url:
+        yield url
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SMTPServer]:
+    server = SMTPServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> str:
+    """A topic/group name no other test uses: ``test.<test name>.<random>``."""
+    base = re.sub(r"[^a-z0-9_]+", "_", request.node.name.lower()).strip("_")[:40]
+    return f"test.{base}.{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+
+from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient
+
+from skyalert.broker.admin import sync_topics
+from skyalert.broker.db import make_engine, make_sessionmaker
+from skyalert.broker.heartbeat import run_heartbeat
+from skyalert.broker.liveness import Liveness, last_seen
+from skyalert.broker.settings import Settings
+from skyalert.schemas.catalog import load_catalog
+
+
+def test_heartbeats_reach_a_plain_consumer(settings: Settings, unique_name: str) -> None:
+    topic = load_catalog().heartbeat.model_copy(update={"name": unique_name})
+    sync_topics(AdminClient({"bootstrap.servers": settings.kafka_bootstrap}), [topic])
+    engine = make_engine(settings)
+    sessions = make_sessionmaker(engine)
+    kind = f"hb-{unique_name[-8:]}"
+    liveness = Liveness(sessions, kind)
+    stop = threading.Event()
+    sent: list[int] = []
+    worker = threading.Thread(
+        target=lambda: sent.append(run_heartbeat(settings, topic, stop, liveness))
+    )
+    started = datetime.now(UTC)
+    worker.start()
+
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": unique_name,
+                         "auto.offset.reset": "earliest"})  # fmt: skip
+    consumer.subscribe([topic.name])
+    received = []
+    try:
+        while len(received) < 3:
+            message = consumer.poll(10)
+            assert message is not None, "no heartbeat within 10 s"
+            assert message.error() is None
+            received.append(message)
+        assert last_seen(sessions, kind) is not None
+    finally:
+        consumer.close()
+        stop.set()
+        worker.join(10)
+    # Stopping takes the worker's row away: the status page must not show it as alive.
+    assert last_seen(sessions, kind) is None
+    engine.dispose()
+
+    assert not worker.is_alive()
+    assert sent[0] >= 3
+    bodies = [json.loads(m.value()) for m in received]
+    times = [datetime.fromisoformat(b["alert_datetime"]) for b in bodies]
+    assert all(b["$schema"] == topic.schema_ref for b in bodies)
+    assert times == sorted(times)
+    assert times[0] >= started.replace(microsecond=0)
+    assert dict(received[0].headers() or [])["content-type"] == b"application/json"

@@ -1,0 +1,62 @@
+"""The web app's home page and probes, against the real Kafka and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from skyalert.broker import migrate
+from skyalert.broker.db import make_engine
+from skyalert.broker.settings import Settings
+from skyalert.schemas.catalog import load_catalog
+from conftest import serving
+
+
+def test_home_lists_every_catalog_topic(app_url: str) -> None:
+    response = httpx.get(app_url + "/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    for topic in load_catalog().topics:
+        assert f'data-topic="{topic.name}"' in response.text
+        assert topic.title in response.text
+
+
+def test_healthz(app_url: str) -> None:
+    assert httpx.get(app_url + "/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_reports_database_and_kafka(app_url: str) -> None:
+    response = httpx.get(app_url + "/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["checks"]["database"] == {"ok": True}
+    assert body["checks"]["kafka"]["ok"] is True
+    assert body["checks"]["kafka"]["cluster_id"]
+
+
+def test_readyz_names_the_unreachable_kafka(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path, kafka_bootstrap="127.0.0.1:1")
+    migrate.upgrade(make_engine(settings))
+    with serving(settings) as url:
+        response = httpx.get(url + "/readyz", timeout=10)
+        home = httpx.get(url + "/", timeout=10)
+    assert response.status_code == 503
+    body = response.json()
+    assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["kafka"]["ok"] is False
+    assert "127.0.0.1:1" in body["checks"]["kafka"]["error"]
+    # The portal still answers, and says why counts are missing.
+    assert home.status_code == 200
+    assert "Kafka does not answer" in home.text
+
+
+def test_unknown_page_is_an_html_error_and_api_gets_problem_json(app_url: str) -> None:
+    page = httpx.get(app_url + "/no/such/page")
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    api = httpx.get(app_url + "/api/v1/no-such-thing")
+    assert api.status_code == 404
+    assert api.headers["content-type"] == "application/problem+json"
+    assert api.json()["status"] == 404

@@ -1,0 +1,61 @@
+"""One edge for errors: RFC 9457 problem+json under /api, HTML pages elsewhere."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+from skyalert.broker.errors import SkyalertError
+from skyalert.web.pages import render
+
+PROBLEM = "application/problem+json"
+
+
+def _wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith(("/api/", "/oauth2/", "/.well-known/")) or path in {
+        "/healthz",
+        "/readyz",
+    }
+
+
+def problem(
+    request: Request, status: int, detail: str, title: str | None = None, **extra: object
+) -> Response:
+    title = title or HTTPStatus(status).phrase
+    if _wants_json(request):
+        body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+        return JSONResponse(body, status_code=status, media_type=PROBLEM)
+    return render(request, "error.html", status_code=status, title=title, detail=detail)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).description
+    response = problem(request, exc.status_code, detail)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    violations = [
+        {"path": "/" + "/".join(str(p) for p in err["loc"]), "message": err["msg"]}
+        for err in exc.errors()
+    ]
+    return problem(request, 422, "the request is invalid; see violations", violations=violations)
+
+
+async def _skyalert_error(request: Request, exc: Exception) -> Response:
+    return problem(request, 503, str(exc), title="Service unavailable")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(SkyalertError, _skyalert_error)

@@ -1,0 +1,98 @@
+"""What the web app shares between requests, built once at start-up from the settings."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from confluent_kafka import Consumer, KafkaException
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from skyalert.broker.admin import message_counts
+from skyalert.broker.db import make_engine, make_sessionmaker
+from skyalert.broker.kafka_config import consumer_config
+from skyalert.broker.settings import Settings
+from skyalert.schemas.catalog import Catalog, load_catalog
+
+#: Message counts change slowly; a short cache keeps pages fast under load.
+COUNTS_TTL = 2.0
+
+
+@dataclass
+class KafkaProbe:
+    """A metadata-only Kafka client: message counts and the readiness check."""
+
+    config: dict[str, Any]
+    _consumer: Consumer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _counts: tuple[float, dict[str, int]] = (0.0, {})
+
+    def _client(self) -> Consumer:
+        if self._consumer is None:
+            self._consumer = Consumer(self.config)
+        return self._consumer
+
+    def cluster_id(self, timeout: float = 2.0) -> str:
+        with self._lock:
+            metadata = self._client().list_topics(timeout=timeout)
+        if not metadata.brokers:
+            raise KafkaException("no broker answered")
+        return str(metadata.cluster_id)
+
+    def counts(self, topics: list[str]) -> dict[str, int] | None:
+        """Retained messages per topic, or None when Kafka does not answer."""
+        stamp, cached = self._counts
+        if time.monotonic() - stamp < COUNTS_TTL:
+            return cached
+        try:
+            with self._lock:
+                counts = message_counts(self._client(), topics, timeout=2.0)
+        except KafkaException:
+            return None
+        self._counts = (time.monotonic(), counts)
+        return counts
+
+    def close(self) -> None:
+        with self._lock:
+            if self._consumer is not None:
+                self._consumer.close()
+                self._consumer = None
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    catalog: Catalog
+    kafka: KafkaProbe
+
+    @classmethod
+    def build(cls, settings: Settings) -> AppState:
+        engine = make_engine(settings)
+        config = consumer_config(
+            settings, group_id="skyalert-web-probe", log_level=0, socket_timeout_ms=2000
+        )
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            catalog=load_catalog(),
+            kafka=KafkaProbe(config),
+        )
+
+    def close(self) -> None:
+        self.kafka.close()
+        self.engine.dispose()
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.skyalert
+    return state
+
+
+State = Annotated[AppState, Depends(get_state)]
