@@ -39,7 +39,9 @@ def kafka_classpath_str() -> str:
 
 
 @pytest.fixture(scope="session")
-def kafka(tmp_path_factory: pytest.TempPathFactory, kafka_classpath_str: str) -> Iterator[LocalKafka]:
+def kafka(
+    tmp_path_factory: pytest.TempPathFactory, kafka_classpath_str: str
+) -> Iterator[LocalKafka]:
     """One real single-node Apache Kafka for the whole run."""
     broker = LocalKafka(home=tmp_path_factory.mktemp("kafka"), classpath=kafka_classpath_str)
     broker.start(timeout=90)

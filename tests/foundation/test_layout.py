@@ -11,7 +11,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TOP_LEVEL = {"pyproject.toml", "README.md", "broker", "auth", "web", "schemas", "client", "tests", "ops"}
+TOP_LEVEL = {
+    "pyproject.toml",
+    "README.md",
+    "broker",
+    "auth",
+    "web",
+    "schemas",
+    "client",
+    "tests",
+    "ops",
+}
 PORTIONS = {"broker": "skyalert.broker", "auth": "skyalert.auth", "web": "skyalert.web",
             "schemas": "skyalert.schemas", "client": "skyalert.client"}  # fmt: skip
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import httpx
 
+from conftest import serving
 from skyalert.broker import migrate
 from skyalert.broker.db import make_engine
 from skyalert.broker.settings import Settings
 from skyalert.schemas.catalog import load_catalog
-from conftest import serving
 
 
 def test_home_lists_every_catalog_topic(app_url: str) -> None:
@@ -60,3 +60,28 @@ def test_unknown_page_is_an_html_error_and_api_gets_problem_json(app_url: str) -
     assert api.status_code == 404
     assert api.headers["content-type"] == "application/problem+json"
     assert api.json()["status"] == 404
+
+
+def test_discovery_document(app_url: str, settings: Settings) -> None:
+    doc = httpx.get(app_url + "/.well-known/skyalert").json()
+    assert doc["kafka"]["bootstrap_servers"] == settings.kafka_bootstrap
+    assert doc["kafka"]["security_protocol"] in {"SASL_SSL", "SASL_PLAINTEXT", "PLAINTEXT", "SSL"}
+    assert doc["token_endpoint"].endswith("/oauth2/token")
+    assert doc["stream_url"].startswith("ws")
+    assert doc["stream_url"].endswith("/api/v1/stream")
+    assert doc["heartbeat_topic"] == load_catalog().heartbeat.name
+
+
+def test_catalog_api(app_url: str) -> None:
+    topics = httpx.get(app_url + "/api/v1/topics").json()["topics"]
+    assert {t["name"] for t in topics} == {t.name for t in load_catalog().topics}
+    one = httpx.get(app_url + "/api/v1/topics/igwn.gwalert").json()
+    assert one["mission"]
+    assert one["namespace"] == "igwn"
+
+
+def test_unknown_topic_suggests_the_closest(app_url: str) -> None:
+    response = httpx.get(app_url + "/api/v1/topics/igwn.gwalrt")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "igwn.gwalert" in response.json()["detail"]

@@ -29,14 +29,12 @@ class SMTPServer:
     _arrived: threading.Condition = field(default_factory=threading.Condition)
     _controller: Controller | None = None
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         with self._arrived:
-            self.messages.append(
-                Received(str(envelope.mail_from), list(envelope.rcpt_tos), parsed)
-            )
+            self.messages.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), parsed))
             self._arrived.notify_all()
         return "250 OK"
 

@@ -35,6 +35,18 @@ class Settings(BaseSettings):
         description="host:port[,host:port…] of the Kafka cluster. "
         "Unset: `skyalert up` starts a local Apache Kafka.",
     )
+    kafka_client_bootstrap: str | None = Field(
+        default=None,
+        description="Bootstrap address subscribers are told in /.well-known/skyalert "
+        "(default SKYALERT_KAFKA_BOOTSTRAP).",
+    )
+    kafka_client_security_protocol: Literal["SASL_SSL", "SASL_PLAINTEXT", "SSL", "PLAINTEXT"] = (
+        Field(
+            default="SASL_SSL",
+            description="Security protocol subscribers use, told in /.well-known/skyalert "
+            "(SASL_SSL with OAUTHBEARER in production).",
+        )
+    )
     kafka_config: dict[str, str | int | float | bool] = Field(
         default_factory=dict,
         description="Extra librdkafka options for every server-side client, as a JSON object "

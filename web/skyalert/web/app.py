@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from skyalert.broker.settings import Settings, load_settings
-from skyalert.web import errors, health, pages
+from skyalert.web import catalog_api, discovery, errors, health, pages
 from skyalert.web.state import AppState
 
 
@@ -35,6 +35,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(health.router)
+    app.include_router(discovery.router)
+    app.include_router(catalog_api.router)
     app.include_router(pages.router)
     errors.install(app)
     return app
