@@ -182,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(
             level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+        for chatty in ("alembic", "httpx"):  # routine steps; we print our own summary
+            logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
         func: Command = args.func
         return func(args, settings)
     except SkyalertError as exc:

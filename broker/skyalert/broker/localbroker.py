@@ -25,6 +25,9 @@ class LocalBroker(Protocol):
     @property
     def bootstrap(self) -> str: ...
 
+    @property
+    def pid(self) -> int | None: ...
+
     def start(self, say: Say) -> None: ...
 
     def alive(self) -> bool: ...
@@ -43,6 +46,10 @@ class KafkaBroker:
     def bootstrap(self) -> str:
         assert self.kafka is not None
         return self.kafka.bootstrap
+
+    @property
+    def pid(self) -> int | None:
+        return self.kafka.process.pid if self.kafka and self.kafka.process else None
 
     def start(self, say: Say) -> None:
         home = self.settings.var_dir / "kafka"
@@ -79,6 +86,10 @@ class TansuBroker:
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.child.pid if self.child else None
 
     def _binary(self) -> Path:
         try:

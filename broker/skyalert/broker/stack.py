@@ -154,6 +154,8 @@ def run(settings: Settings, say: Say) -> int:
         say("")
         say(f"  portal           {started.base_url}/")
         say(f"  Kafka bootstrap  {started.kafka_bootstrap}")
+        if stack.broker is not None:
+            say(f"  {'kafka':<16} pid {stack.broker.pid}, data in {started.var_dir / 'kafka'}")
         for child in stack.children:
             say(f"  {child.name:<16} pid {child.pid}, log {child.log}")
         say("")

@@ -1,0 +1,206 @@
+"""`skyalert up` as a user runs it: a real subprocess, real Kafka, Ctrl-C, restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from confluent_kafka import Consumer, Producer
+
+from skyalert.broker.localkafka import KAFKA_VERSION, free_port
+from skyalert.schemas.catalog import load_catalog
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Up:
+    """A running `skyalert up`, its output read line by line without blocking the test."""
+
+    def __init__(self, var: Path, port: int, **env: str) -> None:
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.output: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "skyalert.broker.cli", "up"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "SKYALERT_VAR_DIR": str(var), "SKYALERT_PORT": str(port),
+                 "SKYALERT_HEARTBEAT_INTERVAL": "0.2", **env},
+        )  # fmt: skip
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def wait_for(self, pattern: str, timeout: float = 90.0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                pytest.fail(f"skyalert up ended before {pattern!r}:\n" + "\n".join(self.output))
+            self.output.append(line)
+            if found := re.search(pattern, line):
+                return found
+        pytest.fail(f"no {pattern!r} within {timeout} s:\n" + "\n".join(self.output))
+
+    def started(self) -> dict[str, str]:
+        self.wait_for(r"skyalert is up")
+        text = "\n".join(self.output)
+        portal = re.search(r"portal\s+(\S+)", text)
+        bootstrap = re.search(r"Kafka bootstrap\s+(\S+)", text)
+        assert portal is not None
+        assert bootstrap is not None
+        return {
+            "portal": portal.group(1),
+            "bootstrap": bootstrap.group(1),
+            "pids": " ".join(re.findall(r"pid (\d+)", text)),
+        }
+
+    def interrupt(self, timeout: float = 20.0) -> int:
+        self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(timeout)
+        self.reader.join(5)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        while (line := self.lines.get_nowait() if not self.lines.empty() else None) is not None:
+            self.output.append(line)
+        return code
+
+
+@pytest.fixture
+def var(tmp_path: Path, kafka_classpath_str: str) -> Path:
+    # Share the jars fetched once for the run; everything else is this test's own.
+    (tmp_path / "kafka").mkdir()
+    (tmp_path / "kafka" / f"jars-{KAFKA_VERSION}").symlink_to(
+        Path(kafka_classpath_str.removesuffix("/*")), target_is_directory=True
+    )
+    return tmp_path
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return (
+        Path(f"/proc/{pid}").exists()
+        and "Z" not in (Path(f"/proc/{pid}/stat").read_text().split()[2])
+    )
+
+
+def read_all(bootstrap: str, topic: str, count: int, group: str) -> Iterator[bytes]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "auto.offset.reset": "earliest"})  # fmt: skip
+    consumer.subscribe([topic])
+    try:
+        for _ in range(count):
+            message = consumer.poll(15)
+            assert message is not None, f"nothing on {topic} within 15 s"
+            assert message.error() is None
+            value = message.value()
+            assert value is not None
+            yield value
+    finally:
+        consumer.close()
+
+
+@pytest.mark.slow
+def test_up_serves_stops_and_keeps_data(var: Path) -> None:
+    catalog = load_catalog()
+    port = free_port()
+    up = Up(var, port)
+    try:
+        info = up.started()
+        assert info["portal"] == f"http://127.0.0.1:{port}/"
+        home = httpx.get(info["portal"], timeout=10)
+        assert home.status_code == 200
+        for topic in catalog.topics:
+            assert f'data-topic="{topic.name}"' in home.text
+        ready = httpx.get(info["portal"] + "readyz", timeout=10).json()
+        assert ready["checks"]["database"]["ok"]
+        assert ready["checks"]["kafka"]["ok"]
+
+        # A plain confluent-kafka consumer, no skyalert code, gets heartbeats.
+        beats = list(read_all(info["bootstrap"], catalog.heartbeat.name, 2, "plain-consumer"))
+        assert all("alert_datetime" in json.loads(b) for b in beats)
+
+        producer = Producer({"bootstrap.servers": info["bootstrap"]})
+        producer.produce("igwn.gwalert", b'{"kept": "across restarts"}')
+        assert producer.flush(10) == 0
+    finally:
+        code = up.interrupt()
+    assert code == 0
+    assert "stopped" in up.output
+    pids = [int(p) for p in info["pids"].split()]
+    assert len(pids) >= 3  # kafka, web, heartbeat
+    assert not [p for p in pids if alive(p)], "Ctrl-C left processes behind"
+
+    again = Up(var, port)
+    try:
+        info2 = again.started()
+        assert "nothing changed" in "\n".join(again.output)
+        kept = list(read_all(info2["bootstrap"], "igwn.gwalert", 1, "after-restart"))
+        assert kept == [b'{"kept": "across restarts"}']
+    finally:
+        assert again.interrupt() == 0
+
+
+@pytest.mark.parametrize("command", [["up"], ["topics", "sync"]])
+def test_unreachable_kafka_is_a_clear_error(command: list[str], tmp_path: Path) -> None:
+    env = {**os.environ, "SKYALERT_VAR_DIR": str(tmp_path),
+           "SKYALERT_KAFKA_BOOTSTRAP": "127.0.0.1:1", "SKYALERT_KAFKA_TIMEOUT": "2"}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "skyalert.broker.cli", *command],
+        check=False, capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "127.0.0.1:1" in result.stderr
+    assert "did not answer" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_topics_sync_twice_changes_nothing_the_second_time(
+    kafka_bootstrap_env: dict[str, str],
+) -> None:
+    run = [sys.executable, "-m", "skyalert.broker.cli", "topics", "sync"]
+    subprocess.run(run, env=kafka_bootstrap_env, check=True, capture_output=True, timeout=60)
+    second = subprocess.run(run, env=kafka_bootstrap_env, check=True, capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    assert second.stdout.strip().splitlines()[-1].endswith("nothing changed")
+    assert "created" not in second.stdout
+    assert "updated" not in second.stdout
+
+
+def test_invalid_setting_stops_the_cli_with_the_variable_name(tmp_path: Path) -> None:
+    env = {**os.environ, "SKYALERT_VAR_DIR": str(tmp_path), "SKYALERT_PORT": "eighty"}
+    result = subprocess.run([sys.executable, "-m", "skyalert.broker.cli", "up"],
+                            check=False, capture_output=True, text=True, env=env,
+                            timeout=30)  # fmt: skip
+    assert result.returncode == 2
+    assert "SKYALERT_PORT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def kafka_bootstrap_env(kafka: object, tmp_path: Path) -> dict[str, str]:
+    from skyalert.broker.localkafka import LocalKafka
+
+    assert isinstance(kafka, LocalKafka)
+    return {**os.environ, "SKYALERT_VAR_DIR": str(tmp_path),
+            "SKYALERT_KAFKA_BOOTSTRAP": kafka.bootstrap}  # fmt: skip
