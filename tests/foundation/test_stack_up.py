@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from skyalert.broker.localkafka import KAFKA_VERSION, free_port
 from skyalert.schemas.catalog import load_catalog
@@ -159,6 +159,28 @@ def test_up_serves_stops_and_keeps_data(var: Path) -> None:
         assert kept == [b'{"kept": "across restarts"}']
     finally:
         assert again.interrupt() == 0
+
+
+def test_up_without_java_can_run_tansu_and_says_so(tmp_path: Path) -> None:
+    up = Up(tmp_path, free_port(), SKYALERT_LOCAL_BROKER="tansu")
+    try:
+        info = up.started()
+        assert any(line.startswith("WARNING: running tansu") for line in up.output)
+        assert "memory only" in "\n".join(up.output)
+        # tansu's group join is slow (session timeout / 2): read by assignment instead.
+        consumer = Consumer({"bootstrap.servers": info["bootstrap"], "group.id": "tansu-probe"})
+        consumer.assign([TopicPartition(load_catalog().heartbeat.name, 0, OFFSET_BEGINNING)])
+        try:
+            message = consumer.poll(15)
+        finally:
+            consumer.close()
+        assert message is not None
+        assert message.error() is None
+        assert b"alert_datetime" in (message.value() or b"")
+    finally:
+        assert up.interrupt() == 0
+    pids = [int(p) for p in info["pids"].split()]
+    assert not [p for p in pids if alive(p)]
 
 
 @pytest.mark.parametrize("command", [["up"], ["topics", "sync"]])

@@ -14,7 +14,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from skyalert.broker.errors import LocalBrokerError
-from skyalert.broker.localkafka import LocalKafka, free_port, kafka_classpath
+from skyalert.broker.localkafka import KAFKA_VERSION, LocalKafka, free_port, kafka_classpath
 from skyalert.broker.processes import Child, spawn
 from skyalert.broker.settings import Settings
 
@@ -22,6 +22,9 @@ Say = Callable[[str], None]
 
 
 class LocalBroker(Protocol):
+    #: What ``skyalert up`` prints: where the data lives, or that it does not persist.
+    description: str
+
     @property
     def bootstrap(self) -> str: ...
 
@@ -41,6 +44,7 @@ class KafkaBroker:
 
     settings: Settings
     kafka: LocalKafka | None = None
+    description: str = "Apache Kafka"
 
     @property
     def bootstrap(self) -> str:
@@ -59,6 +63,7 @@ class KafkaBroker:
         say(f"starting Apache Kafka (data in {home / 'node' / 'data'}) …")
         started = time.monotonic()
         self.kafka.start(progress=say)
+        self.description = f"Apache Kafka {KAFKA_VERSION}, data in {home}"
         say(f"Apache Kafka answers on {self.kafka.bootstrap} "
             f"({time.monotonic() - started:.1f} s)")  # fmt: skip
 
@@ -81,6 +86,7 @@ class TansuBroker:
 
     settings: Settings
     port: int = 0
+    description: str = "tansu (memory only: everything is lost on stop)"
     child: Child | None = None
 
     @property

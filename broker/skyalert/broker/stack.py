@@ -155,7 +155,7 @@ def run(settings: Settings, say: Say) -> int:
         say(f"  portal           {started.base_url}/")
         say(f"  Kafka bootstrap  {started.kafka_bootstrap}")
         if stack.broker is not None:
-            say(f"  {'kafka':<16} pid {stack.broker.pid}, data in {started.var_dir / 'kafka'}")
+            say(f"  {'broker':<16} pid {stack.broker.pid}, {stack.broker.description}")
         for child in stack.children:
             say(f"  {child.name:<16} pid {child.pid}, log {child.log}")
         say("")
