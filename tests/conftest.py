@@ -16,6 +16,7 @@ import uvicorn
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from skyalert.auth.kafka_listener import oauth_listener
 from skyalert.broker import migrate
 from skyalert.broker.db import make_engine
 from skyalert.broker.localkafka import LocalKafka, free_port, kafka_classpath
@@ -39,11 +40,29 @@ def kafka_classpath_str() -> str:
 
 
 @pytest.fixture(scope="session")
+def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's var folder (Kafka reads the JWKS the app writes there)."""
+    return tmp_path_factory.mktemp("var")
+
+
+@pytest.fixture(scope="session")
 def kafka(
-    tmp_path_factory: pytest.TempPathFactory, kafka_classpath_str: str
+    tmp_path_factory: pytest.TempPathFactory, kafka_classpath_str: str, var_dir: Path
 ) -> Iterator[LocalKafka]:
-    """One real single-node Apache Kafka for the whole run."""
-    broker = LocalKafka(home=tmp_path_factory.mktemp("kafka"), classpath=kafka_classpath_str)
+    """One real single-node Apache Kafka for the whole run.
+
+    PLAINTEXT (``kafka.bootstrap``) is for our services: ANONYMOUS is a super user there.
+    The ``SASL`` listener (``kafka.listener_address("SASL")``) is what subscribers use:
+    OAUTHBEARER tokens from our token endpoint, checked against ACLs.
+    """
+    sasl = oauth_listener(Settings(var_dir=var_dir))
+    broker = LocalKafka(
+        home=tmp_path_factory.mktemp("kafka"),
+        classpath=kafka_classpath_str,
+        extra_listeners=sasl.listeners,
+        extra_properties=sasl.properties,
+        jvm_options=sasl.jvm_options,
+    )
     broker.start(timeout=90)
     yield broker
     broker.stop()
@@ -76,15 +95,18 @@ def postgres_url(postgres_admin_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(
-    tmp_path_factory: pytest.TempPathFactory, postgres_url: str, kafka: LocalKafka
-) -> Settings:
+def settings(var_dir: Path, postgres_url: str, kafka: LocalKafka) -> Settings:
     """Settings of the running test stack: PostgreSQL and the real Kafka."""
     settings = Settings(
-        var_dir=tmp_path_factory.mktemp("var"),
+        var_dir=var_dir,
         database_url=postgres_url,
         kafka_bootstrap=kafka.bootstrap,
         heartbeat_interval=0.05,
+        # Every test signs up from 127.0.0.1: per-address limits would trip across tests.
+        # tests/auth/test_accounts.py checks the limits with its own settings and database.
+        rate_limit_signup="1000/minute",
+        rate_limit_password_reset="1000/minute",
+        rate_limit_login="1000/minute",
     )
     engine = make_engine(settings)
     migrate.upgrade(engine)
@@ -93,9 +115,10 @@ def settings(
 
 
 @contextmanager
-def serving(settings: Settings) -> Iterator[str]:
-    """The web app served by a real uvicorn on a free loopback port; yields its base URL."""
-    port = free_port()
+def serving(settings: Settings, port: int | None = None) -> Iterator[str]:
+    """The web app served by a real uvicorn on a free loopback port (or ``port``, e.g. the one
+    in ``settings.public_url``); yields its base URL."""
+    port = port or free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

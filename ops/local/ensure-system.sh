@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what skyalert needs from Debian's packages when it is missing: Java 17+ and Maven
-# (to fetch and run the local Apache Kafka). PostgreSQL is ensure-postgres.sh's job.
+# (to fetch and run the local Apache Kafka), Chromium (the portal's browser tests drive it with
+# Playwright). PostgreSQL is ensure-postgres.sh's job.
 set -euo pipefail
 
 SUDO=""
@@ -15,6 +16,7 @@ java_ok() {
 }
 java_ok || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] && [ -z "$SUDO" ]; then

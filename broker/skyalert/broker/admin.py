@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import (
@@ -18,10 +18,21 @@ from confluent_kafka.admin import (
 )
 
 from skyalert.broker.errors import KafkaUnavailable
-from skyalert.schemas.catalog import Topic
 
 # A single local node cannot hold more copies than itself; real clusters override this.
 DEFAULT_REPLICATION = -1
+
+
+class TopicSpec(Protocol):
+    """What ``sync_topics`` needs of a topic: catalog entries and the ingest inboxes have it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def partitions(self) -> int: ...
+
+    def kafka_config(self) -> dict[str, str]: ...
 
 
 def wait_for_kafka(config: dict[str, Any], timeout: float) -> str:
@@ -73,7 +84,7 @@ class SyncReport:
 
 def sync_topics(
     admin: AdminClient,
-    topics: Iterable[Topic],
+    topics: Iterable[TopicSpec],
     *,
     replication_factor: int = DEFAULT_REPLICATION,
     timeout: float = 30.0,

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import FrameType
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from skyalert.auth import cli as auth_cli
 from skyalert.broker import migrate
 from skyalert.broker.admin import sync_topics, wait_for_kafka
 from skyalert.broker.db import check_database, make_engine, make_sessionmaker
 from skyalert.broker.errors import SkyalertError
+from skyalert.broker.inbox import topics_to_sync
 from skyalert.broker.kafka_config import admin_config
 from skyalert.broker.localkafka import kafka_classpath
 from skyalert.broker.settings import Settings, is_secret, load_settings, settings_markdown
@@ -42,8 +46,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
+    # No per-message deflate: it would compress every live-feed alert once per socket and keep
+    # a zlib context per socket (tests/bench/bench_stream.py measures the fan-out).
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
-                proxy_headers=True, access_log=False)  # fmt: skip
+                proxy_headers=True, access_log=False, ws_per_message_deflate=False)  # fmt: skip
     return 0
 
 
@@ -65,6 +71,27 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     wait_for_kafka(admin_config(settings), settings.kafka_timeout)
     stop = _stop_on_signals()
     sessions = make_sessionmaker(make_engine(settings))
+    if args.kind == "ingest":
+        from skyalert.broker.inbox_worker import InboxWorker
+
+        worker = InboxWorker(settings, sessions, load_catalog())
+        say(f"ingest stopped: {worker.run(stop, Liveness(sessions, 'ingest'))}")
+        return 0
+    if args.kind == "maintenance":
+        from skyalert.auth.context import AuthContext
+        from skyalert.auth.maintenance import run_maintenance
+
+        run_maintenance(AuthContext.build(settings, sessions, load_catalog()), stop,
+                        Liveness(sessions, "maintenance"))  # fmt: skip
+        say("maintenance stopped")
+        return 0
+    if args.kind == "email":
+        from skyalert.broker.emails.worker import EmailWorker
+
+        mailer = EmailWorker(settings, sessions, load_catalog(), Liveness(sessions, "email"))
+        mailer.run(stop)
+        say(f"email worker stopped: {mailer.queued} mails queued, {mailer.sent} sent")
+        return 0
     sent = run_heartbeat(settings, load_catalog().heartbeat, stop, Liveness(sessions, "heartbeat"))
     say(f"heartbeat stopped after {sent} messages")
     return 0
@@ -95,11 +122,37 @@ def cmd_topics_sync(args: argparse.Namespace, settings: Settings) -> int:
     config = admin_config(settings)
     wait_for_kafka(config, settings.kafka_timeout)
     try:
-        report = sync_topics(AdminClient(config), load_catalog().topics)
+        topics = topics_to_sync(load_catalog(), settings.inbox_partitions)
+        report = sync_topics(AdminClient(config), topics)
     except KafkaException as exc:
         raise SkyalertError(f"topic sync failed: {exc.args[0]}") from exc
     for line in report.lines():
         say(line)
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
+    from skyalert.broker.http_publish import publish
+
+    client_id = args.client_id or os.environ.get("SKYALERT_CLIENT_ID")
+    secret = args.client_secret or os.environ.get("SKYALERT_CLIENT_SECRET")
+    if not client_id or not secret:
+        raise SkyalertError(
+            "publishing needs a producer credential: set SKYALERT_CLIENT_ID and "
+            "SKYALERT_CLIENT_SECRET (or pass --client-id and --client-secret)"
+        )
+    try:
+        payload = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    except OSError as exc:
+        raise SkyalertError(f"cannot read {args.file}: {exc.strerror}") from exc
+    done = publish(
+        args.server or settings.base_url, (client_id, secret), args.topic, payload,
+        content_type=args.content_type, idempotency_key=args.idempotency_key,
+    )  # fmt: skip
+    state = "published" if done.created else "already published (a repeat)"
+    if not done.published:
+        state += "; archived, Kafka has not acknowledged it yet"
+    say(f"{done.alert_id} {done.topic}: {state}")
     return 0
 
 
@@ -143,7 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run a background worker")
-    worker.add_argument("kind", choices=["heartbeat"], help="which worker")
+    worker.add_argument(
+        "kind", choices=["heartbeat", "ingest", "email", "maintenance"], help="which worker"
+    )
     worker.set_defaults(func=cmd_worker)
 
     db = sub.add_parser("db", help="database migrations").add_subparsers(
@@ -162,6 +217,22 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(func=cmd_topics_sync)
     topics.add_parser("list", help="list the catalog").set_defaults(func=cmd_topics_list)
 
+    publish = sub.add_parser(
+        "publish",
+        help="publish one alert file with a producer credential",
+        description="Publish an alert (VOEvent XML or JSON) over HTTP. The credential comes "
+        "from SKYALERT_CLIENT_ID and SKYALERT_CLIENT_SECRET unless given as options.",
+    )
+    publish.add_argument("--topic", required=True, help="destination topic")
+    publish.add_argument("file", help="the alert file, or - for standard input")
+    publish.add_argument("--server", help="server URL (default SKYALERT_PUBLIC_URL)")
+    publish.add_argument("--client-id", help="producer credential's client id")
+    publish.add_argument("--client-secret", help="its secret (prefer SKYALERT_CLIENT_SECRET)")
+    publish.add_argument("--content-type", help="default: VOEvent XML if the file starts "
+                         "with <, else JSON")  # fmt: skip
+    publish.add_argument("--idempotency-key", help="repeat with the same key: no second alert")
+    publish.set_defaults(func=cmd_publish)
+
     shown = sub.add_parser("settings", help="show the effective settings")
     shown.add_argument("--markdown", action="store_true", help="print the settings reference")
     shown.set_defaults(func=cmd_settings)
@@ -172,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     kafka.add_parser("fetch", help="fetch Kafka's jars from Maven Central now").set_defaults(
         func=cmd_kafka_fetch
     )
+    auth_cli.register(sub)
     return parser
 
 

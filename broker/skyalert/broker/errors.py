@@ -19,3 +19,7 @@ class LocalBrokerError(SkyalertError):
 
 class DatabaseError(SkyalertError):
     """The database could not be reached or migrated."""
+
+
+class MailError(SkyalertError):
+    """A mail could not be handed to the SMTP server (or written to the outbox)."""

@@ -70,3 +70,15 @@ def forget_stale(sessions: sessionmaker[Session], older_than: timedelta) -> int:
             delete(ServiceInstance).where(ServiceInstance.last_seen < utcnow() - older_than)
         )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def instances(sessions: sessionmaker[Session]) -> list[ServiceInstance]:
+    """Every process that reports, by kind then host and pid (for the status page)."""
+    with sessions() as session:
+        rows = session.scalars(
+            select(ServiceInstance).order_by(
+                ServiceInstance.kind, ServiceInstance.host, ServiceInstance.pid
+            )
+        ).all()
+        session.expunge_all()
+    return list(rows)

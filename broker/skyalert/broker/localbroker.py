@@ -13,6 +13,7 @@ from typing import Protocol
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from skyalert.auth.kafka_listener import LISTENER, oauth_listener
 from skyalert.broker.errors import LocalBrokerError
 from skyalert.broker.localkafka import KAFKA_VERSION, LocalKafka, free_port, kafka_classpath
 from skyalert.broker.processes import Child, spawn
@@ -27,6 +28,14 @@ class LocalBroker(Protocol):
 
     @property
     def bootstrap(self) -> str: ...
+
+    @property
+    def client_bootstrap(self) -> str:
+        """Where subscribers connect (told in /.well-known/skyalert)."""
+        ...
+
+    @property
+    def client_security_protocol(self) -> str: ...
 
     @property
     def pid(self) -> int | None: ...
@@ -52,14 +61,28 @@ class KafkaBroker:
         return self.kafka.bootstrap
 
     @property
+    def client_bootstrap(self) -> str:
+        assert self.kafka is not None
+        return self.kafka.listener_address(LISTENER)
+
+    @property
+    def client_security_protocol(self) -> str:
+        return "SASL_PLAINTEXT"
+
+    @property
     def pid(self) -> int | None:
         return self.kafka.process.pid if self.kafka and self.kafka.process else None
 
     def start(self, say: Say) -> None:
         home = self.settings.var_dir / "kafka"
         classpath = kafka_classpath(self.settings.var_dir, self.settings.kafka_home, say)
+        # Subscribers get a SASL/OAUTHBEARER listener that trusts our tokens and enforces ACLs;
+        # our own services keep the loopback PLAINTEXT listener as super user.
+        sasl = oauth_listener(self.settings)
         self.kafka = LocalKafka(home=home / "node", classpath=classpath,
-                                heap=self.settings.kafka_heap)  # fmt: skip
+                                heap=self.settings.kafka_heap, extra_listeners=sasl.listeners,
+                                extra_properties=sasl.properties,
+                                jvm_options=sasl.jvm_options)  # fmt: skip
         say(f"starting Apache Kafka (data in {home / 'node' / 'data'}) …")
         started = time.monotonic()
         self.kafka.start(progress=say)
@@ -92,6 +115,14 @@ class TansuBroker:
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def client_bootstrap(self) -> str:
+        return self.bootstrap
+
+    @property
+    def client_security_protocol(self) -> str:
+        return "PLAINTEXT"  # tansu has no usable authentication
 
     @property
     def pid(self) -> int | None:

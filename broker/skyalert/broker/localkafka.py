@@ -253,7 +253,9 @@ class LocalKafka:
         properties = self.home / "server.properties"
         properties.write_text(self._properties(), "utf-8")
         if not (self.home / "data" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = "-"
+            while cluster_id.startswith("-"):  # the storage tool would read it as an option
+                cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             result = subprocess.run(
                 self._java("kafka.tools.StorageTool", "format", "--ignore-formatted",
                            "-t", cluster_id, "-c", str(properties)),

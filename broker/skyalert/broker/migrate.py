@@ -16,7 +16,13 @@ from skyalert.broker.db import Base
 from skyalert.broker.errors import DatabaseError
 
 #: Every module that defines tables; importing them fills ``Base.metadata``.
-MODEL_MODULES = ("skyalert.broker.models",)
+MODEL_MODULES = (
+    "skyalert.broker.models",
+    "skyalert.auth.models",
+    "skyalert.broker.archive",
+    "skyalert.broker.rejections",
+    "skyalert.broker.emails.models",
+)
 
 
 def load_models() -> None:

@@ -6,12 +6,14 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, Field, ValidationError, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from skyalert.broker.errors import ConfigError
 
 ENV_PREFIX = "SKYALERT_"
+#: A rate limit: how many per period, e.g. "10/minute".
+RATE = r"^\d+/(second|minute|hour|day)$"
 
 
 class Settings(BaseSettings):
@@ -80,8 +82,137 @@ class Settings(BaseSettings):
     heartbeat_interval: float = Field(
         default=1.0, gt=0, description="Seconds between heartbeat messages."
     )
+    ingest_max_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="Largest alert accepted, in bytes, over HTTP and from the Kafka inboxes "
+        "(bigger: 413 / dead letter).",
+    )
+    inbox_partitions: int = Field(
+        default=3,
+        ge=1,
+        le=64,
+        description="Partitions of each namespace's Kafka inbox topic (`<namespace>.inbox`): "
+        "how many ingest workers can share the load.",
+    )
+    ingest_republish_after: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds after which the ingest worker re-sends an archived alert that "
+        "Kafka never acknowledged (a crash between archive and produce).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Logging level of every skyalert process."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Server secret for keyed hashes (client secrets, sessions, mail links) and "
+        "for encrypting signing keys at rest. Set it in production, the same on every replica; "
+        "unset: generated once into the var folder.",
+    )
+    token_audience: str = Field(
+        default="skyalert",
+        description="`aud` of every access token; Kafka's sasl.oauthbearer.expected.audience.",
+    )
+    token_lifetime: int = Field(
+        default=3600,
+        ge=1,
+        description="Seconds an access token is valid; also bounds how long Kafka keeps serving "
+        "a deleted credential's public reads.",
+    )
+    token_signing_alg: Literal["RS256", "ES256"] = Field(
+        default="RS256", description="Signature algorithm of new signing keys."
+    )
+    refresh_token_lifetime: int = Field(
+        default=30 * 24 * 3600, ge=60, description="Seconds a refresh token is valid."
+    )
+    session_lifetime: int = Field(
+        default=14 * 24 * 3600, ge=60, description="Seconds a portal login lasts."
+    )
+    credential_idle_days: int = Field(
+        default=30, ge=1, description="Credentials unused this many days are deleted."
+    )
+    credential_warning_days: int = Field(
+        default=7, ge=1, description="Days before idle expiry when the owner is warned by email."
+    )
+    rate_limit_signup: str = Field(
+        default="10/hour", pattern=RATE, description="Sign-ups per client address."
+    )
+    rate_limit_login: str = Field(
+        default="10/minute", pattern=RATE, description="Logins per address and per account."
+    )
+    rate_limit_password_reset: str = Field(
+        default="5/hour", pattern=RATE, description="Password-reset mails per address."
+    )
+    rate_limit_token: str = Field(
+        default="120/minute", pattern=RATE, description="Token requests per client id."
+    )
+    oidc_providers: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Upstream OpenID Connect providers for portal login, as JSON: "
+        '{"name": {"issuer": "https://idp", "client_id": "…", "client_secret": "…", '
+        '"title": "My institute"}}. Accounts are linked by verified email.',
+    )
+    admin_email: str = Field(
+        default="admin@localhost",
+        description="Login of the first admin account that `skyalert up` creates.",
+    )
+    kafka_acls: bool = Field(
+        default=True,
+        description="Keep Kafka ACLs in sync with credentials and groups (needs an authorizer; "
+        "always off for the tansu broker).",
+    )
+    email_group: str = Field(
+        default="skyalert-email",
+        description="Kafka consumer group of the email workers (run several: they share it).",
+    )
+    email_rate_recipient: str = Field(
+        default="10/minute",
+        pattern=RATE,
+        description="Mails per recipient address; a burst beyond it is folded into one digest.",
+    )
+    email_rate_global: str = Field(
+        default="600/minute",
+        pattern=RATE,
+        description="Mails per email worker deployment in all (your SMTP relay's quota).",
+    )
+    email_rate_confirm: str = Field(
+        default="5/hour",
+        pattern=RATE,
+        description="Address-confirmation mails per address (whoever asks for them).",
+    )
+    email_digest_delay: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds a recipient's last mail of a rate window waits to collect more "
+        "alerts into one digest.",
+    )
+    email_retry_delay: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds before the first retry after a temporary SMTP failure; doubles on "
+        "each further attempt (at most 10 minutes).",
+    )
+    email_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        description="SMTP attempts per mail before it is recorded as failed.",
+    )
+    stream_queue_size: int = Field(
+        default=256,
+        ge=1,
+        description="Live feed: alerts queued per WebSocket before a client that does not keep "
+        "up is disconnected (close code 4408; it resumes from its last cursor).",
+    )
+    stream_ping_interval: float = Field(
+        default=20.0, gt=0, description='Live feed: seconds between {"type": "ping"} messages.'
+    )
+    stream_recheck_interval: float = Field(
+        default=5.0,
+        gt=0,
+        description="Live feed: seconds between re-checks that a socket's token or session is "
+        "still valid (revoked or expired ones are closed with code 4401).",
     )
 
     @field_validator("database_url")
@@ -132,7 +263,7 @@ def load_settings(**overrides: Any) -> Settings:
 
 def is_secret(field: str) -> bool:
     """URLs may carry passwords: never echo them back."""
-    return any(word in field for word in ("url", "secret", "password", "key"))
+    return any(word in field for word in ("url", "secret", "password", "key", "providers"))
 
 
 def settings_markdown() -> str:

@@ -15,10 +15,12 @@ from types import FrameType
 import httpx
 from confluent_kafka.admin import AdminClient
 
+from skyalert.auth.first_admin import ensure_admin
 from skyalert.broker import migrate
 from skyalert.broker.admin import sync_topics, wait_for_kafka
 from skyalert.broker.db import check_database, make_engine
 from skyalert.broker.errors import SkyalertError
+from skyalert.broker.inbox import topics_to_sync
 from skyalert.broker.kafka_config import admin_config
 from skyalert.broker.localbroker import LocalBroker, local_broker
 from skyalert.broker.localkafka import port_is_free
@@ -29,7 +31,7 @@ from skyalert.schemas.catalog import load_catalog
 Say = Callable[[str], None]
 
 #: Worker processes that ``skyalert up`` runs beside the web app; later services add theirs.
-WORKERS = ("heartbeat",)
+WORKERS = ("heartbeat", "ingest", "email", "maintenance")
 
 
 def _cli(*args: str) -> list[str]:
@@ -43,6 +45,8 @@ class Stack:
     broker: LocalBroker | None = None
     children: list[Child] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
+    #: The first admin's email, and its password when this start created it (printed once).
+    admin: tuple[str, str | None] | None = None
 
     @property
     def logs(self) -> Path:
@@ -57,7 +61,11 @@ class Stack:
         if settings.kafka_bootstrap is None:
             self.broker = local_broker(settings)
             self.broker.start(self.say)
-            settings = settings.model_copy(update={"kafka_bootstrap": self.broker.bootstrap})
+            updates = {"kafka_bootstrap": self.broker.bootstrap}
+            if settings.kafka_client_bootstrap is None:  # subscribers: the SASL listener
+                updates["kafka_client_bootstrap"] = self.broker.client_bootstrap
+                updates["kafka_client_security_protocol"] = self.broker.client_security_protocol
+            settings = settings.model_copy(update=updates)
         else:
             self.say(f"using the Kafka cluster at {settings.kafka_bootstrap}")
             wait_for_kafka(admin_config(settings), settings.kafka_timeout)
@@ -68,12 +76,14 @@ class Stack:
             before, after = migrate.upgrade(engine)
         finally:
             engine.dispose()
+        self.admin = ensure_admin(settings)
         url = engine.url.render_as_string(hide_password=True)
         self.say(f"database {url}: " + (
             f"migrated {before or 'empty'} -> {after}" if before != after else f"at {after}"
         ))  # fmt: skip
 
-        report = sync_topics(AdminClient(admin_config(settings)), load_catalog().topics)
+        topics = topics_to_sync(load_catalog(), settings.inbox_partitions)
+        report = sync_topics(AdminClient(admin_config(settings)), topics)
         for line in report.lines():
             self.say(f"topics: {line}")
 
@@ -143,6 +153,15 @@ def _environment(settings: Settings) -> dict[str, str]:
         "SKYALERT_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap),
         "SKYALERT_HOST": settings.host,
         "SKYALERT_PORT": str(settings.port),
+        "SKYALERT_LOCAL_BROKER": settings.local_broker,  # tansu: no ACL sync in the children
+        **(
+            {
+                "SKYALERT_KAFKA_CLIENT_BOOTSTRAP": settings.kafka_client_bootstrap,
+                "SKYALERT_KAFKA_CLIENT_SECURITY_PROTOCOL": settings.kafka_client_security_protocol,
+            }
+            if settings.kafka_client_bootstrap
+            else {}
+        ),
     }
 
 
@@ -153,7 +172,16 @@ def run(settings: Settings, say: Say) -> int:
         stack.handle_signals()
         say("")
         say(f"  portal           {started.base_url}/")
-        say(f"  Kafka bootstrap  {started.kafka_bootstrap}")
+        say(f"  Kafka bootstrap  {started.kafka_bootstrap} (our services)")
+        if started.kafka_client_bootstrap:
+            say(f"  Kafka clients    {started.kafka_client_bootstrap} "
+                f"({started.kafka_client_security_protocol}, OAUTHBEARER tokens from "
+                f"{started.base_url}/oauth2/token)")  # fmt: skip
+        if stack.admin is not None:
+            email, password = stack.admin
+            say(f"  admin login      {email} / {password} (shown once: change it at "
+                f"{started.base_url}/account)" if password else
+                f"  admin login      {email} (password as set before)")  # fmt: skip
         if stack.broker is not None:
             say(f"  {'broker':<16} pid {stack.broker.pid}, {stack.broker.description}")
         for child in stack.children:

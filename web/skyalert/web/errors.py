@@ -30,7 +30,14 @@ def problem(
     if _wants_json(request):
         body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
         return JSONResponse(body, status_code=status, media_type=PROBLEM)
-    return render(request, "error.html", status_code=status, title=title, detail=detail)
+    return render(
+        request,
+        "error.html",
+        status_code=status,
+        title=title,
+        detail=detail,
+        response_status=status,
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -52,7 +59,17 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _skyalert_error(request: Request, exc: Exception) -> Response:
-    return problem(request, 503, str(exc), title="Service unavailable")
+    # Errors that are the caller's doing carry their status (skyalert.auth.errors); the rest
+    # are ours: the service cannot do it right now.
+    status = getattr(exc, "http_status", 503)
+    response = problem(request, status, str(exc),
+                       title="Service unavailable" if status == 503 else None)  # fmt: skip
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="skyalert"'
+    return response
 
 
 def install(app: FastAPI) -> None:

@@ -12,14 +12,19 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from skyalert.auth.context import AuthContext
 from skyalert.broker.admin import message_counts
 from skyalert.broker.db import make_engine, make_sessionmaker
+from skyalert.broker.ingest import IngestPipeline
 from skyalert.broker.kafka_config import consumer_config
 from skyalert.broker.settings import Settings
+from skyalert.broker.topic_rates import TopicRate, topic_rates
 from skyalert.schemas.catalog import Catalog, load_catalog
 
 #: Message counts change slowly; a short cache keeps pages fast under load.
 COUNTS_TTL = 2.0
+#: Rates need two offset look-ups per partition; they move even more slowly.
+RATES_TTL = 10.0
 
 
 @dataclass
@@ -30,6 +35,7 @@ class KafkaProbe:
     _consumer: Consumer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _counts: tuple[float, dict[str, int]] = (0.0, {})
+    _rates: tuple[float, dict[str, TopicRate]] = (0.0, {})
 
     def _client(self) -> Consumer:
         if self._consumer is None:
@@ -56,6 +62,19 @@ class KafkaProbe:
         self._counts = (time.monotonic(), counts)
         return counts
 
+    def rates(self, retention_days: dict[str, float]) -> dict[str, TopicRate] | None:
+        """Alerts per day of each topic (keys of ``retention_days``), None if Kafka is down."""
+        stamp, cached = self._rates
+        if time.monotonic() - stamp < RATES_TTL:
+            return cached
+        try:
+            with self._lock:
+                rates = topic_rates(self._client(), retention_days, retention_days, timeout=2.0)
+        except KafkaException:
+            return None
+        self._rates = (time.monotonic(), rates)
+        return rates
+
     def close(self) -> None:
         with self._lock:
             if self._consumer is not None:
@@ -70,6 +89,8 @@ class AppState:
     sessions: sessionmaker[Session]
     catalog: Catalog
     kafka: KafkaProbe
+    auth: AuthContext
+    ingest: IngestPipeline
 
     @classmethod
     def build(cls, settings: Settings) -> AppState:
@@ -77,16 +98,21 @@ class AppState:
         config = consumer_config(
             settings, group_id="skyalert-web-probe", log_level=0, socket_timeout_ms=2000
         )
+        sessions = make_sessionmaker(engine)
+        catalog = load_catalog()
         return cls(
             settings=settings,
             engine=engine,
-            sessions=make_sessionmaker(engine),
-            catalog=load_catalog(),
+            sessions=sessions,
+            catalog=catalog,
             kafka=KafkaProbe(config),
+            auth=AuthContext.build(settings, sessions, catalog),
+            ingest=IngestPipeline.build(settings, sessions, catalog),
         )
 
     def close(self) -> None:
         self.kafka.close()
+        self.ingest.close()
         self.engine.dispose()
 
 

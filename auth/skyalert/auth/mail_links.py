@@ -1,0 +1,72 @@
+"""One-time links sent by mail (verify an address, reset a password, confirm a new address).
+
+The link carries a random token; the table keeps only its keyed hash, and using it deletes it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from skyalert.auth.errors import InvalidInput
+from skyalert.auth.models import MailToken, User
+from skyalert.auth.secrets import keyed_hash, random_token
+from skyalert.broker.db import utcnow
+
+
+class Purpose(StrEnum):
+    VERIFY = "verify"
+    RESET = "reset"
+    CHANGE_EMAIL = "change_email"
+
+
+LIFETIMES = {
+    Purpose.VERIFY: timedelta(days=2),
+    Purpose.RESET: timedelta(hours=1),
+    Purpose.CHANGE_EMAIL: timedelta(days=1),
+}
+
+
+def issue(
+    session: Session, secret: bytes, user: User, purpose: Purpose, new_email: str | None = None
+) -> str:
+    """A new link token for ``user``; older unused ones for the same purpose stop working."""
+    session.execute(
+        delete(MailToken).where(MailToken.user_id == user.id, MailToken.purpose == purpose.value)
+    )
+    raw = random_token(32)
+    now = utcnow()
+    session.add(
+        MailToken(
+            token_hash=keyed_hash(secret, raw),
+            user_id=user.id,
+            purpose=purpose.value,
+            new_email=new_email,
+            created_at=now,
+            expires_at=now + LIFETIMES[purpose],
+        )
+    )
+    return raw
+
+
+def consume(session: Session, secret: bytes, raw: str, purpose: Purpose) -> MailToken:
+    """The token's row, deleted so the link works once; InvalidInput if unknown or expired."""
+    row = session.scalar(
+        select(MailToken).where(
+            MailToken.token_hash == keyed_hash(secret, raw), MailToken.purpose == purpose.value
+        )
+    )
+    if row is None or row.expires_at <= utcnow():
+        raise InvalidInput(
+            "this link is not valid (any more): links work once and expire; ask for a new one"
+        )
+    session.delete(row)
+    return row
+
+
+def forget_expired(session: Session) -> int:
+    result = session.execute(delete(MailToken).where(MailToken.expires_at <= utcnow()))
+    return int(getattr(result, "rowcount", 0) or 0)

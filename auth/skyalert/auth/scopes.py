@@ -1,0 +1,69 @@
+"""Groups and the scopes they give (the names are a contract every service relies on).
+
+- ``consumers.public`` (every account) gives ``read:public``;
+- ``producers.<namespace>`` gives ``publish:<namespace>``;
+- a restricted topic's ``consumer_group`` (e.g. ``restricted.lvk_early``) gives ``read:<group>``;
+- ``skyalert.operators`` gives ``publish:skyalert`` and ``read:skyalert.operators``
+  (the heartbeat and the dead-letter topic);
+- ``admins`` gives ``admin``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from skyalert.schemas.catalog import Catalog
+
+PUBLIC_GROUP = "consumers.public"
+ADMIN_GROUP = "admins"
+OPERATORS_GROUP = "skyalert.operators"
+PRODUCER_PREFIX = "producers."
+
+READ_PUBLIC = "read:public"
+ADMIN = "admin"
+#: OpenID Connect scopes a user may grant a third-party app (authorization code flow only).
+OIDC_SCOPES = frozenset({"openid", "email", "profile"})
+
+
+def publish_scope(namespace: str) -> str:
+    return f"publish:{namespace}"
+
+
+def read_scope(group: str) -> str:
+    return f"read:{group}"
+
+
+def scopes_of_group(group: str, catalog: Catalog) -> frozenset[str]:
+    """The scopes a member of ``group`` holds; empty for a group unknown to the catalog."""
+    scopes: set[str] = set()
+    if group == PUBLIC_GROUP:
+        scopes.add(READ_PUBLIC)
+    if group == ADMIN_GROUP:
+        scopes.add(ADMIN)
+    for topic in catalog.topics:
+        if topic.producer_group == group:
+            scopes.add(publish_scope(topic.namespace))
+        if topic.consumer_group == group:
+            scopes.add(read_scope(group))
+    return frozenset(scopes)
+
+
+def scopes_of_groups(groups: Iterable[str], catalog: Catalog) -> frozenset[str]:
+    held: set[str] = set()
+    for group in groups:
+        held |= scopes_of_group(group, catalog)
+    return frozenset(held)
+
+
+def known_groups(catalog: Catalog) -> frozenset[str]:
+    """Every group an admin can grant: the fixed ones plus those the catalog names."""
+    groups = {PUBLIC_GROUP, ADMIN_GROUP}
+    for topic in catalog.topics:
+        groups.add(topic.producer_group)
+        if topic.consumer_group is not None:
+            groups.add(topic.consumer_group)
+    return frozenset(groups)
+
+
+def known_scopes(catalog: Catalog) -> frozenset[str]:
+    return scopes_of_groups(known_groups(catalog), catalog)

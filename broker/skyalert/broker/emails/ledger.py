@@ -1,0 +1,240 @@
+"""The delivery ledger: what was queued, claimed, sent or refused, per (subscription, alert).
+
+Exactly once per subscriber, and where the one crash window is:
+
+1. The worker renders the mail and inserts a ``queued`` row for each matching subscription;
+   the unique key (subscription, alert) turns a second insert of the same alert (a restart
+   before the offset commit, a rebalance, a duplicate in Kafka) into nothing. Only after this
+   transaction commits does the worker commit the Kafka offsets.
+2. To send, it flips the row to ``sending`` and commits, *then* talks to SMTP, then records
+   ``sent``. A worker killed after SMTP accepted the mail but before ``sent`` was written leaves
+   a ``sending`` row, which no worker ever picks up again: no second mail. The price, stated
+   plainly: if the worker dies after the ``sending`` commit but *before* SMTP accepted, that one
+   mail is lost (the row stays ``sending`` and the API shows it as ``uncertain``). The same rule
+   covers a connection that breaks while the message is handed over (``uncertain``). A mail
+   server cannot be asked whether it already took a message, so one of the two windows must be
+   lossy or duplicating; we choose never to duplicate, and the window is one SMTP round trip.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from skyalert.broker.db import utcnow
+from skyalert.broker.emails.models import EmailDelivery, EmailMail, EmailSubscription
+from skyalert.broker.emails.summary import Summary
+from skyalert.broker.errors import ConfigError
+
+QUEUED, SENDING, SENT, FAILED, SKIPPED, UNCERTAIN = (
+    "queued", "sending", "sent", "failed", "skipped", "uncertain"
+)  # fmt: skip
+#: Mails that count against the rate limits: taken by SMTP, or possibly taken.
+COUNTED = (SENDING, SENT, UNCERTAIN)
+#: A ``sending`` row older than this belongs to a worker that died mid-send.
+STALE_SENDING = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Due:
+    """A queued delivery with what the sender needs to decide and send."""
+
+    id: int
+    subscription_id: int
+    name: str
+    recipient: str
+    format: str
+    active: bool
+    summary: Summary
+    queued_at: datetime
+    attempts: int
+
+
+def queue(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert ``queued`` rows, ignoring (subscription, alert) pairs already in the ledger."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        insert: Any = postgresql.insert(EmailDelivery)
+    elif dialect == "sqlite":
+        insert = sqlite.insert(EmailDelivery)
+    else:
+        raise ConfigError(f"the email worker needs PostgreSQL or SQLite, not {dialect}")
+    statement = (
+        insert.values(list(rows))
+        .on_conflict_do_nothing(index_elements=["subscription_id", "alert_id"])
+        .returning(EmailDelivery.id)
+    )
+    return len(session.execute(statement).all())
+
+
+def due(session: Session, now: datetime, limit: int = 5000) -> list[Due]:
+    """Queued deliveries whose time has come, oldest first."""
+    rows = session.execute(
+        select(EmailDelivery, EmailSubscription)
+        .join(EmailSubscription, EmailSubscription.id == EmailDelivery.subscription_id)
+        .where(EmailDelivery.status == QUEUED, EmailDelivery.next_attempt_at <= now)
+        .order_by(EmailDelivery.id)
+        .limit(limit)
+    ).all()
+    return [
+        Due(
+            id=delivery.id,
+            subscription_id=sub.id,
+            name=sub.name,
+            recipient=sub.recipient,
+            format=sub.format,
+            active=sub.active,
+            summary=json.loads(delivery.summary),
+            queued_at=delivery.queued_at,
+            attempts=delivery.attempts,
+        )
+        for delivery, sub in rows
+    ]
+
+
+def mails_since(
+    session: Session, since: datetime, recipient: str | None = None, kind: str | None = None
+) -> int:
+    """Mails counted against a rate limit since ``since`` (to one recipient, or to anyone)."""
+    query = select(func.count(EmailMail.id)).where(
+        EmailMail.created_at >= since, EmailMail.status.in_(COUNTED)
+    )
+    if recipient is not None:
+        query = query.where(EmailMail.recipient == recipient)
+    if kind is not None:
+        query = query.where(EmailMail.kind == kind)
+    return int(session.scalar(query) or 0)
+
+
+def start_mail(session: Session, recipient: str, kind: str) -> EmailMail:
+    mail = EmailMail(recipient=recipient, kind=kind, status=SENDING, created_at=utcnow(), error="")
+    session.add(mail)
+    session.flush()
+    return mail
+
+
+def claim(session: Session, ids: Sequence[int], mail_id: int) -> dict[int, bytes | None]:
+    """Flip queued rows to ``sending`` for ``mail_id``; returns those this worker got, with
+    their rendered mails."""
+    claimed = session.execute(
+        update(EmailDelivery)
+        .where(EmailDelivery.id.in_(list(ids)), EmailDelivery.status == QUEUED)
+        .values(status=SENDING, mail_id=mail_id)
+        .returning(EmailDelivery.id, EmailDelivery.message)
+    ).all()
+    return {row.id: row.message for row in claimed}
+
+
+def finish(session: Session, mail_ids: Sequence[int], status: str, error: str = "") -> None:
+    """Record the outcome of mails for the mails and every delivery they carried."""
+    now = utcnow()
+    session.execute(
+        update(EmailMail)
+        .where(EmailMail.id.in_(list(mail_ids)))
+        .values(status=status, error=error[:2000], sent_at=now if status == SENT else None)
+    )
+    session.execute(
+        update(EmailDelivery)
+        .where(EmailDelivery.mail_id.in_(list(mail_ids)))
+        .values(status=status, error=error[:2000], finished_at=now, message=None)
+    )
+
+
+def postpone(session: Session, mail_id: int, error: str, delay: float, max_attempts: int) -> None:
+    """A temporary refusal: queue the deliveries again after ``delay`` s, or fail them."""
+    now = utcnow()
+    session.execute(
+        update(EmailMail).where(EmailMail.id == mail_id).values(status=FAILED, error=error[:2000])
+    )
+    carried = and_(EmailDelivery.mail_id == mail_id, EmailDelivery.status == SENDING)
+    session.execute(
+        update(EmailDelivery)
+        .where(carried, EmailDelivery.attempts + 1 >= max_attempts)
+        .values(status=FAILED, attempts=EmailDelivery.attempts + 1, finished_at=now,
+                message=None, error=f"gave up after {max_attempts} attempts: {error}"[:2000])
+    )  # fmt: skip
+    session.execute(
+        update(EmailDelivery)
+        .where(carried)
+        .values(
+            status=QUEUED,
+            attempts=EmailDelivery.attempts + 1,
+            next_attempt_at=now + timedelta(seconds=delay),
+            mail_id=None,
+            error=error[:2000],
+        )
+    )
+
+
+def skip(session: Session, ids: Sequence[int]) -> None:
+    """Deliveries of subscriptions stopped before their mail went out."""
+    session.execute(
+        update(EmailDelivery)
+        .where(EmailDelivery.id.in_(list(ids)), EmailDelivery.status == QUEUED)
+        .values(status=SKIPPED, finished_at=utcnow(), message=None,
+                error="the subscription was stopped before this alert was mailed")
+    )  # fmt: skip
+
+
+def forget_old(session: Session, keep: timedelta) -> int:
+    """Drop finished rows older than ``keep`` (longer than Kafka can redeliver an alert)."""
+    cutoff = utcnow() - keep
+    result = session.execute(
+        delete(EmailDelivery).where(
+            EmailDelivery.status.in_((SENT, FAILED, SKIPPED, UNCERTAIN)),
+            EmailDelivery.queued_at < cutoff,
+        )
+    )
+    session.execute(delete(EmailMail).where(EmailMail.created_at < cutoff))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def counts(session: Session, subscription_id: int) -> dict[str, int]:
+    """Deliveries of a subscription by status; a ``sending`` row whose mail started long ago
+    (its worker died mid-send) counts as ``uncertain``."""
+    found = dict.fromkeys((QUEUED, SENDING, SENT, FAILED, SKIPPED, UNCERTAIN), 0)
+    rows = session.execute(
+        select(EmailDelivery.status, func.count())
+        .where(EmailDelivery.subscription_id == subscription_id)
+        .group_by(EmailDelivery.status)
+    ).all()
+    for status, count in rows:
+        found[status] = int(count)
+    stale = session.scalar(
+        select(func.count())
+        .select_from(EmailDelivery)
+        .join(EmailMail, EmailMail.id == EmailDelivery.mail_id)
+        .where(
+            EmailDelivery.subscription_id == subscription_id,
+            EmailDelivery.status == SENDING,
+            EmailMail.created_at < utcnow() - STALE_SENDING,
+        )
+    )
+    found[SENDING] -= int(stale or 0)
+    found[UNCERTAIN] += int(stale or 0)
+    return found
+
+
+def last_failure(session: Session, subscription_id: int) -> dict[str, Any] | None:
+    row = session.execute(
+        select(EmailDelivery.alert_id, EmailDelivery.finished_at, EmailDelivery.error,
+               EmailDelivery.status)
+        .where(EmailDelivery.subscription_id == subscription_id,
+               EmailDelivery.status.in_((FAILED, UNCERTAIN)))
+        .order_by(EmailDelivery.id.desc())
+        .limit(1)
+    ).first()  # fmt: skip
+    if row is None:
+        return None
+    alert_id, at, error, status = row
+    return {"alert_id": alert_id, "at": at.isoformat() if at else None, "status": status,
+            "error": error}  # fmt: skip

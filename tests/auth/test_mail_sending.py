@@ -1,0 +1,87 @@
+"""skyalert.broker.mail: SMTP (STARTTLS when offered), or the outbox folder when unset."""
+
+from __future__ import annotations
+
+import datetime
+import email
+import email.policy
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from skyalert.broker.errors import MailError
+from skyalert.broker.localkafka import free_port
+from skyalert.broker.mail import Mail, send_mail, send_mails
+from skyalert.broker.settings import Settings
+from support.smtp import SMTPServer
+
+MAIL = Mail(to="someone@example.org", subject="Über alerts", text="Hello ✓\n", html="<p>Hi</p>")
+
+
+def test_without_smtp_mails_go_to_the_outbox(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path)
+    send_mails(settings, [MAIL, MAIL])
+    files = sorted((tmp_path / "outbox").glob("*.eml"))
+    assert len(files) == 2
+    message = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    assert message["To"] == "someone@example.org"
+    assert message["Subject"] == "Über alerts"
+    assert message["Message-ID"]
+    assert message.get_body(("plain",)).get_content() == "Hello ✓\n"  # type: ignore[union-attr]
+    assert message.get_body(("html",)).get_content().strip() == "<p>Hi</p>"  # type: ignore[union-attr]
+
+
+def test_smtp_delivers(tmp_path: Path, smtp_server: SMTPServer) -> None:
+    send_mail(Settings(var_dir=tmp_path, smtp_url=smtp_server.url,
+                       mail_from="Sky <alerts@example.org>"), MAIL)  # fmt: skip
+    (received,) = smtp_server.wait_for(1)
+    assert received.sender == "alerts@example.org"
+    assert received.recipients == ["someone@example.org"]
+    assert not (tmp_path / "outbox").exists()
+
+
+def test_unreachable_server_is_a_clear_error_without_the_password(tmp_path: Path) -> None:
+    port = free_port()
+    settings = Settings(var_dir=tmp_path, smtp_url=f"smtp://mailer:hunter2secret@127.0.0.1:{port}")
+    with pytest.raises(MailError, match=f"127.0.0.1:{port}") as caught:
+        send_mail(settings, MAIL)
+    assert "hunter2secret" not in str(caught.value)
+    assert "SKYALERT_SMTP_URL" in str(caught.value)
+
+
+@pytest.fixture
+def starttls_server(tmp_path: Path) -> Iterator[int]:
+    """An SMTP server offering STARTTLS with a self-signed certificate."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))  # fmt: skip
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    port = free_port()
+    controller = Controller(SMTPServer(), hostname="127.0.0.1", port=port, tls_context=context)
+    controller.start()
+    yield port
+    controller.stop()
+
+
+def test_starttls_is_used_when_offered_and_certificates_are_checked(
+    tmp_path: Path, starttls_server: int
+) -> None:
+    settings = Settings(var_dir=tmp_path, smtp_url=f"smtp://127.0.0.1:{starttls_server}")
+    with pytest.raises(MailError, match="CERTIFICATE_VERIFY_FAILED"):
+        send_mail(settings, MAIL)

@@ -1,0 +1,86 @@
+"""Acceptance: a new user, through HTTP only, from sign-up to a revoked token."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from conftest import serving
+from skyalert.broker.settings import Settings
+from support.smtp import SMTPServer
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(page: httpx.Response) -> str:
+    found = CSRF.search(page.text)
+    assert found is not None, page.text
+    return found.group(1)
+
+
+@pytest.fixture
+def mailing_app(settings: Settings, smtp_server: SMTPServer) -> Iterator[str]:
+    with serving(settings.model_copy(update={"smtp_url": smtp_server.url})) as url:
+        yield url
+
+
+def link_in(text: str, path: str) -> str:
+    found = re.search(r"https?://\S+" + re.escape(path) + r"\?token=\S+", text)
+    assert found is not None, text
+    parts = urlsplit(found.group(0))
+    return f"{parts.path}?{parts.query}"
+
+
+def test_sign_up_to_revoked_token(mailing_app: str, smtp_server: SMTPServer) -> None:
+    email = "new.astronomer@example.org"
+    password = "a long enough passphrase"
+    with httpx.Client(base_url=mailing_app, timeout=15) as browser:
+        page = browser.get("/account/signup")
+        answer = browser.post("/account/signup", data={
+            "csrf_token": csrf_of(page), "email": email, "password": password,
+            "name": "Ada", "affiliation": "Observatory"})  # fmt: skip
+        assert answer.status_code == 200
+        assert "Check your inbox" in answer.text
+
+        (mail,) = smtp_server.wait_for(1)
+        assert mail.recipients == [email]
+        body = mail.message.get_content()
+        confirmed = browser.get(link_in(body, "/account/verify"))
+        assert "Address confirmed" in confirmed.text
+
+        page = browser.get("/account/login")
+        logged_in = browser.post("/account/login", data={
+            "csrf_token": csrf_of(page), "email": email, "password": password,
+            "next": "/account/credentials"})  # fmt: skip
+        assert logged_in.status_code == 303
+        assert logged_in.headers["location"] == "/account/credentials"
+
+        page = browser.get("/account/credentials")
+        assert page.status_code == 200
+        created = browser.post("/account/credentials", data={
+            "csrf_token": csrf_of(page), "name": "my pipeline", "scope": "all"})  # fmt: skip
+        assert created.status_code == 200
+        client_id = re.search(r'id="client-id">([^<]+)<', created.text).group(1)
+        secret = re.search(r'id="client-secret">([^<]+)<', created.text).group(1)
+
+    token = httpx.post(f"{mailing_app}/oauth2/token", data={"grant_type": "client_credentials"},
+                       auth=(client_id, secret)).json()["access_token"]  # fmt: skip
+    bearer = {"Authorization": f"Bearer {token}"}
+    listed = httpx.get(f"{mailing_app}/api/v1/credentials", headers=bearer)
+    assert listed.status_code == 200
+    (mine,) = listed.json()["credentials"]
+    assert mine["client_id"] == client_id
+    assert mine["use_count"] == 1
+    assert mine["scopes"] == ["read:public"]
+
+    deleted = httpx.delete(f"{mailing_app}/api/v1/credentials/{client_id}", headers=bearer)
+    assert deleted.status_code == 204
+    refused = httpx.get(f"{mailing_app}/api/v1/credentials", headers=bearer)
+    assert refused.status_code == 401
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "deleted" in refused.json()["detail"]
+    assert refused.headers["www-authenticate"].startswith("Bearer")

@@ -1,0 +1,115 @@
+"""Passwords, client secrets, session ids, refresh tokens and mail links never appear in the
+database, the logs or later responses: only the one response that hands them out."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+import secrets
+
+import httpx
+import pytest
+from sqlalchemy import MetaData, select, text
+
+from conftest import serving
+from skyalert.broker.db import make_engine
+from skyalert.broker.settings import Settings
+from support.smtp import SMTPServer
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def database_dump(settings: Settings) -> str:
+    """Every row of every table, as text."""
+    engine = make_engine(settings)
+    try:
+        metadata = MetaData()
+        metadata.reflect(engine)
+        lines = []
+        with engine.connect() as connection:
+            for table in metadata.sorted_tables:
+                for row in connection.execute(select(table)):
+                    lines.append(f"{table.name}: {tuple(row)!r}")
+            lines.append(repr(connection.execute(text("SELECT 1")).all()))
+        return "\n".join(lines)
+    finally:
+        engine.dispose()
+
+
+def test_no_secret_is_stored_logged_or_shown_again(
+    settings: Settings, smtp_server: SMTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    password = "a passphrase " + secrets.token_hex(8)
+    email = f"secretive-{secrets.token_hex(4)}@example.org"
+    with serving(settings.model_copy(update={"smtp_url": smtp_server.url})) as url, \
+            httpx.Client(base_url=url) as browser:  # fmt: skip
+        page = browser.get("/account/signup")
+        browser.post("/account/signup", data={"csrf_token": CSRF.search(page.text).group(1),
+                                              "email": email, "password": password})  # fmt: skip
+        (mail,) = smtp_server.wait_for(1)
+        link = re.search(r"/account/verify\?token=(\S+)", mail.message.get_content())
+        assert link is not None
+        mail_token = link.group(1)
+        browser.get(link.group(0))
+        page = browser.get("/account/login")
+        browser.post("/account/login", data={"csrf_token": CSRF.search(page.text).group(1),
+                                             "email": email, "password": password})  # fmt: skip
+        session_id = browser.cookies["skyalert_session"]
+        page = browser.get("/account/credentials")
+        created = browser.post("/account/credentials", data={
+            "csrf_token": CSRF.search(page.text).group(1), "name": "pipeline",
+            "scope": "all"})  # fmt: skip
+        client_id = re.search(r'id="client-id">([^<]+)<', created.text).group(1)  # type: ignore[union-attr]
+        client_secret = re.search(r'id="client-secret">([^<]+)<', created.text).group(1)  # type: ignore[union-attr]
+        assert created.headers["cache-control"] == "no-store"
+
+        # An app with the code flow, to get a refresh token too.
+        token = httpx.post(f"{url}/oauth2/token", data={"grant_type": "client_credentials"},
+                           auth=(client_id, client_secret)).json()["access_token"]  # fmt: skip
+        bearer = {"Authorization": f"Bearer {token}"}
+        app = httpx.post(f"{url}/api/v1/credentials", headers=bearer, json={
+            "name": "app", "redirect_uris": ["http://127.0.0.1:1/cb"]}).json()  # fmt: skip
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+        consent = browser.get("/oauth2/authorize", params={
+            "response_type": "code", "client_id": app["client_id"],
+            "redirect_uri": "http://127.0.0.1:1/cb", "scope": "openid",
+            "code_challenge": challenge.decode().rstrip("="),
+            "code_challenge_method": "S256"})  # fmt: skip
+        fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', consent.text))
+        back = browser.post("/oauth2/authorize", data={**fields, "decision": "allow"})
+        code = re.search(r"code=([^&]+)", back.headers["location"]).group(1)  # type: ignore[union-attr]
+        tokens = httpx.post(f"{url}/oauth2/token", auth=(app["client_id"], app["client_secret"]),
+                            data={"grant_type": "authorization_code", "code": code,
+                                  "redirect_uri": "http://127.0.0.1:1/cb",
+                                  "code_verifier": verifier}).json()  # fmt: skip
+        refresh = tokens["refresh_token"]
+
+        later = [browser.get("/account/credentials").text, browser.get("/account").text,
+                 httpx.get(f"{url}/api/v1/credentials", headers=bearer).text]  # fmt: skip
+
+    secret_values = {
+        "password": password,
+        "client secret": client_secret,
+        "app secret": app["client_secret"],
+        "session id": session_id,
+        "refresh token": refresh,
+        "mail link token": mail_token,
+        "authorization code": code,
+    }
+    dump = database_dump(settings)
+    assert email in dump  # the dump is real
+    # Everything the server side logged (httpx/httpcore are the test's own browser: they may
+    # well see the cookie the server sent it).
+    logs = "\n".join(f"{r.name} {r.getMessage()} {r.args!r}" for r in caplog.records
+                     if not r.name.startswith(("httpx", "httpcore")))  # fmt: skip
+    assert "authlib" in logs  # the server's debug logging was captured
+    assert client_id in dump
+    for name, value in secret_values.items():
+        assert value not in dump, f"the {name} is stored in the database"
+        assert value not in logs, f"the {name} is in the logs"
+        for page in later:
+            assert value not in page, f"the {name} is shown again"

@@ -1,0 +1,138 @@
+"""Benchmark: alert mails per second from the email worker's sender to a loopback SMTP server,
+beside a bare smtplib loop sending the very same messages in the same run.
+
+    python tests/bench/bench_email.py [--mails 500] [--database-url postgresql+psycopg://…]
+
+Both send the same rendered bytes over one connection. The sender's extra cost is the ledger:
+each mail is claimed (``sending``, committed) and recorded (``sent``, committed) in the database
+around its SMTP transaction. Rendering (Jinja2 and MIME, done when an alert is queued) is timed
+on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import smtplib
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from skyalert.auth.users import create_user
+from skyalert.broker import migrate
+from skyalert.broker.db import make_engine, make_sessionmaker, utcnow
+from skyalert.broker.emails import ledger
+from skyalert.broker.emails.models import EmailSubscription
+from skyalert.broker.emails.render import Target, alert_mail, wire
+from skyalert.broker.emails.sender import Sender
+from skyalert.broker.emails.summary import summarize
+from skyalert.broker.emails.worker import mail_context
+from skyalert.broker.localkafka import free_port
+from skyalert.broker.settings import Settings
+
+EXAMPLE = Path(__file__).resolve().parents[2] / (
+    "schemas/skyalert/schemas/json/examples/gcn.notices.swift.bat.guano.example.json"
+)
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.count = 0
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        with self.lock:
+            self.count += 1
+        return "250 OK"
+
+
+def render(settings: Settings, sub_id: int, recipient: str, count: int) -> list[dict[str, Any]]:
+    alert = json.loads(EXAMPLE.read_text())
+    ctx = mail_context(settings)
+    target = Target(sub_id, "bench", recipient, "json")
+    rows = []
+    now = utcnow()
+    for i in range(count):
+        alert_id = f"01BENCH{i:019d}"
+        summary = summarize("gcn.notices.swift.bat.guano", "Swift BAT-GUANO", alert_id, alert,
+                            test=False)  # fmt: skip
+        message = alert_mail(ctx, target, summary, json.dumps(alert).encode(), alert)
+        rows.append({
+            "subscription_id": sub_id, "alert_id": alert_id, "topic": summary["topic"],
+            "status": ledger.QUEUED, "message": wire(message), "summary": json.dumps(summary),
+            "queued_at": now, "next_attempt_at": now, "attempts": 0, "error": "",
+        })  # fmt: skip
+    return rows
+
+
+def bare(host: str, port: int, sender: str, recipient: str, messages: list[bytes]) -> float:
+    """The floor: one connection, ``sendmail`` of the rendered bytes, nothing else."""
+    started = time.perf_counter()
+    with smtplib.SMTP(host, port) as smtp:
+        for message in messages:
+            smtp.sendmail(sender, [recipient], message)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mails", type=int, default=500)
+    parser.add_argument("--database-url", help="default: a SQLite file in a temporary folder")
+    args = parser.parse_args()
+
+    counter = Counter()
+    port = free_port()
+    controller = Controller(counter, hostname="127.0.0.1", port=port)
+    controller.start()
+    with tempfile.TemporaryDirectory() as var:
+        settings = Settings(
+            var_dir=Path(var), database_url=args.database_url, smtp_url=f"smtp://127.0.0.1:{port}",
+            email_rate_recipient="1000000/minute", email_rate_global="1000000/minute",
+        )  # fmt: skip
+        engine = make_engine(settings)
+        migrate.upgrade(engine)
+        sessions = make_sessionmaker(engine)
+        with sessions.begin() as session:
+            address = f"bench-{time.time_ns()}@example.org"
+            user = create_user(session, address, None, verified=True)
+            topics = '["gcn.notices.swift.bat.guano"]'
+            sub = EmailSubscription(
+                user_id=user.id, name="bench", recipient=user.email, topics=topics, format="json"
+            )
+            session.add(sub)
+            session.flush()
+            sub_id, recipient = sub.id, user.email
+
+        started = time.perf_counter()
+        rows = render(settings, sub_id, recipient, args.mails)
+        rendering = time.perf_counter() - started
+        messages = [row["message"] for row in rows]
+
+        baseline = bare("127.0.0.1", port, "noreply@localhost", recipient, messages)
+        with sessions.begin() as session:
+            ledger.queue(session, rows)
+        sender = Sender(settings, sessions, mail_context(settings))
+        started = time.perf_counter()
+        sent = 0
+        while sent < args.mails:
+            sent += sender.run_once()
+        ours = time.perf_counter() - started
+        engine.dispose()
+    controller.stop()
+    assert counter.count == 2 * args.mails, counter.count
+
+    size = sum(len(row["message"]) for row in rows) / len(rows)
+    print(f"{args.mails} mails of {size / 1024:.1f} KiB, database {engine.url.get_backend_name()}")
+    print(f"  render (Jinja2, text+HTML+JSON): {args.mails / rendering:8.0f} mails/s")
+    print(f"  bare smtplib loop:               {args.mails / baseline:8.0f} mails/s")
+    print(f"  skyalert sender (with ledger):   {args.mails / ours:8.0f} mails/s")
+    print(f"  ratio sender / bare:             {baseline / ours:8.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,313 @@
+"""Benchmark: HTTP publish -> Kafka consumer latency and ingest throughput, beside a bare
+confluent-kafka produce -> consume of the very same bytes, on the same broker, in the same run.
+
+    python tests/bench/bench_ingest.py [--alerts 300] [--clients 8] [--database-url URL]
+
+Starts its own Apache Kafka (LocalKafka), a fresh PostgreSQL database (or the URL given) and the
+app under uvicorn in a child process (`skyalert serve`). The payload is the Swift BAT GRB
+position VOEvent with a fresh IVORN per alert.
+
+- latency: one alert at a time; from the start of the HTTP POST (or of ``produce``) until a plain
+  consumer holds the message. The HTTP side includes the token check, the hardened VOEvent
+  parse and XML Schema validation, normalisation, de-duplication, the archive write and the
+  acknowledged produce (``acks=all``, idempotent).
+- throughput: ``--clients`` concurrent publishers (HTTP) against one producer sending
+  asynchronously (bare), until the consumer has every message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from skyalert.broker.localkafka import LocalKafka, free_port, kafka_classpath  # noqa: E402
+from skyalert.broker.processes import spawn  # noqa: E402
+from skyalert.schemas.catalog import load_catalog  # noqa: E402
+from support.auth import get_token  # noqa: E402
+from support.ingest import BAT_TOPIC, sync_catalog, unique_bat  # noqa: E402
+
+BASELINE_TOPIC = "bench.baseline.voevent"
+
+
+@contextmanager
+def database(url: str | None) -> Iterator[str]:
+    if url:
+        yield url
+        return
+    admin_url = subprocess.run(
+        ["bash", str(ROOT / "ops/local/ensure-postgres.sh")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[-1]
+    name = f"skyalert_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+class Arrivals:
+    """A plain consumer from the end of a topic, noting when each key first arrives."""
+
+    def __init__(self, bootstrap: str, topic: str, key: Callable[[object], str | None]) -> None:
+        self.seen: dict[str, float] = {}
+        self.lock = threading.Condition()
+        self.stop = threading.Event()
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": uuid.uuid4().hex,
+                "fetch.wait.max.ms": 5,
+                "enable.auto.commit": False,
+            }
+        )
+        partitions = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        tps = []
+        for p in partitions:
+            _low, high = self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            tps.append(TopicPartition(topic, p, high))
+        self.consumer.assign(tps)
+        self.key = key
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            message = self.consumer.poll(0.05)
+            if message is None or message.error() is not None:
+                continue
+            now = time.perf_counter()
+            key = self.key(message)
+            if key is not None:
+                with self.lock:
+                    self.seen.setdefault(key, now)
+                    self.lock.notify_all()
+
+    def wait(self, keys: set[str], timeout: float = 120) -> float:
+        """When the last of ``keys`` arrived."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while not keys <= self.seen.keys():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{len(keys - self.seen.keys())} messages never arrived")
+                self.lock.wait(left)
+            return max(self.seen[k] for k in keys)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.consumer.close()
+
+
+def alert_id_header(message: object) -> str | None:
+    for name, value in message.headers() or []:  # type: ignore[attr-defined]
+        if name == "alert-id" and isinstance(value, bytes):
+            return value.decode()
+    return None
+
+
+def message_key(message: object) -> str | None:
+    key = message.key()  # type: ignore[attr-defined]
+    return key.decode() if isinstance(key, bytes) else None
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def http_latency(url: str, token: str, arrivals: Arrivals, count: int) -> list[float]:
+    latencies = []
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/x-voevent+xml"}
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
+        for _ in range(count):
+            payload = unique_bat()
+            started = time.perf_counter()
+            response = http.post(f"/api/v1/topics/{BAT_TOPIC}/alerts", content=payload)
+            assert response.status_code == 201, response.text
+            arrived = arrivals.wait({response.json()["id"]})
+            latencies.append(arrived - started)
+    return latencies
+
+
+def bare_latency(producer: Producer, arrivals: Arrivals, count: int) -> list[float]:
+    latencies = []
+    for _ in range(count):
+        key, payload = uuid.uuid4().hex, unique_bat()
+        started = time.perf_counter()
+        producer.produce(BASELINE_TOPIC, payload, key=key.encode())
+        producer.flush(30)
+        latencies.append(arrivals.wait({key}) - started)
+    return latencies
+
+
+def http_throughput(url: str, token: str, arrivals: Arrivals, count: int, clients: int) -> float:
+    payloads = [unique_bat() for _ in range(count)]
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/x-voevent+xml"}
+    local = threading.local()
+
+    def publish(payload: bytes) -> str:
+        if not hasattr(local, "http"):
+            local.http = httpx.Client(base_url=url, headers=headers, timeout=60)
+        response = local.http.post(f"/api/v1/topics/{BAT_TOPIC}/alerts", content=payload)
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        ids = set(pool.map(publish, payloads))
+    return count / (arrivals.wait(ids) - started)
+
+
+def bare_throughput(producer: Producer, arrivals: Arrivals, count: int) -> float:
+    messages = [(uuid.uuid4().hex, unique_bat()) for _ in range(count)]
+    started = time.perf_counter()
+    for key, payload in messages:
+        producer.produce(BASELINE_TOPIC, payload, key=key.encode())
+        producer.poll(0)
+    producer.flush(60)
+    return count / (arrivals.wait({k for k, _ in messages}) - started)
+
+
+def wait_ready(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the app at {url} did not become ready")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--alerts", type=int, default=300, help="alerts per measurement")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP publishers")
+    parser.add_argument("--database-url", help="default: a fresh PostgreSQL database")
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    kafka = LocalKafka(home=home / "kafka", classpath=kafka_classpath(ROOT / "var", None))
+    kafka.start(timeout=120)
+    try:
+        with database(args.database_url) as db_url:
+            rows = measure(kafka.bootstrap, db_url, home, args.alerts, args.clients)
+    finally:
+        kafka.stop()
+    print(
+        f"\n{args.alerts} alerts of {len(unique_bat())} bytes (Swift BAT VOEvent), "
+        f"{args.clients} HTTP clients, {os.cpu_count()} CPUs\n"
+    )
+    print(f"{'':<24}{'HTTP ingest':>14}{'bare Kafka':>14}{'ratio':>10}")
+    for name, mine, base in rows:
+        print(f"{name:<24}{mine:>14.1f}{base:>14.1f}{mine / base:>10.3g}")
+
+
+def operator(env: dict[str, str], *args: str) -> str:
+    """Run an operator command of the server CLI (accounts and credentials)."""
+    command = [sys.executable, "-m", "skyalert.broker.cli", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+
+
+def measure(
+    bootstrap: str, db_url: str, home: Path, alerts: int, clients: int
+) -> list[tuple[str, float, float]]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "SKYALERT_VAR_DIR": str(home / "var"),
+        "SKYALERT_DATABASE_URL": db_url,
+        "SKYALERT_KAFKA_BOOTSTRAP": bootstrap,
+        "SKYALERT_PORT": str(port),
+        "SKYALERT_LOG_LEVEL": "WARNING",
+        "SKYALERT_KAFKA_ACLS": "false",  # a plain local broker: no authorizer
+    }
+    operator(env, "db", "upgrade")
+    sync_catalog(bootstrap, load_catalog())
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(BASELINE_TOPIC, 1, 1)])[BASELINE_TOPIC].result()
+    email = f"bench-{uuid.uuid4().hex[:8]}@example.org"
+    operator(env, "users", "create", email, "--password", uuid.uuid4().hex, "--verified")
+    operator(env, "users", "grant", email, "producers.gcn")
+    credential = json.loads(
+        operator(
+            env,
+            "credentials",
+            "create",
+            "--user",
+            email,
+            "--name",
+            "bench",
+            "--scope",
+            "publish:gcn",
+            "--json",
+        )
+    )
+    app = spawn(
+        "web", [sys.executable, "-m", "skyalert.broker.cli", "serve"], home / "web.log", env
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url)
+        token = get_token(url, credential["client_id"], credential["client_secret"])
+        producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 0,
+                "compression.type": "zstd",
+            }
+        )
+        ingest = Arrivals(bootstrap, BAT_TOPIC, alert_id_header)
+        bare = Arrivals(bootstrap, BASELINE_TOPIC, message_key)
+        http_latency(url, token, ingest, 20)  # warm up both paths
+        bare_latency(producer, bare, 20)
+        ours = http_latency(url, token, ingest, alerts)
+        floor = bare_latency(producer, bare, alerts)
+        ours_rate = http_throughput(url, token, ingest, alerts, clients)
+        floor_rate = bare_throughput(producer, bare, alerts)
+        ingest.close()
+        bare.close()
+    finally:
+        app.stop()
+    return [
+        ("latency p50 [ms]", percentile(ours, 0.5) * 1e3, percentile(floor, 0.5) * 1e3),
+        ("latency p99 [ms]", percentile(ours, 0.99) * 1e3, percentile(floor, 0.99) * 1e3),
+        ("latency mean [ms]", statistics.fmean(ours) * 1e3, statistics.fmean(floor) * 1e3),
+        ("throughput [alerts/s]", ours_rate, floor_rate),
+    ]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Fixtures of the client tests: a server whose discovery says PLAINTEXT, private client dirs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import serving
+from skyalert.broker.localkafka import LocalKafka, free_port
+from skyalert.broker.settings import Settings
+from support.client import ensure_catalog_topics
+
+
+@pytest.fixture(autouse=True)
+def client_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own cache and config folders and no credential in the environment."""
+    monkeypatch.setenv("SKYALERT_CLIENT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SKYALERT_CLIENT_CONFIG_DIR", str(tmp_path / "config"))
+    for name in ("SKYALERT_CLIENT_ID", "SKYALERT_CLIENT_SECRET", "SKYALERT_CLIENT_SERVER"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def client_settings(settings: Settings, kafka: LocalKafka) -> Settings:
+    """The test stack as a local deployment: subscribers use the PLAINTEXT listener."""
+    port = free_port()
+    return settings.model_copy(
+        update={
+            "public_url": f"http://127.0.0.1:{port}",
+            "port": port,
+            "kafka_client_bootstrap": kafka.bootstrap,
+            "kafka_client_security_protocol": "PLAINTEXT",
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def server_url(client_settings: Settings) -> Iterator[str]:
+    """The real app, served where its public URL says, with the catalog's topics in Kafka."""
+    ensure_catalog_topics(client_settings)
+    with serving(client_settings, client_settings.port) as url:
+        yield url

@@ -1,0 +1,15 @@
+"""Fixtures of the ingest tests: the catalog's topics and inboxes exist in the test Kafka."""
+
+from __future__ import annotations
+
+import pytest
+
+from skyalert.broker.localkafka import LocalKafka
+from skyalert.schemas.catalog import load_catalog
+from support.ingest import sync_catalog
+
+
+@pytest.fixture(scope="session")
+def catalog_topics(kafka: LocalKafka) -> None:
+    """Every catalog topic and inbox, as ``skyalert topics sync`` creates them."""
+    sync_catalog(kafka.bootstrap, load_catalog())

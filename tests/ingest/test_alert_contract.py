@@ -1,0 +1,160 @@
+"""The data contract of a topic: strict JSON, every schema violation, content types."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from skyalert.broker.contract import check_alert, media_type
+from skyalert.broker.rejection import Rejected
+from skyalert.schemas.catalog import load_catalog
+from skyalert.schemas.validation import load_registry, schema_directory
+from support.ingest import BAT_TOPIC, GUANO_TOPIC, packet
+
+CATALOG = load_catalog()
+GUANO = CATALOG.by_name[GUANO_TOPIC]
+BAT = CATALOG.by_name[BAT_TOPIC]
+
+
+def guano() -> dict[str, Any]:
+    text = schema_directory().joinpath("examples", f"{GUANO_TOPIC}.example.json").read_text()
+    document: dict[str, Any] = json.loads(text)
+    return document
+
+
+def refused(
+    raw: bytes, content_type: str | None = "application/json", topic: Any = GUANO
+) -> Rejected:
+    with pytest.raises(Rejected) as caught:
+        check_alert(topic, raw, content_type, load_registry())
+    return caught.value
+
+
+def test_valid_json_alert() -> None:
+    checked = check_alert(
+        GUANO, json.dumps(guano()).encode(), "application/json; charset=utf-8", load_registry()
+    )
+    assert checked.schema_id == GUANO.schema_ref
+    assert checked.document == guano()  # stored as published
+    assert (checked.ra, checked.dec, checked.ra_dec_error) == (212.443, -31.082, 0.0717)
+    assert checked.event_time == datetime(2024, 5, 21, 7, 28, 24, 650000, tzinfo=UTC)
+    assert not checked.test
+    assert checked.ivorn is None
+
+
+def test_same_content_same_hash_whatever_the_layout() -> None:
+    compact = json.dumps(guano(), separators=(",", ":")).encode()
+    pretty = json.dumps(guano(), indent=4, sort_keys=True).encode()
+    registry = load_registry()
+    assert (
+        check_alert(GUANO, compact, None, registry).content_sha256
+        == check_alert(GUANO, pretty, None, registry).content_sha256
+    )
+
+
+def test_alert_tense_test_sets_the_test_flag() -> None:
+    document = {**guano(), "alert_tense": "test"}
+    assert check_alert(GUANO, json.dumps(document).encode(), None, load_registry()).test
+
+
+def test_every_violation_is_listed_with_its_json_pointer() -> None:
+    document = guano()
+    del document["trigger_time"]
+    document.update(ra=400, mission="Fermi", rate_energy_range=[15])
+    document["classification"]["GRB"] = 1.5
+    error = refused(json.dumps(document).encode())
+    assert error.reason == "schema_violation"
+    assert error.status == 422
+    paths = [v.path for v in error.violations]
+    assert paths == sorted(paths)
+    assert {"", "/ra", "/mission", "/rate_energy_range", "/classification/GRB"} <= set(paths)
+    assert "'trigger_time' is a required property" in [v.message for v in error.violations]
+    assert error.detail.startswith(f"the alert breaks {GUANO.schema_ref} in {len(paths)} places")
+
+
+def test_a_json_array_is_not_an_alert() -> None:
+    error = refused(b"[1, 2]")
+    assert error.reason == "schema_violation"
+    assert error.violations[0].path == ""
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b'{"ra": NaN}', "NaN is not a JSON number"),
+        (b'{"ra": -Infinity}', "-Infinity is not a JSON number"),
+        (b'{"ra": 1, "dec": 2, "ra": 3}', "the key 'ra' appears twice in one object"),
+        (b'{"ra": 1}\n{"ra": 2}', "Extra data"),
+        (b'{"ra": 1,\n "dec": }', "Expecting value"),
+        (b"", "Expecting value"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"id": ' + b"9" * 5000 + b"}", "integer string conversion"),
+        (b'\xef\xbb\xbf{"ra": 1}', "BOM"),
+    ],
+    ids=[
+        "nan",
+        "infinity",
+        "duplicate-key",
+        "extra-data",
+        "syntax",
+        "empty",
+        "deep",
+        "huge-int",
+        "bom",
+    ],
+)
+def test_strict_json(raw: bytes, message: str) -> None:
+    error = refused(raw)
+    assert error.reason == "malformed_json"
+    assert error.status == 400
+    assert message in error.detail
+
+
+def test_json_syntax_errors_carry_line_and_column() -> None:
+    error = refused(b'{"ra": 1,\n "dec": }')
+    assert [(e.line, e.column) for e in error.errors] == [(2, 9)]
+
+
+def test_invalid_utf8_is_refused_with_its_line() -> None:
+    error = refused(b'{"mission":\n"Sw\xffift"}')
+    assert error.reason == "malformed_json"
+    assert error.errors[0].line == 2
+    assert "not valid UTF-8" in error.detail
+
+
+@pytest.mark.parametrize(
+    ("topic_name", "content_type", "message"),
+    [
+        (GUANO_TOPIC, "application/x-voevent+xml", "takes JSON alerts (application/json)"),
+        (BAT_TOPIC, "application/json", "takes VOEvent 2.0 XML"),
+        (GUANO_TOPIC, "text/plain", "got text/plain"),
+        (GUANO_TOPIC, "application/json; charset=latin-1", "alerts must be UTF-8"),
+    ],
+)
+def test_content_type_must_fit_the_topic(topic_name: str, content_type: str, message: str) -> None:
+    error = refused(b"{}", content_type, CATALOG.by_name[topic_name])
+    assert error.reason == "unsupported_content_type"
+    assert error.status == 415
+    assert message in error.detail
+
+
+def test_voevent_topic_accepts_xml_media_types() -> None:
+    for content_type in ("application/x-voevent+xml", "application/xml", "text/xml", None):
+        checked = check_alert(BAT, packet("swift_bat"), content_type, load_registry())
+        assert checked.ivorn == "ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_532871-729"
+
+
+def test_voevent_errors_become_rejections_with_lines() -> None:
+    error = refused(packet("swift_bat")[:500], None, BAT)
+    assert error.reason == "malformed_voevent"
+    assert error.status == 400
+    assert error.errors[0].line is not None
+    assert error.detail.startswith("the VOEvent is not well-formed: line ")
+
+
+def test_media_type_parsing() -> None:
+    assert media_type('Application/JSON; Charset="UTF-8"') == ("application/json", "utf-8")
+    assert media_type(None) == (None, None)

@@ -1,0 +1,138 @@
+"""The mission-facing commands: ``skyalert publish`` and ``skyalert worker ingest``; topic sync."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+
+from skyalert.broker import cli, stack
+from skyalert.broker.inbox import inbox_topics, namespace_of_inbox, topics_to_sync
+from skyalert.broker.settings import Settings
+from skyalert.schemas.catalog import load_catalog
+from skyalert.schemas.validation import schema_directory
+from support.auth import make_credential, make_user
+from support.ingest import BAT_TOPIC, GUANO_TOPIC, find_messages, unique_bat
+
+pytestmark = pytest.mark.usefixtures("catalog_topics")
+
+
+def test_inboxes_are_derived_from_the_catalog(settings: Settings) -> None:
+    catalog = load_catalog()
+    assert [t.name for t in inbox_topics(catalog, 3)] == ["gcn.inbox", "igwn.inbox"]
+    assert {t.partitions for t in inbox_topics(catalog, 3)} == {3}
+    assert namespace_of_inbox("gcn.inbox") == "gcn"
+    assert namespace_of_inbox("gcn.notices.inbox") is None
+    assert namespace_of_inbox(BAT_TOPIC) is None
+    names = {t.name for t in topics_to_sync(catalog, 1)}
+    assert names == {t.name for t in catalog.topics} | {"gcn.inbox", "igwn.inbox"}
+    existing = AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).list_topics(timeout=10)
+    assert {"gcn.inbox", "igwn.inbox"} <= set(existing.topics)
+    assert "ingest" in stack.WORKERS
+
+
+@pytest.fixture
+def credential(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    client_id, secret = make_credential(
+        settings, make_user(settings, groups=["producers.gcn"]), ["publish:gcn"]
+    )
+    monkeypatch.setenv("SKYALERT_CLIENT_ID", client_id)
+    monkeypatch.setenv("SKYALERT_CLIENT_SECRET", secret)
+    return client_id, secret
+
+
+def test_publish_command(
+    app_url: str, credential: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alert = tmp_path / "bat.xml"
+    alert.write_bytes(unique_bat())
+    assert cli.main(["publish", "--topic", BAT_TOPIC, "--server", app_url, str(alert)]) == 0
+    first = capsys.readouterr().out.strip()
+    alert_id = first.split()[0]
+    assert first == f"{alert_id} {BAT_TOPIC}: published"
+    assert cli.main(["publish", "--topic", BAT_TOPIC, "--server", app_url, str(alert)]) == 0
+    assert (
+        capsys.readouterr().out.strip() == f"{alert_id} {BAT_TOPIC}: already published (a repeat)"
+    )
+
+
+def test_publish_command_shows_every_violation(
+    app_url: str, credential: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = schema_directory().joinpath("examples", f"{GUANO_TOPIC}.example.json")
+    document = json.loads(path.read_text())
+    document.update(ra=-5, classification={"GRB": 2})
+    alert = tmp_path / "guano.json"
+    alert.write_text(json.dumps(document))
+    assert cli.main(["publish", "--topic", GUANO_TOPIC, "--server", app_url, str(alert)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"skyalert: error: {GUANO_TOPIC} refused the alert: HTTP 422:")
+    assert "  /classification/GRB: 2 is greater than the maximum of 1" in error
+    assert "  /ra: -5 is less than the minimum of 0" in error
+
+
+def test_publish_command_errors(
+    app_url: str,
+    credential: tuple[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    missing = tmp_path / "missing.xml"
+    assert cli.main(["publish", "--topic", BAT_TOPIC, "--server", app_url, str(missing)]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    alert = tmp_path / "bat.xml"
+    alert.write_bytes(unique_bat())
+    # The credential holds publish:gcn only.
+    assert cli.main(["publish", "--topic", "igwn.gwalert", "--server", app_url, str(alert)]) == 2
+    assert "refused the credential" in capsys.readouterr().err
+    monkeypatch.setenv("SKYALERT_CLIENT_SECRET", "wrong")
+    assert cli.main(["publish", "--topic", BAT_TOPIC, "--server", app_url, str(alert)]) == 2
+    assert "refused the credential" in capsys.readouterr().err
+    monkeypatch.delenv("SKYALERT_CLIENT_ID")
+    assert cli.main(["publish", "--topic", BAT_TOPIC, "--server", app_url, str(alert)]) == 2
+    assert "needs a producer credential" in capsys.readouterr().err
+
+
+def test_ingest_worker_command(settings: Settings, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "SKYALERT_DATABASE_URL": str(settings.database_url),
+        "SKYALERT_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap),
+        "SKYALERT_VAR_DIR": str(tmp_path),
+        "SKYALERT_INBOX_PARTITIONS": "1",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "skyalert.broker.cli", "worker", "ingest"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        raw = unique_bat()
+        producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+        producer.produce(
+            "gcn.inbox", raw, headers=[("topic", BAT_TOPIC), ("idempotency-key", uuid.uuid4().hex)]
+        )
+        assert producer.flush(10) == 0
+        find_messages(
+            str(settings.kafka_bootstrap), BAT_TOPIC, lambda m: m.value() == raw, timeout=60
+        )
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=30)
+    assert worker.returncode == 0, output
+    # Other suites write to gcn.inbox too: count at least ours.
+    stopped = re.search(r"ingest stopped: (\d+) accepted, \d+ repeats, \d+ refused", output)
+    assert stopped is not None, output
+    assert int(stopped.group(1)) >= 1

@@ -1,0 +1,157 @@
+"""The hub and subscribers alone, behind the socket seam we own: routing, switch-over, drops."""
+
+from __future__ import annotations
+
+import asyncio
+
+from skyalert.broker.alert_ids import new_alert_id
+from skyalert.broker.fanout import Hub, Subscriber
+from skyalert.broker.live_alert import LiveAlert
+from skyalert.broker.stream_protocol import NOW, CloseCode, Since, Subscription
+from skyalert.client.filters import compile_filter
+from support.stream import own_loop
+
+TOPIC = "igwn.gwalert"
+
+
+class Sink:
+    """Collects what would go to a socket; ``block`` makes it stall like a client not reading."""
+
+    def __init__(self, block: bool = False) -> None:
+        self.texts: list[str] = []
+        self.block = block
+
+    async def send_text(self, data: str) -> None:
+        if self.block:
+            await asyncio.Event().wait()
+        self.texts.append(data)
+
+
+class Everyone:
+    key = "everyone"
+
+    def recheck(self, topics):
+        return None
+
+
+class Tail:
+    alive = True
+
+    def stop(self) -> None:
+        self.alive = False
+
+
+def alert(test: bool = False, ra: float = 10.0) -> LiveAlert:
+    return LiveAlert(TOPIC, new_alert_id(), test, {"ra": ra}, None)
+
+
+def subscription(since: Since = NOW, **changes) -> Subscription:
+    fields = {"topics": (TOPIC,), "filter": compile_filter(None), "format": "json",
+              "test": False, "since": since, **changes}  # fmt: skip
+    return Subscription(**fields)
+
+
+async def settle(predicate) -> None:
+    """Let the event loop run until ``predicate()`` holds (or fail after a few seconds)."""
+    deadline = asyncio.get_running_loop().time() + 5
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "the condition never held"
+        await asyncio.sleep(0.001)
+
+
+async def started_hub(tail: Tail) -> Hub:
+    hub = Hub(lambda on_batch: tail, ping_interval=3600, recheck_interval=0.01)
+    await hub.ready()
+    return hub
+
+
+@own_loop
+async def test_routing_filter_and_test_flag():
+    hub = await started_hub(Tail())
+    plain, picky = Sink(), Sink()
+    narrow = subscription(filter=compile_filter({"field": "ra", "op": "gt", "value": 50}))
+    for sink, wanted in ((plain, subscription()), (picky, narrow)):
+        subscriber = Subscriber(sink, wanted, Everyone(), 10)
+        hub.add(subscriber)
+        subscriber.start_sending()
+    drill, west, east = alert(test=True), alert(ra=10), alert(ra=80)
+    hub.dispatch([drill, west, east, LiveAlert("igwn.other", new_alert_id(), False, {}, None)])
+    await settle(lambda: len(plain.texts) == 2 and len(picky.texts) == 1)
+    assert [west.id in plain.texts[0], east.id in plain.texts[1]] == [True, True]
+    assert east.id in picky.texts[0]
+    await hub.close()
+
+
+@own_loop
+async def test_switch_over_drops_live_copies_of_replayed_alerts():
+    hub = await started_hub(Tail())
+    sink = Sink()
+    subscriber = Subscriber(sink, subscription(Since("last", last=2)), Everyone(), 10)
+    subscriber.start_replay()
+    hub.add(subscriber)
+    subscriber.start_sending()
+    old, both, new = alert(), alert(), alert()
+    hub.dispatch([both, new])  # live while the archive is read: held back
+    await subscriber.replay([old, both], unpublished=set())
+    await subscriber.go_live()
+    await settle(lambda: len(sink.texts) == 3)
+    # Each alert once, in order (an alert's id appears twice in its message: id and cursor).
+    assert [text.count(a.id) for text, a in zip(sink.texts, [old, both, new], strict=True)] == [
+        2,
+        2,
+        2,
+    ]
+    await hub.close()
+
+
+@own_loop
+async def test_a_stalled_socket_is_dropped_and_others_keep_receiving():
+    hub = await started_hub(Tail())
+    fast, slow = Sink(), Sink(block=True)
+    quick = Subscriber(fast, subscription(), Everyone(), 2)
+    stuck = Subscriber(slow, subscription(), Everyone(), 2)
+    for subscriber in (quick, stuck):
+        hub.add(subscriber)
+        subscriber.start_sending()
+    sent = [alert() for _ in range(10)]
+    for item in sent:
+        hub.dispatch([item])
+        await settle(lambda item=item: any(item.id in text for text in fast.texts))
+    assert stuck.closing is not None
+    assert stuck.closing.code is CloseCode.SLOW_CONSUMER
+    # Nothing got through, so it resumes from when it subscribed and misses nothing.
+    assert 'resume with since={"time": "' in stuck.closing.reason
+    assert quick.closing is None
+    assert len(fast.texts) == 10
+    await hub.close()
+
+
+@own_loop
+async def test_a_dead_kafka_reader_closes_sockets_so_clients_resume():
+    tail = Tail()
+    hub = await started_hub(tail)
+    subscriber = Subscriber(Sink(), subscription(), Everyone(), 2)
+    hub.add(subscriber)
+    tail.alive = False
+    await settle(lambda: subscriber.closing is not None)
+    assert subscriber.closing is not None
+    assert subscriber.closing.code is CloseCode.INTERNAL_ERROR
+    await hub.close()
+
+
+@own_loop
+async def test_late_live_copies_older_than_the_start_are_dropped():
+    hub = await started_hub(Tail())
+    sink = Sink()
+    subscriber = Subscriber(sink, subscription(Since("last", last=1)), Everyone(), 10)
+    subscriber.start_replay()
+    hub.add(subscriber)
+    subscriber.start_sending()
+    before, newest, live = alert(), alert(), alert()
+    hub.dispatch([before])  # published before the window, read late from Kafka
+    await subscriber.replay([newest], unpublished=set(), start=newest.id)
+    await subscriber.go_live()
+    hub.dispatch([before, live])
+    await settle(lambda: len(sink.texts) == 2)
+    assert [newest.id in sink.texts[0], live.id in sink.texts[1]] == [True, True]
+    await hub.close()

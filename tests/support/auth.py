@@ -1,0 +1,153 @@
+"""Test helpers for accounts, credentials and tokens (a contract: other test suites use these).
+
+Users and credentials go straight into the database; tokens come from the real
+``POST /oauth2/token`` with HTTP Basic client authentication, as librdkafka sends it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Literal
+
+import httpx
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+from sqlalchemy.orm import Session, sessionmaker
+
+from skyalert.auth.credentials import create_credential
+from skyalert.auth.kafka_acls import AclSync
+from skyalert.auth.keys import KeyRing
+from skyalert.auth.models import User
+from skyalert.auth.secrets import server_secret
+from skyalert.auth.tokens import issue_access_token
+from skyalert.auth.users import create_user, grant_group
+from skyalert.broker.db import make_engine, make_sessionmaker
+from skyalert.broker.settings import Settings
+from skyalert.schemas.catalog import Catalog, load_catalog
+
+DEFAULT_PASSWORD = "correct horse battery staple"
+
+
+_engines: dict[str, sessionmaker[Session]] = {}
+#: Databases whose public-topic Kafka ACLs this run has put in place.
+_public_acls: set[str] = set()
+
+
+def _sessions(settings: Settings) -> sessionmaker[Session]:
+    """One engine per database for the whole run (tests create many users)."""
+    url = settings.sqlalchemy_url
+    if url not in _engines:
+        _engines[url] = make_sessionmaker(make_engine(settings))
+    return _engines[url]
+
+
+@lru_cache(maxsize=1)
+def _catalog() -> Catalog:
+    return load_catalog()
+
+
+def make_user(
+    settings: Settings,
+    email: str | None = None,
+    groups: Iterable[str] = (),
+    password: str = DEFAULT_PASSWORD,
+) -> User:
+    """A verified account with ``groups`` (``consumers.public`` is implicit)."""
+    address = email or f"user-{uuid.uuid4().hex[:12]}@example.org"
+    with _sessions(settings).begin() as session:
+        user = create_user(session, address, password, verified=True)
+        for group in groups:
+            grant_group(session, user, group, _catalog(), actor="test")
+    return user
+
+
+def make_credential(
+    settings: Settings, user: User, scopes: Iterable[str] | Literal["all"] = "all"
+) -> tuple[str, str]:
+    """A new credential of ``user``; returns (client_id, client_secret).
+
+    Its Kafka ACLs (and those of public topics) are in place on return, as the portal does.
+    """
+    with _sessions(settings).begin() as session:
+        credential, secret = create_credential(
+            session,
+            secret=server_secret(settings),
+            catalog=_catalog(),
+            user=session.merge(user),
+            name="test",
+            scopes=scopes if isinstance(scopes, str) else list(scopes),
+            actor="test",
+        )
+        client_id = credential.client_id
+    assert secret is not None
+    acls = AclSync(settings, _sessions(settings), _catalog())
+    if settings.sqlalchemy_url not in _public_acls:
+        acls.sync_public()
+        _public_acls.add(settings.sqlalchemy_url)
+    acls.sync_credentials([client_id])
+    return client_id, secret
+
+
+def get_token(app_url: str, client_id: str, client_secret: str, scope: str | None = None) -> str:
+    """An access token from the real token endpoint (client_credentials, HTTP Basic)."""
+    data = {"grant_type": "client_credentials"}
+    if scope is not None:
+        data["scope"] = scope
+    response = httpx.post(
+        f"{app_url}/oauth2/token", data=data, auth=(client_id, client_secret), timeout=10
+    )
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def token_for(
+    settings: Settings,
+    app_url: str,
+    groups: Iterable[str] = (),
+    scopes: Iterable[str] | Literal["all"] = "all",
+) -> str:
+    """A token of a new user in ``groups`` whose credential holds ``scopes``."""
+    user = make_user(settings, groups=groups)
+    client_id, client_secret = make_credential(settings, user, scopes)
+    return get_token(app_url, client_id, client_secret)
+
+
+def bad_tokens(settings: Settings, app_url: str) -> dict[str, str]:
+    """Tokens every service must refuse, each for a different reason, all naming a live
+    credential: ``expired``, ``tampered`` (payload changed after signing), ``wrong_audience``,
+    ``wrong_issuer``, ``unknown_key`` (signed by a key we never published), ``not_a_jwt``."""
+    user = make_user(settings, groups=["producers.gcn"])
+    client_id, secret = make_credential(settings, user, "all")
+    good = get_token(app_url, client_id, secret)
+    ring = KeyRing(_sessions(settings), settings)
+    scopes = frozenset({"read:public", "publish:gcn"})
+
+    def signed(config: Settings, lifetime: int | None = None) -> str:
+        token, _ = issue_access_token(ring, config, subject=client_id, client_id=client_id,
+                                      scopes=scopes, lifetime=lifetime)  # fmt: skip
+        return token
+
+    header, payload, signature = good.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["scope"] = "admin read:public publish:gcn publish:igwn"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    stranger = RSAKey.generate_key(2048)
+    unknown = jwt.encode(
+        {"alg": "RS256", "kid": "never-published", "typ": "at+jwt"},
+        {**claims, "scope": "read:public"},
+        stranger,
+        algorithms=["RS256"],
+    )
+    return {
+        "expired": signed(settings, lifetime=-600),
+        "tampered": f"{header}.{forged}.{signature}",
+        "wrong_audience": signed(settings.model_copy(update={"token_audience": "elsewhere"})),
+        "wrong_issuer": signed(settings.model_copy(update={"public_url": "https://evil.example"})),
+        "unknown_key": unknown,
+        "not_a_jwt": "certainly-not-a-token",
+    }

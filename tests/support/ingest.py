@@ -1,0 +1,184 @@
+"""Helpers for tests that publish alerts: real VOEvent packets, isolated catalogs, Kafka reads."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka.admin import AdminClient
+from voeventparse.fixtures import datapaths
+
+from skyalert.broker.admin import sync_topics
+from skyalert.broker.inbox import topics_to_sync
+from skyalert.schemas.catalog import Catalog, load_catalog
+
+BAT_TOPIC = "gcn.classic.voevent.swift_bat_grb_pos_ack"
+XRT_TOPIC = "gcn.classic.voevent.swift_xrt_position"
+GUANO_TOPIC = "gcn.notices.swift.bat.guano"
+#: The Swift BAT GRB position packet's sky position and trigger time.
+BAT_RA, BAT_DEC, BAT_ERROR = 74.7412, -9.3137, 0.05
+BAT_TIME = "2012-09-07T00:24:23.080Z"
+
+PACKETS = {
+    "swift_bat": datapaths.swift_bat_grb_pos_v2,
+    "swift_xrt_v1_1": datapaths.swift_xrt_pos_v1,
+    "gaia": datapaths.gaia_alert_16aac_direct,
+    "moa": datapaths.moa_lensing_event_path,
+    "asassn": datapaths.asassn_scraped_example,
+    "no_namespace": datapaths.no_namespace_test_packet,
+}
+_IVORN = re.compile(rb'ivorn="([^"]+)"')
+
+# Hostile XML: entity expansion, an external entity, an external DTD.
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [
+ <!ENTITY lol "lol">
+ <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+ <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+ <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+ <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+ <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+ <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+]>
+<voe:VOEvent xmlns:voe="http://www.ivoa.net/xml/VOEvent/v2.0" version="2.0" role="test"
+  ivorn="ivo://example.org/x#1"><Description>&lol9;</Description></voe:VOEvent>
+"""
+EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
+<!DOCTYPE voe:VOEvent [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<voe:VOEvent xmlns:voe="http://www.ivoa.net/xml/VOEvent/v2.0" version="2.0" role="test"
+  ivorn="ivo://example.org/x#1"><Description>&xxe;</Description></voe:VOEvent>
+"""
+EXTERNAL_DTD = b"""<?xml version="1.0"?>
+<!DOCTYPE VOEvent SYSTEM "http://127.0.0.1:9/voevent.dtd">
+<voe:VOEvent xmlns:voe="http://www.ivoa.net/xml/VOEvent/v2.0" version="2.0" role="test"
+  ivorn="ivo://example.org/x#1"/>
+"""
+
+
+def packet(name: str) -> bytes:
+    """A real VOEvent packet shipped with voevent-parse, as bytes."""
+    return Path(PACKETS[name]).read_bytes()
+
+
+def with_ivorn(raw: bytes, ivorn: str) -> bytes:
+    """The packet with another IVORN (so that tests sharing one archive do not collide)."""
+    return _IVORN.sub(b'ivorn="' + ivorn.encode() + b'"', raw, count=1)
+
+
+def ivorn_of(raw: bytes) -> str:
+    found = _IVORN.search(raw)
+    assert found is not None
+    return found.group(1).decode()
+
+
+def unique_bat() -> bytes:
+    """The Swift BAT GRB position packet with a fresh IVORN."""
+    return with_ivorn(
+        packet("swift_bat"), f"ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_{uuid.uuid4().hex}"
+    )
+
+
+def xrt_as_v2(raw: bytes | None = None) -> bytes:
+    """The Swift XRT packet (VOEvent 1.1 upstream) moved to the 2.0 namespace, STC unqualified."""
+    text = (raw or packet("swift_xrt_v1_1")).decode()
+    text = text.replace(
+        "http://www.ivoa.net/xml/VOEvent/v1.1", "http://www.ivoa.net/xml/VOEvent/v2.0"
+    )
+    text = text.replace('version="1.1"', 'version="2.0"')
+    text = text.replace(' xmlns="http://www.ivoa.net/xml/STC/stc-v1.30.xsd"', "")
+    text = re.sub(r' xlink:(href|type)="[^"]*"', "", text)
+    return text.encode()
+
+
+def isolated_catalog(tag: str | None = None) -> Catalog:
+    """The catalog with each namespace renamed (``gcn`` -> ``<tag>gcn``): own topics and inboxes."""
+    tag = tag or f"t{uuid.uuid4().hex[:8]}"
+    data = load_catalog().model_dump(mode="json")
+    for topic in data["topics"]:
+        topic["name"] = tag + topic["name"]
+    return Catalog.model_validate(data)
+
+
+def sync_catalog(bootstrap: str, catalog: Catalog, inbox_partitions: int = 1) -> None:
+    sync_topics(
+        AdminClient({"bootstrap.servers": bootstrap}), topics_to_sync(catalog, inbox_partitions)
+    )
+
+
+def find_messages(
+    bootstrap: str,
+    topic: str,
+    match: Callable[[Message], bool],
+    count: int = 1,
+    timeout: float = 30.0,
+) -> list[Message]:
+    """Read ``topic`` from the beginning until ``count`` messages match (or fail the test)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+        }
+    )
+    found: list[Message] = []
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        deadline = time.monotonic() + timeout
+        while len(found) < count:
+            assert time.monotonic() < deadline, f"only {len(found)}/{count} matches on {topic}"
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None and match(message):
+                found.append(message)
+    finally:
+        consumer.close()
+    return found
+
+
+def header(message: Message, name: str) -> bytes | None:
+    for key, value in message.headers() or []:
+        if key == name:
+            return value if isinstance(value, bytes) else (value or "").encode()
+    return None
+
+
+def has_header(name: str, value: bytes) -> Callable[[Message], bool]:
+    return lambda message: header(message, name) == value
+
+
+def count_messages(bootstrap: str, topic: str, match: Callable[[Message], bool]) -> int:
+    """How many messages currently on ``topic`` match (reads to the end)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+        }
+    )
+    total = 0
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {}
+        for p in partitions:
+            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            ends[p] = high
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        done = {p for p, high in ends.items() if high == 0}
+        deadline = time.monotonic() + 30
+        while len(done) < len(ends):
+            assert time.monotonic() < deadline, f"could not read {topic} to its end"
+            message = consumer.poll(0.5)
+            if message is None or message.error() is not None:
+                continue
+            total += bool(match(message))
+            if (message.offset() or 0) + 1 >= ends[message.partition() or 0]:
+                done.add(message.partition() or 0)
+    finally:
+        consumer.close()
+    return total
