@@ -4,7 +4,7 @@ credentials, and the audit log. Only for members of ``admins``."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
@@ -98,32 +98,20 @@ async def _change_group(
     return RedirectResponse(f"/admin/users/{user_id}", status_code=303)
 
 
-@router.post("/users/{user_id}/grant", response_model=None)
-async def grant(
+@router.post("/users/{user_id}/{action}", response_model=None)
+async def change_group(
     *,
     request: Request,
     state: State,
     admin: Admin,
     user_id: int,
+    action: Literal["grant", "revoke"],
     group: Annotated[str, Form()],
     csrf: Csrf = "",
 ) -> Response:
+    """Grant or revoke one group (the two forms on a user's row)."""
     check_csrf(request, state.auth.secret, csrf)
-    return await _change_group(request, state, admin, user_id, group, grant=True)
-
-
-@router.post("/users/{user_id}/revoke", response_model=None)
-async def revoke(
-    *,
-    request: Request,
-    state: State,
-    admin: Admin,
-    user_id: int,
-    group: Annotated[str, Form()],
-    csrf: Csrf = "",
-) -> Response:
-    check_csrf(request, state.auth.secret, csrf)
-    return await _change_group(request, state, admin, user_id, group, grant=False)
+    return await _change_group(request, state, admin, user_id, group, grant=action == "grant")
 
 
 def _topic_states(state: AppState) -> list[TopicState] | None:
