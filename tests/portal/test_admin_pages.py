@@ -144,3 +144,40 @@ def test_granting_an_unknown_group_says_which_exist(
     assert response.status_code == 422
     assert "unknown group" in response.text
     assert "producers.gcn" in response.text
+
+
+def test_admin_disables_and_re_enables_an_account(
+    admin_page: Page, settings: Settings, app_url: str
+) -> None:
+    user = make_user(settings)
+    client = make_credential(settings, user, "all")
+    token = get_token(app_url, *client)
+    me = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(f"{app_url}/api/v1/credentials", headers=me, timeout=10).status_code == 200
+
+    admin_page.goto("/admin/users")
+    admin_page.get_by_label("Email or name contains").fill(user.email)
+    admin_page.get_by_role("button", name="Search").click()
+    admin_page.get_by_role("link", name=user.email).click()
+    admin_page.get_by_role("button", name="Disable this account").click()
+    assert admin_page.locator('[data-access="disabled"]').count() == 1
+    assert accessibility_problems(admin_page) == []
+
+    # The token already issued is refused at once, and no new one is issued.
+    refused = httpx.get(f"{app_url}/api/v1/credentials", headers=me, timeout=10)
+    assert refused.status_code == 401
+    assert "disabled" in refused.json()["detail"]
+    issued = httpx.post(f"{app_url}/oauth2/token", data={"grant_type": "client_credentials"},
+                        auth=client, timeout=10)  # fmt: skip
+    assert issued.status_code == 401
+
+    admin_page.get_by_role("button", name="Enable this account").click()
+    assert admin_page.locator('[data-access="active"]').count() == 1
+    again = get_token(app_url, *client)
+    ok = httpx.get(f"{app_url}/api/v1/credentials", timeout=10,
+                   headers={"Authorization": f"Bearer {again}"})  # fmt: skip
+    assert ok.status_code == 200
+    admin_page.goto(f"/admin/audit?q={user.email}")
+    audit = admin_page.locator("table.audit").inner_text()
+    assert "user.disable" in audit
+    assert "user.enable" in audit

@@ -43,6 +43,8 @@ def principal_for_token(session: Session, claims: AccessClaims, catalog: Catalog
             raise InvalidToken("the account this token was issued for no longer exists")
         user = found
         allowed = scopes_of_user(session, user.id, catalog) | OIDC_SCOPES
+    if user.disabled:
+        raise InvalidToken("this account has been disabled by an operator; ask them why")
     return Principal(
         subject=claims.subject,
         user_id=user.id,

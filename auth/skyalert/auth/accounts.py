@@ -84,6 +84,8 @@ class Accounts:
         with self.sessions.begin() as session:
             user = find_user(session, email)
             if user is not None and check_password(user.password_hash, password):
+                if user.disabled:
+                    raise Forbidden("this account has been disabled; write to the operators")
                 if user.verified:
                     if user.password_hash and password_needs_rehash(user.password_hash):
                         user.password_hash = hash_password(password)

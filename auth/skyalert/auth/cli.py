@@ -62,6 +62,15 @@ def cmd_users_revoke(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_users_disable(args: argparse.Namespace, settings: Settings) -> int:
+    disable = args.users_command == "disable"
+    with _context(settings) as ctx:
+        changed = ctx.directory.set_disabled(args.email, disable, actor=CLI_ACTOR)
+    state = "disabled" if disable else "enabled"
+    print(f"{args.email} {'is now' if changed else 'was already'} {state}")
+    return 0
+
+
 def cmd_credentials_create(args: argparse.Namespace, settings: Settings) -> int:
     from skyalert.auth.credentials import ALL
     from skyalert.auth.errors import NotFound
@@ -132,6 +141,13 @@ def register(sub: Any) -> None:
         action.add_argument("email")
         action.add_argument("group", help="e.g. producers.gcn, restricted.lvk_early, admins")
         action.set_defaults(func=func)  # fmt: skip
+    for name, text in (
+        ("disable", "disable an account: no login, tokens refused, Kafka ACLs removed"),
+        ("enable", "re-enable a disabled account"),
+    ):
+        toggle = users.add_parser(name, help=text)
+        toggle.add_argument("email")
+        toggle.set_defaults(func=cmd_users_disable)
 
     credentials = sub.add_parser("credentials", help="client credentials").add_subparsers(
         dest="credentials_command", required=True, metavar="ACTION"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from skyalert.auth import audit
 from skyalert.auth.credentials import (
     CredentialView,
     ScopeRequest,
@@ -23,6 +24,7 @@ from skyalert.auth.errors import Forbidden, NotFound
 from skyalert.auth.kafka_acls import AclSync
 from skyalert.auth.models import User
 from skyalert.auth.scopes import ADMIN_GROUP
+from skyalert.auth.sessions import end_all_sessions
 from skyalert.auth.users import (
     create_user,
     get_user,
@@ -31,6 +33,7 @@ from skyalert.auth.users import (
     revoke_group,
     scopes_of_user,
 )
+from skyalert.broker.db import utcnow
 from skyalert.schemas.catalog import Catalog
 
 
@@ -107,6 +110,23 @@ class Directory:
             user_id = user.id
         self.acls.try_sync(user_id=user_id)
         return changed
+
+    def set_disabled(self, email: str, disabled: bool, *, actor: str) -> bool:
+        """Disable (or re-enable) an account; False if it already was so.
+
+        Disabling logs it out everywhere and takes its credentials' Kafka ACLs away; its access
+        tokens fail on our API from the next request."""
+        with self.sessions.begin() as session:
+            user = get_user(session, email)
+            if user.disabled == disabled:
+                return False
+            user.disabled_at = utcnow() if disabled else None
+            if disabled:
+                end_all_sessions(session, user.id)
+            audit.record(session, actor, "user.disable" if disabled else "user.enable", user.email)
+            user_id = user.id
+        self.acls.try_sync(user_id=user_id)
+        return True
 
     def groups(self, user_id: int) -> frozenset[str]:
         with self.sessions() as session:

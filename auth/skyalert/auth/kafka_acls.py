@@ -157,6 +157,8 @@ class AclSync:
         return self._admin
 
     def _desired_for(self, session: Session, credential: Credential) -> set[AclBinding]:
+        if credential.user.disabled:
+            return set()
         held = scopes_of_user(session, credential.user_id, self.catalog)
         return credential_bindings(
             credential.client_id, effective_scopes(credential, held), self.catalog

@@ -36,6 +36,8 @@ class User(Base):
     affiliation: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Set by an operator: no login, no token, no Kafka ACLs until re-enabled.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     memberships: Mapped[list[GroupMembership]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -44,6 +46,10 @@ class User(Base):
     @property
     def verified(self) -> bool:
         return self.email_verified_at is not None
+
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None
 
 
 class GroupMembership(Base):

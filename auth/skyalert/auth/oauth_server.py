@@ -456,7 +456,7 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
     def query_client(self, client_id: str) -> Client | None:
         session = _db.get()
         credential = find_credential(session, client_id)
-        if credential is None:
+        if credential is None or credential.user.disabled:
             return None
         held = scopes_of_user(session, credential.user_id, self.catalog)
         listed = frozenset(credential.scopes.split())

@@ -38,7 +38,11 @@ def find_session(session: Session, secret: bytes, raw: str) -> tuple[WebSession,
     row = session.execute(
         select(WebSession, User)
         .join(User, User.id == WebSession.user_id)
-        .where(WebSession.id_hash == keyed_hash(secret, raw), WebSession.expires_at > utcnow())
+        .where(
+            WebSession.id_hash == keyed_hash(secret, raw),
+            WebSession.expires_at > utcnow(),
+            User.disabled_at.is_(None),
+        )
     ).first()
     return None if row is None else (row[0], row[1])
 

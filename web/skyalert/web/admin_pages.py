@@ -98,6 +98,32 @@ async def _change_group(
     return RedirectResponse(f"/admin/users/{user_id}", status_code=303)
 
 
+@router.post("/users/{user_id}/access", response_model=None)
+async def change_access(
+    *,
+    request: Request,
+    state: State,
+    admin: Admin,
+    user_id: int,
+    access: Annotated[Literal["disabled", "active"], Form()],
+    csrf: Csrf = "",
+) -> Response:
+    """Disable an account (no login, tokens refused, Kafka ACLs gone) or re-enable it."""
+    check_csrf(request, state.auth.secret, csrf)
+    row = await _read(state, lambda s: admin_queries.user_row(s, user_id))
+    if row is None:
+        raise HTTPException(404, f"There is no account with id {user_id}.")
+    if row.email == admin.email and access == "disabled":
+        return await _user_page(
+            request, state, user_id, "You cannot disable your own account.", 409
+        )
+    disable = access == "disabled"
+    await run_in_threadpool(
+        lambda: state.auth.directory.set_disabled(row.email, disable, actor=admin.email)
+    )
+    return RedirectResponse(f"/admin/users/{user_id}", status_code=303)
+
+
 @router.post("/users/{user_id}/{action}", response_model=None)
 async def change_group(
     *,

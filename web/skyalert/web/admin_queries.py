@@ -26,6 +26,7 @@ class UserRow:
     last_login_at: datetime | None
     groups: tuple[str, ...]
     credentials: int
+    disabled: bool
 
 
 def _groups(session: Session, user_ids: list[int]) -> dict[int, list[str]]:
@@ -58,7 +59,7 @@ def _rows(session: Session, users: list[User]) -> list[UserRow]:
     counts = _credential_counts(session, ids)
     return [
         UserRow(u.id, u.email, u.name, u.verified, u.created_at, u.last_login_at,
-                tuple(groups.get(u.id, [])), counts.get(u.id, 0))
+                tuple(groups.get(u.id, [])), counts.get(u.id, 0), u.disabled)
         for u in users
     ]  # fmt: skip
 
