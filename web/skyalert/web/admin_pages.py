@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -16,7 +15,6 @@ from sqlalchemy.orm import Session
 from skyalert.auth.errors import AuthError
 from skyalert.auth.principal import Principal
 from skyalert.auth.scopes import ADMIN, PUBLIC_GROUP, known_groups
-from skyalert.broker.kafka_config import admin_config
 from skyalert.broker.topic_state import TopicState, topic_states
 from skyalert.web import admin_queries
 from skyalert.web.csrf import check_csrf
@@ -141,9 +139,8 @@ async def change_group(
 
 
 def _topic_states(state: AppState) -> list[TopicState] | None:
-    admin = AdminClient(admin_config(state.settings, log_level=0))
     try:
-        return topic_states(admin, state.catalog.topics, timeout=3.0)
+        return topic_states(state.kafka.admin(), state.catalog.topics, timeout=3.0)
     except KafkaException:
         return None
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from confluent_kafka import Consumer, KafkaException
+from confluent_kafka.admin import AdminClient
 from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,12 +28,18 @@ COUNTS_TTL = 2.0
 RATES_TTL = 10.0
 
 
+_CONSUMER_ONLY = frozenset(
+    {"group.id", "auto.offset.reset", "enable.auto.commit", "enable.partition.eof"}
+)
+
+
 @dataclass
 class KafkaProbe:
     """A metadata-only Kafka client: message counts and the readiness check."""
 
     config: dict[str, Any]
     _consumer: Consumer | None = None
+    _admin: AdminClient | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _counts: tuple[float, dict[str, int]] = (0.0, {})
     _rates: tuple[float, dict[str, TopicRate]] = (0.0, {})
@@ -41,6 +48,15 @@ class KafkaProbe:
         if self._consumer is None:
             self._consumer = Consumer(self.config)
         return self._consumer
+
+    def admin(self) -> AdminClient:
+        """One admin client per process: building one costs a connection and a metadata trip."""
+        with self._lock:
+            if self._admin is None:
+                self._admin = AdminClient(
+                    {k: v for k, v in self.config.items() if k not in _CONSUMER_ONLY}
+                )
+            return self._admin
 
     def cluster_id(self, timeout: float = 2.0) -> str:
         with self._lock:
@@ -80,6 +96,7 @@ class KafkaProbe:
             if self._consumer is not None:
                 self._consumer.close()
                 self._consumer = None
+            self._admin = None  # AdminClient has no close(); dropping it frees it
 
 
 @dataclass
