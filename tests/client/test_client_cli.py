@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -246,12 +247,16 @@ def test_stopping_and_restarting_the_listener_resumes(
     listen = [str(CLI), "listen", "--server", server_url, TOPIC, "--filter", mine(*tags),
               "--group-id", f"resume-{tags[0]}"]  # fmt: skip
     env = {**os.environ, "SKYALERT_CLIENT_ID": "", "SKYALERT_CLIENT_SECRET": ""}
-    first = subprocess.run([*listen, "--count", "2"], capture_output=True, text=True, env=env,
-                           timeout=60, check=True)  # fmt: skip
+    with subprocess.Popen(listen, stdout=subprocess.PIPE, text=True, env=env) as first:
+        assert first.stdout is not None
+        with within(60):
+            lines = [first.stdout.readline(), first.stdout.readline()]
+        first.send_signal(signal.SIGTERM)  # stopped as a service manager would
+        assert first.wait(30) == 128 + signal.SIGTERM
     second = subprocess.run([*listen, "--count", "1"], capture_output=True, text=True, env=env,
                             timeout=60, check=True)  # fmt: skip
-    seen = [json.loads(line)["id"] for line in (first.stdout + second.stdout).splitlines()]
-    assert seen == ids
+    seen = [json.loads(line)["id"] for line in [*lines, second.stdout]]
+    assert seen == ids  # no repeats, no gaps
 
 
 # --- VOEvent topics -----------------------------------------------------------------------

@@ -47,6 +47,7 @@ def test_sasl_uses_librdkafkas_oidc_method() -> None:
     assert config["auto.offset.reset"] == "earliest"
     assert config["enable.auto.commit"] is False
     assert isinstance(config["logger"], logging.Logger)
+    assert config["log_level"] == 2  # errors come through error_cb, once each
 
 
 def test_plaintext_has_no_sasl_and_needs_no_credential() -> None:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from skyalert.client.alert import Alert
 from skyalert.client.catalog import fetch_catalog
 from skyalert.client.config import ENV_PREFIX
 from skyalert.client.consumer import STALL_TIMEOUT, Consumer
@@ -21,6 +22,7 @@ from skyalert.client.filters import parse_filter
 from skyalert.client.login import Login, load_login, login_file, save_login
 from skyalert.client.output import write_file, write_line, write_pretty
 from skyalert.client.publish import content_type_for, publish
+from skyalert.client.shutdown import GracefulStop
 from skyalert.client.tokens import fetch_token
 from skyalert.client.version import __version__
 
@@ -192,30 +194,38 @@ def run_listen(args: argparse.Namespace) -> int:
     options = _kafka_options(args.kafka_options)
     if args.group_id:
         options["group.id"] = args.group_id
-    consumer = Consumer(client_id, secret, server, options)
-    received = 0
-    try:
-        for alert in consumer.alerts(
-            args.topics,
-            format=args.format,
-            include_tests=args.tests,
-            filter=matcher,
-            stall_timeout=args.stall_timeout or None,
-            on_stall="reconnect" if args.reconnect else "raise",
-        ):
-            if args.out_dir is not None:
-                print(write_file(alert, args.format, args.out_dir), flush=True)
-            elif args.pretty:
-                write_pretty(alert, args.format, sys.stdout)
-            else:
-                write_line(alert, args.format, sys.stdout)
-            received += 1
-            if args.count is not None and received >= args.count:
-                consumer.commit_alert(alert)
-                break
-    finally:
-        consumer.close()
+    # A stop (Ctrl-C, kill, systemd, docker stop) never cuts an alert in half, and leaves the
+    # group at once, so a restarted listener need not wait for Kafka to notice this one is gone.
+    with GracefulStop() as stop:
+        consumer = Consumer(client_id, secret, server, options)
+        received = 0
+        try:
+            for alert in consumer.alerts(
+                args.topics,
+                format=args.format,
+                include_tests=args.tests,
+                filter=matcher,
+                stall_timeout=args.stall_timeout or None,
+                on_stall="reconnect" if args.reconnect else "raise",
+            ):
+                with stop.handling():
+                    _write(alert, args)
+                    consumer.commit_alert(alert)
+                received += 1
+                if args.count is not None and received >= args.count:
+                    break
+        finally:
+            consumer.close()
     return 0
+
+
+def _write(alert: Alert, args: argparse.Namespace) -> None:
+    if args.out_dir is not None:
+        print(write_file(alert, args.format, args.out_dir), flush=True)
+    elif args.pretty:
+        write_pretty(alert, args.format, sys.stdout)
+    else:
+        write_line(alert, args.format, sys.stdout)
 
 
 def run_publish(args: argparse.Namespace) -> int:

@@ -77,6 +77,8 @@ def kafka_config(
         "security.protocol": discovery.security_protocol,
         "client.id": f"skyalert-client/{__version__}",
         "logger": logging.getLogger("skyalert.client.librdkafka"),
+        # Errors reach error_cb (summarised there); librdkafka's own log only when critical.
+        "log_level": 2,
     }
     protocol = str(options.get("security.protocol", discovery.security_protocol)).upper()
     client_id = client_id or options.get("sasl.oauthbearer.client.id")

@@ -30,7 +30,7 @@ from skyalert.client.errors import (
     StallError,
 )
 from skyalert.client.filters import Filter, compile_filter
-from skyalert.client.kafka_errors import FailureLatch, failure_of, is_quiet_topic
+from skyalert.client.kafka_errors import FailureLatch, Reporter, failure_of, is_quiet_topic
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +90,15 @@ class Consumer(confluent_kafka.Consumer):
         self._config = kafka_config("consumer", self.discovery, client_id, client_secret, options)
         self._catalog: Catalog | None = None
         self._pending: dict[tuple[str, int], int] = {}
+        #: The next offset committed per partition (so an alert is committed once).
+        self._committed: dict[tuple[str, int], int] = {}
         self._plan: _Plan | None = None
         self._last_error: KafkaError | None = None
         self._auth_failing_since: float | None = None
         self._told_quiet: set[str] = set()
         self._archive: Archive | None = None
         self._latch = FailureLatch()
+        self._reporter = Reporter(log)
         super().__init__(self._config)
 
     @property
@@ -178,10 +181,14 @@ class Consumer(confluent_kafka.Consumer):
                 alert = self._accept(message, plan)
                 if alert is not None:
                     yield alert
-                self._pending[(topic, message.partition() or 0)] = (message.offset() or 0) + 1
-                if alert is not None or time.monotonic() - last_commit > COMMIT_EVERY:
+                    quiet_since = time.monotonic()  # the loop body's time is no stall
+                key, after = (topic, message.partition() or 0), (message.offset() or 0) + 1
+                if self._committed.get(key, -1) < after:  # not yet done by commit_alert
+                    self._pending[key] = after
+                due = alert is not None or time.monotonic() - last_commit > COMMIT_EVERY
+                if self._pending and due:
                     self._commit_pending(asynchronous=alert is None)
-                    last_commit = quiet_since = time.monotonic()
+                    last_commit = time.monotonic()
         finally:
             self._commit_pending(asynchronous=False, quiet=True)
             self._plan = None
@@ -215,6 +222,11 @@ class Consumer(confluent_kafka.Consumer):
         key = (alert.topic, alert.partition)
         self._pending[key] = max(self._pending.get(key, 0), alert.offset + 1)
         self._commit_pending(asynchronous=False)
+
+    def close(self) -> None:
+        """As confluent-kafka's ``close``; first commits what ``alerts()`` skipped past."""
+        self._commit_pending(asynchronous=False, quiet=True)
+        super().close()
 
     # --- Kafka plumbing -----------------------------------------------------------------------
 
@@ -251,12 +263,13 @@ class Consumer(confluent_kafka.Consumer):
         if not self._pending:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._pending.items()]
-        self._pending.clear()
+        done, self._pending = self._pending, {}
         try:
             if asynchronous:
                 self.commit(offsets=offsets, asynchronous=True)
             else:
                 self.commit(offsets=offsets, asynchronous=False)
+            self._committed |= done
         except KafkaException as exc:
             error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
             failure = (
@@ -283,7 +296,7 @@ class Consumer(confluent_kafka.Consumer):
             raise failure
         if error.fatal():
             raise KafkaClientError(f"Kafka reported a fatal error: {error.str()}", error.name())
-        log.warning("Kafka: %s", error.str())
+        self._reporter.report(error)
 
     def _plan_heartbeat(self) -> str | None:
         return self._plan.heartbeat if self._plan else None
@@ -300,7 +313,7 @@ class Consumer(confluent_kafka.Consumer):
         if error.code() == KafkaError._AUTHENTICATION:
             # The token endpoint could not be reached: librdkafka retries; give it a while.
             self._auth_failing_since = self._auth_failing_since or time.monotonic()
-        log.warning("Kafka: %s", error.str())
+        self._reporter.report(error)
 
     def poll(self, timeout: float = -1) -> Message | None:
         """As confluent-kafka's ``poll``; credential and fatal errors raise here."""

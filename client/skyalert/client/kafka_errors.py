@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Literal
 
 from confluent_kafka import KafkaError
@@ -34,6 +36,25 @@ class FailureLatch:
         failure, self._failure = self._failure, None
         if failure is not None:
             raise failure
+
+
+class Reporter:
+    """Logs passing Kafka errors (broker down, connection refused…) without flooding: the same
+    message again is logged at debug level for ``quiet`` seconds."""
+
+    def __init__(self, log: logging.Logger, quiet: float = 30.0) -> None:
+        self._log = log
+        self._quiet = quiet
+        self._last: tuple[str, float] = ("", 0.0)
+
+    def report(self, error: KafkaError) -> None:
+        text, now = error.str(), time.monotonic()
+        said, when = self._last
+        if text == said and now - when < self._quiet:
+            self._log.debug("Kafka: %s", text)
+            return
+        self._last = (text, now)
+        self._log.warning("Kafka: %s", text)
 
 
 def is_quiet_topic(error: KafkaError) -> bool:

@@ -19,7 +19,7 @@ from skyalert.client.catalog import Catalog, fetch_catalog
 from skyalert.client.config import dotted, kafka_config, split_own
 from skyalert.client.discovery import Discovery, fetch_discovery
 from skyalert.client.errors import KafkaClientError, ServerUnreachable
-from skyalert.client.kafka_errors import FailureLatch, failure_of
+from skyalert.client.kafka_errors import FailureLatch, Reporter, failure_of
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ class Producer(confluent_kafka.Producer):
         self._config = kafka_config("producer", self.discovery, client_id, client_secret, options)
         self._catalog: Catalog | None = None
         self._latch = FailureLatch()
+        self._reporter = Reporter(log)
         super().__init__(self._config)
 
     def produce(self, *args: Any, **kwargs: Any) -> None:
@@ -97,4 +98,4 @@ class Producer(confluent_kafka.Producer):
         if failure is not None:
             self._latch.record(failure)
             return
-        log.warning("Kafka: %s", error.str())
+        self._reporter.report(error)
