@@ -180,3 +180,15 @@ def test_acls_sync_reports_and_is_idempotent(skyalert: Run) -> None:
 def _kid(token: str) -> str:
     header = token.split(".", 1)[0]
     return str(json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"])
+
+
+def test_credential_created_without_kafka_says_acls_were_not_updated(
+    skyalert: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    email = f"nokafka-{uuid.uuid4().hex[:8]}@example.org"
+    skyalert("users", "create", email, "--verified")
+    monkeypatch.delenv("SKYALERT_KAFKA_BOOTSTRAP")
+    created = skyalert("credentials", "create", "--user", email, "--name", "offline", "--json")
+    assert json.loads(created.stdout)["client_id"]
+    assert "Kafka ACLs were not updated (SKYALERT_KAFKA_BOOTSTRAP is not set)" in created.stderr
+    assert "skyalert acls sync" in created.stderr

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,17 @@ def _context(settings: Settings) -> Iterator[AuthContext]:
         engine.dispose()
 
 
+def _warn_if_kafka_unchanged(context: AuthContext) -> None:
+    """The change is saved, but Kafka keeps the old permissions until an ACL sync: say so."""
+    acls = context.directory.acls
+    if not acls.enabled:
+        print(
+            f"skyalert: warning: Kafka ACLs were not updated ({acls.why_disabled()}); "
+            "run `skyalert acls sync` with SKYALERT_KAFKA_BOOTSTRAP set",
+            file=sys.stderr,
+        )
+
+
 def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
     from skyalert.auth.secrets import random_token
 
@@ -51,6 +63,7 @@ def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_users_grant(args: argparse.Namespace, settings: Settings) -> int:
     with _context(settings) as ctx:
         changed = ctx.directory.grant(args.email, args.group, actor=CLI_ACTOR)
+        _warn_if_kafka_unchanged(ctx)
     print(f"{args.email} {'is now' if changed else 'was already'} in {args.group}")
     return 0
 
@@ -58,6 +71,7 @@ def cmd_users_grant(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_users_revoke(args: argparse.Namespace, settings: Settings) -> int:
     with _context(settings) as ctx:
         changed = ctx.directory.revoke(args.email, args.group, actor=CLI_ACTOR)
+        _warn_if_kafka_unchanged(ctx)
     print(f"{args.email} {'left' if changed else 'was not in'} {args.group}")
     return 0
 
@@ -66,6 +80,7 @@ def cmd_users_disable(args: argparse.Namespace, settings: Settings) -> int:
     disable = args.users_command == "disable"
     with _context(settings) as ctx:
         changed = ctx.directory.set_disabled(args.email, disable, actor=CLI_ACTOR)
+        _warn_if_kafka_unchanged(ctx)
     state = "disabled" if disable else "enabled"
     print(f"{args.email} {'is now' if changed else 'was already'} {state}")
     return 0
@@ -82,6 +97,7 @@ def cmd_credentials_create(args: argparse.Namespace, settings: Settings) -> int:
             raise NotFound(f"there is no account with the email address {args.user!r}")
         shown, secret = ctx.directory.create_credential(user.id, args.name, scopes,
                                                         actor=CLI_ACTOR)  # fmt: skip
+        _warn_if_kafka_unchanged(ctx)
     if args.json:
         print(json.dumps({**shown.as_json(), "client_secret": secret}))
     else:
@@ -95,6 +111,7 @@ def cmd_credentials_create(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_credentials_delete(args: argparse.Namespace, settings: Settings) -> int:
     with _context(settings) as ctx:
         ctx.directory.delete_credential(None, args.client_id, actor=CLI_ACTOR)
+        _warn_if_kafka_unchanged(ctx)
     print(f"deleted {args.client_id}; its tokens are refused from now on")
     return 0
 
