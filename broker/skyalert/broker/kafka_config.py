@@ -12,6 +12,7 @@ from typing import Any
 
 from skyalert.broker.errors import ConfigError
 from skyalert.broker.settings import Settings
+from skyalert.client.config import dotted
 
 KafkaConfig = dict[str, Any]
 
@@ -30,7 +31,7 @@ def base_config(settings: Settings, **overrides: Any) -> KafkaConfig:
         "reconnect.backoff.max.ms": 10_000,
     }
     config.update(settings.kafka_config)
-    config.update(_dotted(overrides))
+    config.update(dotted(overrides))
     return config
 
 
@@ -59,18 +60,3 @@ def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> Kafk
 
 def admin_config(settings: Settings, **overrides: Any) -> KafkaConfig:
     return base_config(settings, **overrides)
-
-
-#: Options whose real names have underscores (confluent-kafka's Python ones, log_level).
-_UNDERSCORED = frozenset(
-    {"error_cb", "throttle_cb", "stats_cb", "oauth_cb", "on_delivery", "on_commit", "logger",
-     "log_level"}
-)  # fmt: skip
-
-
-def _dotted(options: dict[str, Any]) -> KafkaConfig:
-    """Allow ``linger_ms=5`` as a Python spelling of ``linger.ms``."""
-    return {
-        key if key in _UNDERSCORED else key.replace("_", "."): value
-        for key, value in options.items()
-    }

@@ -11,10 +11,11 @@ import getpass
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from skyalert.client.discovery import Discovery
+from skyalert.client.discovery import Discovery, fetch_discovery
 from skyalert.client.errors import ConfigurationError
 from skyalert.client.version import __version__
 
@@ -62,6 +63,40 @@ def _user() -> str:
         return re.sub(r"[^A-Za-z0-9_.-]", "_", getpass.getuser()) or "user"
     except (OSError, KeyError):  # no login name in some containers
         return "user"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A client's credential, server description and full librdkafka configuration."""
+
+    client_id: str | None
+    client_secret: str | None
+    discovery: Discovery
+    config: dict[str, Any]
+
+
+def resolve(
+    kind: Kind,
+    *,
+    client_id: str | None,
+    client_secret: str | None,
+    server: str | None,
+    config: Mapping[str, Any] | None,
+    discovery: Discovery | None,
+    kwargs: Mapping[str, Any],
+    error_cb: Callable[[Any], None],
+) -> Resolved:
+    """What Consumer and Producer share: arguments beat ``config``'s own keys, discovery is
+    fetched unless given, keyword options are dotted, and ``error_cb`` is ours unless set."""
+    own, options = split_own(config)
+    client_id = client_id or own.get("client_id")
+    client_secret = client_secret or own.get("client_secret")
+    server = server or own.get("server")
+    found = discovery if discovery is not None else fetch_discovery(server or "")
+    options |= dotted(kwargs)
+    options.setdefault("error_cb", error_cb)
+    full = kafka_config(kind, found, client_id, client_secret, options)
+    return Resolved(client_id, client_secret, found, full)
 
 
 def kafka_config(

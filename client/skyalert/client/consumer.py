@@ -20,8 +20,8 @@ from confluent_kafka import OFFSET_END, KafkaError, KafkaException, Message, Top
 from skyalert.client.alert import VOEVENT, Alert, UndecodableAlert, decode_message
 from skyalert.client.archive import Archive
 from skyalert.client.catalog import Catalog, check_topics, fetch_catalog
-from skyalert.client.config import dotted, kafka_config, split_own
-from skyalert.client.discovery import Discovery, fetch_discovery
+from skyalert.client.config import resolve
+from skyalert.client.discovery import Discovery
 from skyalert.client.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -78,16 +78,14 @@ class Consumer(confluent_kafka.Consumer):
         discovery: Discovery | None = None,
         **kwargs: Any,
     ) -> None:
-        own, options = split_own(config)
-        client_id = client_id or own.get("client_id")
-        client_secret = client_secret or own.get("client_secret")
-        server = server or own.get("server")
-        self.discovery = discovery if discovery is not None else fetch_discovery(server or "")
-        options |= dotted(kwargs)
-        options.setdefault("error_cb", self._on_error)
-        self.client_id: str | None = client_id
-        self._secret = client_secret
-        self._config = kafka_config("consumer", self.discovery, client_id, client_secret, options)
+        resolved = resolve(
+            "consumer", client_id=client_id, client_secret=client_secret, server=server,
+            config=config, discovery=discovery, kwargs=kwargs, error_cb=self._on_error,
+        )  # fmt: skip
+        self.discovery = resolved.discovery
+        self.client_id: str | None = resolved.client_id
+        self._secret = resolved.client_secret
+        self._config = resolved.config
         self._catalog: Catalog | None = None
         self._pending: dict[tuple[str, int], int] = {}
         #: The next offset committed per partition (so an alert is committed once).

@@ -16,8 +16,8 @@ import confluent_kafka
 from confluent_kafka import KafkaError, Message
 
 from skyalert.client.catalog import Catalog, fetch_catalog
-from skyalert.client.config import dotted, kafka_config, split_own
-from skyalert.client.discovery import Discovery, fetch_discovery
+from skyalert.client.config import resolve
+from skyalert.client.discovery import Discovery
 from skyalert.client.errors import KafkaClientError, ServerUnreachable
 from skyalert.client.kafka_errors import FailureLatch, Reporter, failure_of
 
@@ -37,15 +37,13 @@ class Producer(confluent_kafka.Producer):
         discovery: Discovery | None = None,
         **kwargs: Any,
     ) -> None:
-        own, options = split_own(config)
-        client_id = client_id or own.get("client_id")
-        client_secret = client_secret or own.get("client_secret")
-        server = server or own.get("server")
-        self.discovery = discovery if discovery is not None else fetch_discovery(server or "")
-        options |= dotted(kwargs)
-        options.setdefault("error_cb", self._on_error)
-        self.client_id: str | None = client_id
-        self._config = kafka_config("producer", self.discovery, client_id, client_secret, options)
+        resolved = resolve(
+            "producer", client_id=client_id, client_secret=client_secret, server=server,
+            config=config, discovery=discovery, kwargs=kwargs, error_cb=self._on_error,
+        )  # fmt: skip
+        self.discovery = resolved.discovery
+        self.client_id: str | None = resolved.client_id
+        self._config = resolved.config
         self._catalog: Catalog | None = None
         self._latch = FailureLatch()
         self._reporter = Reporter(log)
