@@ -17,8 +17,8 @@ PUBLIC = [
     "Alert", "ApiError", "AuthenticationError", "AuthorizationError", "Catalog",
     "ConfigurationError", "Consumer", "Discovery", "DiscoveryError", "Filter", "FilterError",
     "KafkaClientError", "Producer", "ServerUnreachable", "SkyalertClientError", "StallError",
-    "TopicInfo", "UnknownTopicError", "__version__", "compile_filter", "config_from_env",
-    "fetch_discovery", "parse_filter",
+    "Stream", "TopicInfo", "UnknownTopicError", "__version__", "compile_filter",
+    "config_from_env", "fetch_discovery", "parse_filter", "stream",
 ]  # fmt: skip
 
 CLIENT = (
@@ -45,12 +45,19 @@ SIGNATURES = {
         "(env: 'Mapping[str, str] | None' = None, prefix: 'str' = 'SKYALERT_CLIENT_') "
         "-> 'dict[str, Any]'"
     ),
+    "stream": (
+        "(server: 'str | None', client_id: 'str', client_secret: 'str', "
+        "topics: 'str | Iterable[str]', filter: 'Filter | Mapping[str, Any] | None' = None, *, "
+        "since: 'Since' = 'now', format: 'Format' = 'json', include_tests: 'bool' = False, "
+        "reconnect: 'bool' = True, max_backoff: 'float' = 60.0, "
+        "discovery: 'Discovery | None' = None) -> 'Stream'"
+    ),
     "fetch_discovery": (
         "(server: 'str', *, ttl: 'float' = 3600.0, refresh: 'bool' = False) -> 'Discovery'"
     ),
 }
 ALERT_FIELDS = ["id", "topic", "time", "payload", "raw", "content_type", "test", "schema",
-                "sender", "partition", "offset", "timestamp", "headers"]  # fmt: skip
+                "sender", "partition", "offset", "timestamp", "headers", "cursor"]  # fmt: skip
 
 
 def test_all_is_pinned() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from confluent_kafka import Message
 
+from skyalert.broker.alert_ids import alert_id_time
 from skyalert.broker.archive import Alert
 from skyalert.broker.stream_protocol import Format
 from skyalert.schemas.catalog import ContentType, Topic
@@ -53,6 +54,8 @@ class LiveAlert:
             "topic": self.topic,
             "id": self.id,
             "cursor": self.id,
+            "time": _time_of(self.id),
+            "test": self.test,
         }
         if format == "voevent" and self.xml is not None:
             message["xml"] = self.xml
@@ -61,6 +64,15 @@ class LiveAlert:
             if format == "voevent":
                 message["note"] = f"{self.topic} carries JSON alerts only; sent as JSON"
         return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+
+
+def _time_of(alert_id: str) -> str | None:
+    """When the alert was received, from its id (ISO 8601, UTC, milliseconds)."""
+    try:
+        when = alert_id_time(alert_id)
+    except ValueError:
+        return None
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def header(message: Message, name: str) -> bytes | None:

@@ -34,7 +34,7 @@ Format = Literal["json", "voevent"]
 
 
 class CloseCode(IntEnum):
-    """Close codes of the live feed (ops/docs/live-feed.md lists them for clients)."""
+    """Close codes of the live feed (ops/live-feed.md lists them for clients)."""
 
     NORMAL = 1000
     GOING_AWAY = 1001

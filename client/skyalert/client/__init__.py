@@ -4,6 +4,11 @@
 >>> consumer = Consumer(client_id="…", client_secret="…", server="https://skyalert.example.org")
 >>> for alert in consumer.alerts(["gcn.notices.swift.bat.guano"]):
 ...     print(alert.id, alert.payload.get("ra"), alert.payload.get("dec"))
+
+Or over the WebSocket live feed, reconnecting and resuming by itself:
+
+>>> async for alert in stream(server, client_id, client_secret, ["igwn.gwalert"]):
+...     print(alert.id, alert.cursor)
 """
 
 from skyalert.client.alert import Alert
@@ -26,6 +31,7 @@ from skyalert.client.errors import (
 )
 from skyalert.client.filters import Filter, compile_filter, parse_filter
 from skyalert.client.producer import Producer
+from skyalert.client.stream import Stream, stream
 from skyalert.client.version import __version__
 
 __all__ = [
@@ -45,6 +51,7 @@ __all__ = [
     "ServerUnreachable",
     "SkyalertClientError",
     "StallError",
+    "Stream",
     "TopicInfo",
     "UnknownTopicError",
     "__version__",
@@ -52,4 +59,5 @@ __all__ = [
     "config_from_env",
     "fetch_discovery",
     "parse_filter",
+    "stream",
 ]

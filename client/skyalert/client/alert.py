@@ -26,7 +26,8 @@ class Alert:
     ``payload`` is the alert's JSON: as published for JSON topics, the normalised JSON form for
     VOEvent ones. ``raw`` is the message body exactly as published (``xml`` decodes it for
     VOEvent alerts). ``time`` is when skyalert published the alert; ``partition``, ``offset``,
-    ``timestamp`` (milliseconds) and ``headers`` are the Kafka record's.
+    ``timestamp`` (milliseconds) and ``headers`` are the Kafka record's. ``cursor`` is where the
+    live feed resumes after this alert (``stream(…, since=alert.cursor)``), also for Kafka alerts.
     """
 
     id: str
@@ -42,6 +43,7 @@ class Alert:
     offset: int = 0
     timestamp: int = 0
     headers: Headers = field(default=(), repr=False)
+    cursor: str | None = None
 
     @property
     def is_voevent(self) -> bool:
@@ -88,8 +90,9 @@ def decode_message(message: Message, payload: dict[str, Any] | None = None) -> A
     millis = stamp if kind != TIMESTAMP_NOT_AVAILABLE and stamp > 0 else 0
     test_header = found.get("test")
     test = test_header == b"1" if test_header is not None else payload.get("alert_tense") == "test"
+    alert_id = _text(found.get("alert-id"))
     return Alert(
-        id=_text(found.get("alert-id")) or f"{topic}:{partition}:{offset}",
+        id=alert_id or f"{topic}:{partition}:{offset}",
         topic=topic,
         time=datetime.fromtimestamp(millis / 1000, UTC),
         payload=payload,
@@ -102,6 +105,7 @@ def decode_message(message: Message, payload: dict[str, Any] | None = None) -> A
         offset=offset,
         timestamp=millis,
         headers=headers,
+        cursor=alert_id,
     )
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +21,13 @@ from skyalert.client.config import ENV_PREFIX
 from skyalert.client.consumer import STALL_TIMEOUT, Consumer
 from skyalert.client.discovery import fetch_discovery, normalise_server
 from skyalert.client.errors import ConfigurationError, SkyalertClientError
-from skyalert.client.filters import parse_filter
+from skyalert.client.filters import Filter, compile_filter, parse_filter
 from skyalert.client.login import Login, load_login, login_file, save_login
 from skyalert.client.output import write_file, write_line, write_pretty
+from skyalert.client.places import SavedPlace
 from skyalert.client.publish import content_type_for, publish
 from skyalert.client.shutdown import GracefulStop
+from skyalert.client.stream import Since, Stream, stream
 from skyalert.client.tokens import fetch_token
 from skyalert.client.version import __version__
 
@@ -81,12 +86,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     listen = commands.add_parser(
         "listen",
-        help="print alerts as they arrive (over Kafka)",
-        description="Receive alerts over Kafka and print them, oldest unread first. Your place "
-        "is kept: stop and start again, and you continue where you stopped.",
+        help="print alerts as they arrive (over Kafka or the WebSocket live feed)",
+        description="Receive alerts over Kafka (default) or the WebSocket live feed "
+        "(--websocket) and print them, oldest unread first. Your place is kept: stop and start "
+        "again, and you continue where you stopped.",
     )
     _connection_options(listen)
-    listen.add_argument("topics", nargs="+", metavar="TOPIC", help="topic names (see `topics`)")
+    listen.add_argument(
+        "topics",
+        nargs="+",
+        metavar="TOPIC",
+        help="topic names (see `topics`); with --websocket, * is a wildcard",
+    )
+    listen.add_argument(
+        "--websocket",
+        action="store_true",
+        help="receive over the server's WebSocket live feed (HTTPS only, no Kafka port needed)",
+    )
+    listen.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="with --websocket: where to start instead of where you stopped: now, last:N, "
+        "a duration (30m, 6h, 2d), an ISO 8601 time, or a cursor",
+    )
     listen.add_argument(
         "--filter",
         metavar="JSON",
@@ -104,20 +126,23 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument(
         "--out-dir", type=Path, metavar="DIR", help="write each alert to DIR/TOPIC/ID.json|.xml"
     )
-    listen.add_argument("--group-id", help="Kafka consumer group (default: your client id)")
+    listen.add_argument(
+        "--group-id", help="Kafka consumer group (default: your client id; Kafka only)"
+    )
     listen.add_argument(
         "--count", type=int, metavar="N", help="stop after N alerts (default: run until Ctrl-C)"
     )
     listen.add_argument(
         "--stall-timeout",
         type=float,
-        default=STALL_TIMEOUT,
         metavar="SECONDS",
         help=f"fail when nothing, not even the heartbeat, arrives for this long "
-        f"(default {STALL_TIMEOUT:g}; 0 turns the check off)",
+        f"(default {STALL_TIMEOUT:g}; 0 turns the check off; Kafka only)",
     )
     listen.add_argument(
-        "--reconnect", action="store_true", help="on a stall, reconnect instead of failing"
+        "--reconnect",
+        action="store_true",
+        help="on a stall, reconnect instead of failing (Kafka only; the live feed always does)",
     )
     listen.add_argument(
         "-X",
@@ -125,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="any librdkafka option, e.g. -X fetch.wait.max.ms=100 (repeatable)",
+        help="any librdkafka option, e.g. -X fetch.wait.max.ms=100 (repeatable; Kafka only)",
     )
     listen.set_defaults(run=run_listen)
 
@@ -187,10 +212,17 @@ def run_topics(args: argparse.Namespace) -> int:
 
 
 def run_listen(args: argparse.Namespace) -> int:
-    server, client_id, secret = _credentials(args, need_secret=False)
     matcher = parse_filter(args.filter) if args.filter else None
     if args.count is not None and args.count < 1:
         raise ConfigurationError("--count must be 1 or more")
+    if args.websocket:
+        return _listen_websocket(args, matcher)
+    if args.since is not None:
+        raise ConfigurationError(
+            "--since is for --websocket; over Kafka your group keeps your place (use a new "
+            "--group-id to read the retained alerts again)"
+        )
+    server, client_id, secret = _credentials(args, need_secret=False)
     options = _kafka_options(args.kafka_options)
     if args.group_id:
         options["group.id"] = args.group_id
@@ -205,7 +237,7 @@ def run_listen(args: argparse.Namespace) -> int:
                 format=args.format,
                 include_tests=args.tests,
                 filter=matcher,
-                stall_timeout=args.stall_timeout or None,
+                stall_timeout=_stall_timeout(args.stall_timeout),
                 on_stall="reconnect" if args.reconnect else "raise",
             ):
                 with stop.handling():
@@ -217,6 +249,97 @@ def run_listen(args: argparse.Namespace) -> int:
         finally:
             consumer.close()
     return 0
+
+
+def _stall_timeout(option: float | None) -> float | None:
+    if option is None:
+        return STALL_TIMEOUT
+    return option or None
+
+
+def _listen_websocket(args: argparse.Namespace, matcher: Filter | None) -> int:
+    kafka_only = {
+        "--group-id": args.group_id is not None,
+        "--stall-timeout": args.stall_timeout is not None,
+        "--reconnect": args.reconnect,
+        "-X": bool(args.kafka_options),
+    }
+    used = [name for name, given in kafka_only.items() if given]
+    if used:
+        raise ConfigurationError(
+            f"{', '.join(used)} {'is' if len(used) == 1 else 'are'} for Kafka, not --websocket"
+        )
+    server, client_id, secret = _credentials(args, need_secret=True)
+    client_id, secret = client_id or "", secret or ""  # need_secret made sure of both
+    place = SavedPlace.of(server, client_id, args.topics, compile_filter(matcher), args.tests)
+    since: Since = _since_option(args.since) if args.since is not None else place.load()
+    if args.since is None and since is not None:
+        logging.getLogger(__name__).info("resuming after %s (from %s)", since, place.path)
+    alerts = stream(
+        server, client_id, secret, args.topics, matcher,
+        since=since, format=args.format, include_tests=args.tests,
+    )  # fmt: skip
+    return asyncio.run(_write_stream(alerts, place, args))
+
+
+async def _write_stream(alerts: Stream, place: SavedPlace, args: argparse.Namespace) -> int:
+    """Write alerts as they come; a signal stops at the next wait, never mid-alert."""
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+    stopped: list[int] = []
+
+    def stop(signum: int) -> None:
+        stopped.append(signum)
+        main.cancel()
+
+    for signum in GracefulStop.SIGNALS:
+        loop.add_signal_handler(signum, stop, signum)
+    received = 0
+    try:
+        async with alerts:
+            async for alert in alerts:
+                _write(alert, args)
+                place.save(alert.cursor or alert.id)
+                received += 1
+                if args.count is not None and received >= args.count:
+                    break
+    except asyncio.CancelledError:
+        if not stopped:
+            raise
+        return 128 + stopped[0]
+    finally:
+        for signum in GracefulStop.SIGNALS:
+            loop.remove_signal_handler(signum)
+    return 0
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def _since_option(text: str) -> Since:
+    """``--since``: now, last:N, a duration, an ISO 8601 time, or a cursor."""
+    value = text.strip()
+    if value == "now":
+        return "now"
+    kind, sep, count = value.partition(":")
+    if sep and kind == "last":
+        if not count.isdigit():
+            raise ConfigurationError(f"--since last:N needs a whole number, not {count!r}")
+        return {"last": int(count)}
+    duration = _DURATION.match(value)
+    if duration:
+        return timedelta(**{_UNITS[duration[2]]: float(duration[1])})
+    if len(value) == 26 and value.isalnum():  # an alert id, as cursors are
+        return value.upper()
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"--since {text!r}: give now, last:N, a duration such as 30m or 6h, an ISO 8601 "
+            "time such as 2026-01-01T00:00:00Z, or the cursor of an alert"
+        ) from None
 
 
 def _write(alert: Alert, args: argparse.Namespace) -> None:

@@ -1,4 +1,4 @@
-"""Where the client keeps its files: the user's config folder (login) and cache (discovery)."""
+"""Where the client keeps its files: config (login), cache (discovery) and state (places)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,19 @@ def cache_dir() -> Path:
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Caches" / APP
     return _home_dir("XDG_CACHE_HOME", ".cache") / APP
+
+
+def state_dir() -> Path:
+    """``$SKYALERT_CLIENT_STATE_DIR``, else the platform's per-user state folder (where
+    ``listen --websocket`` keeps its place)."""
+    override = os.environ.get("SKYALERT_CLIENT_STATE_DIR")
+    if override:
+        return Path(override)
+    if sys.platform == "win32":
+        return _home_dir("LOCALAPPDATA", "AppData", "Local") / APP / "State"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / APP / "state"
+    return _home_dir("XDG_STATE_HOME", ".local", "state") / APP
 
 
 def write_private(path: Path, data: bytes, mode: int = 0o600) -> None:

@@ -78,3 +78,8 @@ class TokenSource:
             if self._token is None or time.monotonic() > self._token.expires_at - EARLY:
                 self._token = fetch_token(self.token_endpoint, self.client_id, self._secret)
             return self._token.access_token
+
+    def forget(self) -> None:
+        """Drop the current token (the server refused it): the next ``get`` fetches a new one."""
+        with self._lock:
+            self._token = None

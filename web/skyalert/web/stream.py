@@ -120,7 +120,7 @@ class Credential:
 
 @router.websocket("/api/v1/stream")
 async def stream(websocket: WebSocket) -> None:
-    """The live feed; protocol and close codes: ops/docs/live-feed.md."""
+    """The live feed; protocol and close codes: ops/live-feed.md."""
     state: AppState = websocket.app.state.skyalert
     hub: Hub = websocket.app.state.stream_hub
     await websocket.accept()
@@ -150,7 +150,9 @@ async def _serve(websocket: WebSocket, hub: Hub, subscriber: Subscriber, state: 
     hub.add(subscriber)
     tasks: list[asyncio.Task[None]] = []
     try:
-        await websocket.send_text(json.dumps(subscriber.subscription.describe()))
+        # ``resume``: where to start again if the socket drops before the first alert.
+        answer = subscriber.subscription.describe() | {"resume": subscriber.resume_point()}
+        await websocket.send_text(json.dumps(answer))
         main = [subscriber.start_sending(), asyncio.create_task(_read(websocket, subscriber))]
         extra = [asyncio.create_task(catch_up(subscriber, state.sessions))] if replaying else []
         tasks = main + extra
