@@ -15,7 +15,8 @@ from support.client import ensure_catalog_topics
 
 @pytest.fixture(autouse=True)
 def client_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Each test gets its own cache, config and state folders and no credential in the environment."""
+    """Each test gets its own cache, config and state folders, and no credential in the
+    environment."""
     monkeypatch.setenv("SKYALERT_CLIENT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("SKYALERT_CLIENT_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("SKYALERT_CLIENT_STATE_DIR", str(tmp_path / "state"))

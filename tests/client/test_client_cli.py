@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 
 from skyalert.broker.settings import Settings
 from skyalert.client import Consumer
-from skyalert.client.cli import main
+from skyalert.client.cli import _since_option, main
 from skyalert.client.version import __version__
 from support.auth import make_credential, make_user
 from support.client import within
@@ -257,6 +258,94 @@ def test_stopping_and_restarting_the_listener_resumes(
                             timeout=60, check=True)  # fmt: skip
     seen = [json.loads(line)["id"] for line in [*lines, second.stdout]]
     assert seen == ids  # no repeats, no gaps
+
+
+# --- listen --websocket -------------------------------------------------------------------
+
+
+def test_listen_over_the_websocket_resumes_where_it_stopped(
+    capsys: pytest.CaptureFixture[str],
+    server_url: str,
+    tmp_path: Path,
+    as_producer: Any,
+    client_dirs: Path,
+) -> None:
+    tags = [uuid.uuid4().hex for _ in range(3)]
+    first = publish_frb(tmp_path, capsys, server_url, tags[0])
+    listen = [str(CLI), "listen", "--websocket", "--server", server_url, TOPIC,
+              "--filter", mine(*tags)]  # fmt: skip
+    with subprocess.Popen([*listen, "--since", "10m"], stdout=subprocess.PIPE, text=True) as run1:
+        assert run1.stdout is not None
+        with within(60):
+            line = json.loads(run1.stdout.readline())
+        run1.send_signal(signal.SIGTERM)
+        assert run1.wait(30) == 128 + signal.SIGTERM
+    assert line["id"] == first
+    assert line["alert"] == frb(tags[0])
+    assert line["topic"] == TOPIC
+    assert line["test"] is False
+    (place,) = (client_dirs / "state" / "places").iterdir()
+    assert json.loads(place.read_text())["cursor"] == first
+    assert stat.S_IMODE(place.stat().st_mode) == 0o600
+    later = [publish_frb(tmp_path, capsys, server_url, tag) for tag in tags[1:]]
+    # No --since: it continues after the last alert it wrote, with no repeats and no gaps.
+    run2 = subprocess.run([*listen, "--count", "2"], capture_output=True, text=True, timeout=60,
+                          check=True)  # fmt: skip
+    assert [json.loads(line)["id"] for line in run2.stdout.splitlines()] == later
+
+
+def test_listen_over_the_websocket_stops_on_ctrl_c(server_url: str, as_producer: Any) -> None:
+    command = [str(CLI), "-v", "listen", "--websocket", "--server", server_url, TOPIC]
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as listener:
+        assert listener.stderr is not None
+        with within(60):
+            said = listener.stderr.readline()
+        assert said.startswith(f"skyalert-client: subscribed to {TOPIC}")
+        listener.send_signal(signal.SIGINT)
+        assert listener.wait(30) == 130
+
+
+def test_listen_websocket_options_are_checked(
+    capsys: pytest.CaptureFixture[str], server_url: str, as_producer: Any
+) -> None:
+    common = ("listen", "--server", server_url, TOPIC)
+    code, _out, err = run(capsys, *common, "--websocket", "--group-id", "g", "-X", "a=b")
+    assert code == 1
+    assert "--group-id, -X are for Kafka, not --websocket" in err
+    code, _out, err = run(capsys, *common, "--since", "now")
+    assert code == 1
+    assert "--since is for --websocket" in err
+    code, _out, err = run(capsys, *common, "--websocket", "--since", "yesterday")
+    assert code == 1
+    assert "--since 'yesterday': give now, last:N, a duration" in err
+    code, _out, err = run(capsys, *common, "--websocket", "--since", "last:many")
+    assert code == 1
+    assert "last:N needs a whole number" in err
+
+
+def test_listen_websocket_needs_a_credential(
+    capsys: pytest.CaptureFixture[str], server_url: str
+) -> None:
+    code, _out, err = run(capsys, "listen", "--websocket", "--server", server_url, TOPIC)
+    assert code == 1
+    assert "this needs a credential" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "since"),
+    [
+        ("now", "now"),
+        ("last:25", {"last": 25}),
+        ("90s", timedelta(seconds=90)),
+        ("30m", timedelta(minutes=30)),
+        ("1.5h", timedelta(hours=1.5)),
+        ("2d", timedelta(days=2)),
+        ("2026-01-02T03:04:05Z", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        ("01jdb7y3k9q8z5t4w2v1x0n6m3", "01JDB7Y3K9Q8Z5T4W2V1X0N6M3"),
+    ],
+)
+def test_since_option_forms(text: str, since: Any) -> None:
+    assert _since_option(text) == since
 
 
 # --- VOEvent topics -----------------------------------------------------------------------

@@ -64,7 +64,7 @@ def test_generated_python_runs_and_prints_a_published_alert(
     secret = local_page.locator("#client-secret").inner_text()
     assert secret in local_page.locator("#code-python-client").inner_text()
     env = user_env(tmp_path)
-    for key in ("python-client", "python-confluent"):
+    for key in ("python-client", "python-stream", "python-confluent"):
         script = tmp_path / f"{key}.py"
         script.write_text(local_page.locator(f"#code-{key}").inner_text())
         with running([sys.executable, str(script)], env) as program:
@@ -110,10 +110,12 @@ def test_existing_credential_leaves_the_secret_to_fill_in(
     code = local_page.locator("#code-python-client").inner_text()
     assert f'client_id="{client_id}"' in code
     assert 'client_secret="YOUR_CLIENT_SECRET"' in code
-    # The WebSocket channel puts the JavaScript first.
-    assert local_page.locator("section[data-snippet]").first.get_attribute("data-snippet") == (
-        "javascript"
-    )
+    # The WebSocket channel puts the live-feed snippets first.
+    shown = local_page.locator("section[data-snippet]")
+    assert [shown.nth(i).get_attribute("data-snippet") for i in range(2)] == [
+        "javascript",
+        "python-stream",
+    ]
 
 
 def test_wizard_refuses_bad_choices(local_member_page: Page) -> None:

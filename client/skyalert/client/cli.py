@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -293,7 +294,9 @@ async def _write_stream(alerts: Stream, place: SavedPlace, args: argparse.Namesp
         stopped.append(signum)
         main.cancel()
 
-    for signum in GracefulStop.SIGNALS:
+    # Signals can be caught in the main thread only (a program may run this elsewhere).
+    signals = GracefulStop.SIGNALS if threading.current_thread() is threading.main_thread() else ()
+    for signum in signals:
         loop.add_signal_handler(signum, stop, signum)
     received = 0
     try:
@@ -309,7 +312,7 @@ async def _write_stream(alerts: Stream, place: SavedPlace, args: argparse.Namesp
             raise
         return 128 + stopped[0]
     finally:
-        for signum in GracefulStop.SIGNALS:
+        for signum in signals:
             loop.remove_signal_handler(signum)
     return 0
 

@@ -94,6 +94,37 @@ finally:
 """
 
 
+def python_stream(request: Request) -> str:
+    topics = ", ".join(_q(t) for t in request.topics)
+    return f"""# pip install skyalert-client
+import asyncio
+
+from skyalert.client import stream
+
+
+async def main() -> None:
+    # The newest 5 alerts, then live ones. It reconnects and resumes by itself; to continue
+    # after a restart, save alert.cursor and pass it as since= next time.
+    async with stream(
+        {_q(request.discovery["server"])},
+        {_q(request.client_id)},
+        {_q(request.secret)},
+        [{topics}],
+        format={_q(request.format)},
+        since={{"last": 5}},
+    ) as alerts:
+        async for alert in alerts:
+            position = (alert.payload.get("ra"), alert.payload.get("dec"))
+            print(alert.topic, alert.id, alert.time.isoformat(), position, flush=True)
+
+
+try:
+    asyncio.run(main())
+except KeyboardInterrupt:
+    pass
+"""
+
+
 def python_confluent(request: Request) -> str:
     config = "\n".join(f"    {_q(k)}: {_q(v)}," for k, v in librdkafka_config(request).items())
     topics = ", ".join(_q(t) for t in request.topics)
@@ -178,6 +209,9 @@ def snippets(request: Request) -> list[Snippet]:
         Snippet("python-client", "Python with skyalert-client", "python", "skyalert_listen.py",
                 "The shortest way: the client library finds everything from the server URL.",
                 python_client(request)),
+        Snippet("python-stream", "Python over WebSocket", "python", "skyalert_stream.py",
+                "The live feed with skyalert-client: only outbound HTTPS needed.",
+                python_stream(request)),
         Snippet("python-confluent", "Python with confluent-kafka", "python", "kafka_listen.py",
                 "Plain confluent-kafka, every librdkafka option in view.",
                 python_confluent(request)),

@@ -124,7 +124,8 @@ async def generate(request: Request, state: State, viewer: Viewer) -> Response:
     per_day = sum(rates[t].per_day for t in choice.topics if t in rates)
     snippets = quickstart_code.snippets(code)
     if choice.channel == "websocket":
-        snippets.sort(key=lambda s: s.key != "javascript")
+        first = ("javascript", "python-stream")
+        snippets.sort(key=lambda s: first.index(s.key) if s.key in first else len(first))
     response = render(
         request,
         "quickstart_code.html",
