@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 APP = "skyalert-client"
@@ -14,41 +15,41 @@ def _home_dir(variable: str, *fallback: str) -> Path:
     return Path(value) if value else Path.home().joinpath(*fallback)
 
 
-def config_dir() -> Path:
-    """``$SKYALERT_CLIENT_CONFIG_DIR``, else the platform's per-user config folder."""
-    override = os.environ.get("SKYALERT_CLIENT_CONFIG_DIR")
+def _user_dir(kind: str, places: Mapping[str, Callable[[], Path]]) -> Path:
+    """``$SKYALERT_CLIENT_<KIND>_DIR``, else the platform's folder for that kind of file
+    (``places`` by ``sys.platform``; ``"*"`` for the XDG rules of Linux and the BSDs)."""
+    override = os.environ.get(f"SKYALERT_CLIENT_{kind}_DIR")
     if override:
         return Path(override)
-    if sys.platform == "win32":
-        return _home_dir("APPDATA", "AppData", "Roaming") / APP
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / APP
-    return _home_dir("XDG_CONFIG_HOME", ".config") / APP
+    return places.get(sys.platform, places["*"])()
+
+
+def config_dir() -> Path:
+    """``$SKYALERT_CLIENT_CONFIG_DIR``, else the platform's per-user config folder."""
+    return _user_dir("CONFIG", {
+        "win32": lambda: _home_dir("APPDATA", "AppData", "Roaming") / APP,
+        "darwin": lambda: Path.home() / "Library" / "Application Support" / APP,
+        "*": lambda: _home_dir("XDG_CONFIG_HOME", ".config") / APP,
+    })  # fmt: skip
 
 
 def cache_dir() -> Path:
     """``$SKYALERT_CLIENT_CACHE_DIR``, else the platform's per-user cache folder."""
-    override = os.environ.get("SKYALERT_CLIENT_CACHE_DIR")
-    if override:
-        return Path(override)
-    if sys.platform == "win32":
-        return _home_dir("LOCALAPPDATA", "AppData", "Local") / APP / "Cache"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / APP
-    return _home_dir("XDG_CACHE_HOME", ".cache") / APP
+    return _user_dir("CACHE", {
+        "win32": lambda: _home_dir("LOCALAPPDATA", "AppData", "Local") / APP / "Cache",
+        "darwin": lambda: Path.home() / "Library" / "Caches" / APP,
+        "*": lambda: _home_dir("XDG_CACHE_HOME", ".cache") / APP,
+    })  # fmt: skip
 
 
 def state_dir() -> Path:
     """``$SKYALERT_CLIENT_STATE_DIR``, else the platform's per-user state folder (where
     ``listen --websocket`` keeps its place)."""
-    override = os.environ.get("SKYALERT_CLIENT_STATE_DIR")
-    if override:
-        return Path(override)
-    if sys.platform == "win32":
-        return _home_dir("LOCALAPPDATA", "AppData", "Local") / APP / "State"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / APP / "state"
-    return _home_dir("XDG_STATE_HOME", ".local", "state") / APP
+    return _user_dir("STATE", {
+        "win32": lambda: _home_dir("LOCALAPPDATA", "AppData", "Local") / APP / "State",
+        "darwin": lambda: Path.home() / "Library" / "Application Support" / APP / "state",
+        "*": lambda: _home_dir("XDG_STATE_HOME", ".local", "state") / APP,
+    })  # fmt: skip
 
 
 def write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
