@@ -107,6 +107,7 @@ def settings(var_dir: Path, postgres_url: str, kafka: LocalKafka) -> Settings:
         rate_limit_signup="1000/minute",
         rate_limit_password_reset="1000/minute",
         rate_limit_login="1000/minute",
+        rate_limit_publish="100000/minute",
     )
     engine = make_engine(settings)
     migrate.upgrade(engine)

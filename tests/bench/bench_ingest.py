@@ -251,6 +251,7 @@ def measure(
         "SKYALERT_PORT": str(port),
         "SKYALERT_LOG_LEVEL": "WARNING",
         "SKYALERT_KAFKA_ACLS": "false",  # a plain local broker: no authorizer
+        "SKYALERT_RATE_LIMIT_PUBLISH": "1000000/minute",  # measure ingest, not the limit
     }
     operator(env, "db", "upgrade")
     sync_catalog(bootstrap, load_catalog())

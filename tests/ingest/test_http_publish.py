@@ -9,7 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from conftest import serving
+from skyalert.broker.archive import Alert
+from skyalert.broker.db import make_engine
 from skyalert.broker.settings import Settings
 from skyalert.schemas.catalog import load_catalog
 from skyalert.schemas.validation import schema_directory
@@ -206,6 +210,27 @@ def test_ten_megabytes_are_refused_and_the_next_alert_still_gets_in(
     )
     assert streamed.status_code == 413
     assert post(app_url, BAT_TOPIC, unique_bat(), bearer(gcn_token, **VOEVENT)).status_code == 201
+
+
+def test_publishing_is_rate_limited_per_credential(settings: Settings) -> None:
+    limited = settings.model_copy(update={"rate_limit_publish": "3/hour"})
+    with serving(limited) as url:
+        first, second = (token_for(settings, url, groups=["producers.gcn"]) for _ in range(2))
+        answers = [post(url, GUANO_TOPIC, guano(), bearer(first, **JSON)) for _ in range(4)]
+        assert [a.status_code for a in answers] == [201, 201, 201, 429]
+        refused = answers[-1]
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "too many alerts published (3/hour); try again in" in refused.json()["detail"]
+        assert 0 < int(refused.headers["retry-after"]) <= 3600
+        # Another credential has its own allowance.
+        assert post(url, GUANO_TOPIC, guano(), bearer(second, **JSON)).status_code == 201
+    engine = make_engine(settings)
+    with engine.connect() as connection:
+        stored = connection.scalar(
+            select(func.count()).select_from(Alert).where(Alert.sender == subject_of(first))
+        )
+    engine.dispose()
+    assert stored == 3
 
 
 def test_who_may_publish_where(app_url: str, settings: Settings, consumer_token: str) -> None:

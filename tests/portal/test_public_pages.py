@@ -145,6 +145,9 @@ def test_docs_tell_this_servers_real_connection_settings(app_url: str, settings:
     assert settings.kafka_bootstrap in text
     assert f"{settings.base_url}/oauth2/token" in text
     assert load_catalog().heartbeat.name in text
+    publishing = httpx.get(app_url + "/docs/publishing").text
+    assert "100000 alerts per minute over\nHTTP" in publishing  # the test stack's limit
+    assert f"at most\n{settings.ingest_max_bytes / 2**20:g} MiB" in publishing
 
 
 def test_status_shows_broker_database_and_worker_heartbeat_age(

@@ -148,6 +148,12 @@ class Settings(BaseSettings):
     rate_limit_token: str = Field(
         default="120/minute", pattern=RATE, description="Token requests per client id."
     )
+    rate_limit_publish: str = Field(
+        default="1200/minute",
+        pattern=RATE,
+        description="Alerts published over HTTP per credential; over it the API answers 429 "
+        "with Retry-After and stores nothing.",
+    )
     oidc_providers: dict[str, dict[str, str]] = Field(
         default_factory=dict,
         description="Upstream OpenID Connect providers for portal login, as JSON: "

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
+from skyalert.auth import ratelimit
 from skyalert.auth.principal import Principal
+from skyalert.auth.ratelimit import Rate
 from skyalert.auth.scopes import publish_scope
 from skyalert.broker import rejections
 from skyalert.broker.db import utcnow
@@ -33,6 +35,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (413, "The alert is larger than SKYALERT_INGEST_MAX_BYTES"),
         (415, "The content type does not match the topic"),
         (422, "The alert breaks the topic's data contract (violations by JSON pointer)"),
+        (429, "Too many alerts from this credential; see Retry-After"),
     )
 }
 
@@ -105,6 +108,10 @@ async def publish_alert(
     (``violations``: JSON pointer and message) or the syntax errors by line (``errors``).
     """
     found = publishable(state, topic, principal)
+    rate = Rate.parse(state.settings.rate_limit_publish)
+    await run_in_threadpool(
+        ratelimit.hit, state.sessions, f"publish:{principal.subject}", rate, "alerts published"
+    )
     received = utcnow()
     payload, size = await read_body(request, state.settings.ingest_max_bytes)
     submission = Submission(
