@@ -19,6 +19,7 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from skyalert.broker.localkafka import KAFKA_VERSION, free_port
+from skyalert.broker.stack import CRASH_WINDOW, MAX_CRASHES, Service
 from skyalert.schemas.catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,6 +121,22 @@ def read_all(bootstrap: str, topic: str, count: int, group: str) -> Iterator[byt
         consumer.close()
 
 
+def newest_heartbeat_after_restart(bootstrap: str, topic: str) -> bytes:
+    """A heartbeat sent from now on (the group starts at the end of the topic)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"after-{time.time_ns()}",
+                         "auto.offset.reset": "latest"})  # fmt: skip
+    consumer.subscribe([topic])
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            message = consumer.poll(1)
+            if message is not None and message.error() is None and message.value():
+                return message.value() or b""
+    finally:
+        consumer.close()
+    raise AssertionError(f"no heartbeat on {topic} within 30 s after the restart")
+
+
 @pytest.mark.slow
 def test_up_serves_stops_and_keeps_data(var: Path) -> None:
     catalog = load_catalog()
@@ -139,6 +156,17 @@ def test_up_serves_stops_and_keeps_data(var: Path) -> None:
         # A plain confluent-kafka consumer, no skyalert code, gets heartbeats.
         beats = list(read_all(info["bootstrap"], catalog.heartbeat.name, 2, "plain-consumer"))
         assert all("alert_datetime" in json.loads(b) for b in beats)
+
+        # A worker that dies is started again, and its work resumes.
+        worker = re.search(r"heartbeat\s+pid (\d+)", "\n".join(up.output))
+        assert worker is not None
+        os.kill(int(worker.group(1)), signal.SIGKILL)
+        up.wait_for(rf"heartbeat \(pid {worker.group(1)}\) exited with status -9")
+        up.wait_for(r"restarting heartbeat in 1 s")
+        restarted = int(up.wait_for(r"heartbeat restarted, pid (\d+)").group(1))
+        assert alive(restarted)
+        info["pids"] += f" {restarted}"
+        assert newest_heartbeat_after_restart(info["bootstrap"], catalog.heartbeat.name)
 
         producer = Producer({"bootstrap.servers": info["bootstrap"]})
         producer.produce("igwn.gwalert", b'{"kept": "across restarts"}')
@@ -226,3 +254,13 @@ def kafka_bootstrap_env(kafka: object, tmp_path: Path) -> dict[str, str]:
     assert isinstance(kafka, LocalKafka)
     return {**os.environ, "SKYALERT_VAR_DIR": str(tmp_path),
             "SKYALERT_KAFKA_BOOTSTRAP": kafka.bootstrap}  # fmt: skip
+
+
+def test_a_crashing_process_is_restarted_later_each_time_then_given_up(tmp_path: Path) -> None:
+    service = Service("ingest", ["true"], tmp_path / "ingest.log", {})
+    delays = [service.crashed(now=100.0 + i) for i in range(MAX_CRASHES)]
+    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0]
+    assert service.restart_at == 104.0 + 16.0
+    assert service.crashed(now=110.0) is None  # the sixth exit in ten minutes: give up
+    # Exits long ago are forgiven: the delays start over.
+    assert service.crashed(now=110.0 + CRASH_WINDOW) == 1.0

@@ -32,6 +32,12 @@ Say = Callable[[str], None]
 
 #: Worker processes that ``skyalert up`` runs beside the web app; later services add theirs.
 WORKERS = ("heartbeat", "ingest", "email", "maintenance")
+#: A process that exits is started again after 1 s, then 2, 4 … up to a minute.
+FIRST_RESTART_DELAY = 1.0
+MAX_RESTART_DELAY = 60.0
+#: More exits than this within CRASH_WINDOW seconds stop the stack: it will not get better.
+MAX_CRASHES = 5
+CRASH_WINDOW = 600.0
 
 
 def _cli(*args: str) -> list[str]:
@@ -39,11 +45,39 @@ def _cli(*args: str) -> list[str]:
 
 
 @dataclass
+class Service:
+    """One of the stack's processes, started again when it exits."""
+
+    name: str
+    argv: list[str]
+    log: Path
+    env: dict[str, str]
+    child: Child | None = None
+    #: When (monotonic) it exited lately; the count sets the delay and the give-up point.
+    crashes: list[float] = field(default_factory=list)
+    restart_at: float | None = None
+
+    def start(self) -> Child:
+        self.child = spawn(self.name, self.argv, self.log, self.env)
+        self.restart_at = None
+        return self.child
+
+    def crashed(self, now: float) -> float | None:
+        """Record an exit; the seconds until the restart, or None when it keeps failing."""
+        self.crashes = [t for t in self.crashes if now - t < CRASH_WINDOW] + [now]
+        if len(self.crashes) > MAX_CRASHES:
+            return None
+        delay = min(MAX_RESTART_DELAY, FIRST_RESTART_DELAY * 2.0 ** (len(self.crashes) - 1))
+        self.restart_at = now + delay
+        return delay
+
+
+@dataclass
 class Stack:
     settings: Settings
     say: Say
     broker: LocalBroker | None = None
-    children: list[Child] = field(default_factory=list)
+    services: list[Service] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
     #: The first admin's email, and its password when this start created it (printed once).
     admin: tuple[str, str | None] | None = None
@@ -51,6 +85,11 @@ class Stack:
     @property
     def logs(self) -> Path:
         return self.settings.var_dir.resolve() / "logs"
+
+    @property
+    def children(self) -> list[Child]:
+        """The processes running now."""
+        return [service.child for service in self.services if service.child is not None]
 
     def start(self) -> Settings:
         """Bring everything up; returns the settings the children run with."""
@@ -93,11 +132,12 @@ class Stack:
                 "stop what runs there or choose another with SKYALERT_PORT"
             )
         env = {**os.environ, **_environment(settings)}
-        self.children.append(spawn("web", _cli("serve"), self.logs / "web.log", env))
-        for worker in WORKERS:
-            self.children.append(
-                spawn(worker, _cli("worker", worker), self.logs / f"{worker}.log", env)
-            )
+        self.services = [Service("web", _cli("serve"), self.logs / "web.log", env)] + [
+            Service(worker, _cli("worker", worker), self.logs / f"{worker}.log", env)
+            for worker in WORKERS
+        ]
+        for service in self.services:
+            service.start()
         self._wait_for_web(settings)
         return settings
 
@@ -117,23 +157,47 @@ class Stack:
         raise SkyalertError(f"the web app did not become ready in {timeout:g} s:\n{web.log_tail()}")
 
     def supervise(self) -> int:
-        """Wait for Ctrl-C or SIGTERM; stop everything if any child dies. Returns an exit code."""
+        """Wait for Ctrl-C or SIGTERM, restarting processes that exit (with growing delays);
+        stop when one keeps failing or the local broker dies. Returns an exit code."""
         while not self.stopping.wait(0.25):
-            for child in self.children:
-                code = child.exited()
-                if code is not None:
-                    self.say(f"{child.name} (pid {child.pid}) exited with status {code}:")
-                    self.say(child.log_tail())
+            for service in self.services:
+                if not self._keep_running(service):
                     return 1
             if self.broker is not None and not self.broker.alive():
                 self.say("the local Kafka broker exited; stopping")
                 return 1
         return 0
 
+    def _keep_running(self, service: Service) -> bool:
+        now = time.monotonic()
+        if service.restart_at is not None:
+            if now >= service.restart_at:
+                self.say(f"{service.name} restarted, pid {service.start().pid}")
+            return True
+        gone = service.child
+        code = gone.exited() if gone is not None else None
+        if gone is None or code is None:
+            return True
+        gone.stop()  # whatever it spawned goes with it
+        service.child = None
+        self.say(f"{service.name} (pid {gone.pid}) exited with status {code}:")
+        self.say(gone.log_tail())
+        delay = service.crashed(now)
+        if delay is None:
+            self.say(
+                f"{service.name} exited {len(service.crashes)} times in "
+                f"{CRASH_WINDOW / 60:g} minutes; stopping (see {service.log})"
+            )
+            return False
+        self.say(f"restarting {service.name} in {delay:g} s")
+        return True
+
     def stop(self) -> None:
-        for child in reversed(self.children):
-            child.stop()
-        self.children.clear()
+        for service in reversed(self.services):
+            if service.child is not None:
+                service.child.stop()
+                service.child = None
+        self.services.clear()
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
