@@ -10,6 +10,7 @@ the last alert handed out (or from where the subscription began), so nothing is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import json
 import logging
@@ -245,8 +246,11 @@ class Stream(AsyncIterator[Alert]):
             opened = time.monotonic()
             try:
                 token = await asyncio.to_thread(tokens.get)
-                async with _connect(discovery.stream_url, token) as socket:
-                    async for alert in self._receive(socket):
+                async with (
+                    _connect(discovery.stream_url, token) as socket,
+                    contextlib.aclosing(self._receive(socket)) as alerts,
+                ):
+                    async for alert in alerts:
                         backoff.reset()
                         yield alert
                 code, reason = socket.close_code, socket.close_reason
