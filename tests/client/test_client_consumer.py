@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -12,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from confluent_kafka import ConsumerGroupState
 from confluent_kafka.admin import AdminClient
 
 from skyalert.broker.admin import sync_topics
@@ -178,6 +183,56 @@ def test_restart_resumes_without_repeats_or_gaps(server_url: str, settings: Sett
     finally:
         second.close()
     assert got + rest == ids + more  # no repeats, no gaps, in order
+
+
+CTRL_C_CHILD = """
+import sys
+from skyalert.client import Consumer
+
+reader = Consumer(server=sys.argv[1], group_id=sys.argv[2])
+for alert in reader.alerts(sys.argv[3], stall_timeout=None):  # the README's loop: no close()
+    print(alert.id, flush=True)
+"""
+
+
+def test_a_program_stopped_by_ctrl_c_leaves_its_group(server_url: str, settings: Settings) -> None:
+    (alert_id,) = produce_alerts(settings.kafka_bootstrap or "", TOPIC, [grb()])
+    group = f"test-{uuid.uuid4().hex}"
+    command = [sys.executable, "-c", CTRL_C_CHILD, server_url, group, TOPIC]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as program:
+        assert program.stdout is not None
+        with within(60):
+            while program.stdout.readline().strip() != alert_id:
+                pass
+        program.send_signal(signal.SIGINT)
+        assert program.wait(30) != 0  # KeyboardInterrupt
+    # Left at exit: a restart need not wait for Kafka to give up on a silent member (45 s).
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    (described,) = admin.describe_consumer_groups([group]).values()
+    assert described.result(10).state == ConsumerGroupState.EMPTY
+
+
+EXIT_CHILD = """
+import sys
+from skyalert.client import Producer
+
+# A long linger keeps the message queued when the script ends, without a flush().
+Producer(server=sys.argv[1], linger_ms=60_000).produce(sys.argv[2], sys.argv[3].encode())
+"""
+
+
+def test_a_producer_delivers_what_it_holds_when_the_program_ends(
+    server_url: str, settings: Settings
+) -> None:
+    sent = grb()
+    subprocess.run([sys.executable, "-c", EXIT_CHILD, server_url, TOPIC, json.dumps(sent)],
+                   check=True, timeout=60)  # fmt: skip
+    reader = consumer(server_url)
+    try:
+        with within(30):
+            next(a for a in reader.alerts(TOPIC, stall_timeout=None) if a.payload == sent)
+    finally:
+        reader.close()
 
 
 def test_breaking_out_without_commit_gives_that_alert_again(

@@ -1,24 +1,29 @@
-"""Issue 8's acceptance, literally: a venv holding only ``pip install ./client``, against the
-running test stack, receives alerts published over HTTP with the README's examples and CLI."""
+"""Issue 8's acceptance, literally: a venv holding only ``pip install ./client``, against a
+running ``skyalert up`` (its Kafka listener for subscribers speaks SASL/OAUTHBEARER), receives
+alerts published over HTTP with the README's examples and the CLI."""
 
 from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
 import uuid
 import venv
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from skyalert.broker.localkafka import free_port
 from skyalert.broker.settings import Settings
 from support.auth import get_token, make_credential, make_user
 from support.client import within
+from support.stack import Up, var_with_jars
 from support.stream import GUANO_TOPIC, guano
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,17 +44,40 @@ def bin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return env_dir / "bin"
 
 
-@pytest.fixture(scope="module")
-def reader(settings: Settings, server_url: str) -> tuple[str, str]:
-    return make_credential(settings, make_user(settings), "all")
+@dataclass(frozen=True)
+class Stack:
+    """A running ``skyalert up`` and settings that reach its database and Kafka."""
+
+    url: str
+    settings: Settings
 
 
 @pytest.fixture(scope="module")
-def publish(settings: Settings, server_url: str) -> Iterator[Callable[[str], str]]:
+def stack(tmp_path_factory: pytest.TempPathFactory, kafka_classpath_str: str) -> Iterator[Stack]:
+    var = var_with_jars(tmp_path_factory.mktemp("up"), kafka_classpath_str)
+    port = free_port()
+    up = Up(var, port)
+    try:
+        info = up.started()
+        assert "SASL_PLAINTEXT, OAUTHBEARER" in "\n".join(up.output)
+        settings = Settings(var_dir=var, port=port, kafka_bootstrap=info["bootstrap"])
+        yield Stack(info["portal"].rstrip("/"), settings)
+    finally:
+        assert up.interrupt() == 0
+
+
+@pytest.fixture(scope="module")
+def reader(stack: Stack) -> tuple[str, str]:
+    """A subscriber's credential, made as the portal makes it (Kafka ACLs included)."""
+    return make_credential(stack.settings, make_user(stack.settings), "all")
+
+
+@pytest.fixture(scope="module")
+def publish(stack: Stack) -> Iterator[Callable[[str], str]]:
     """Publish a GUANO alert over HTTP, as a mission would; returns its id."""
-    user = make_user(settings, groups=["producers.gcn"])
-    token = get_token(server_url, *make_credential(settings, user))
-    with httpx.Client(base_url=server_url, timeout=30,
+    user = make_user(stack.settings, groups=["producers.gcn"])
+    token = get_token(stack.url, *make_credential(stack.settings, user))
+    with httpx.Client(base_url=stack.url, timeout=30,
                       headers={"Authorization": f"Bearer {token}"}) as client:  # fmt: skip
 
         def send(tag: str) -> str:
@@ -90,7 +118,8 @@ def first_line_with(command: list[str], text: str, cwd: Path) -> str:
                     if text in line:
                         return line
         finally:
-            process.kill()
+            process.send_signal(signal.SIGINT)  # Ctrl-C, as a person stops it
+            process.wait(30)
     raise AssertionError(f"{command[0]} ended without printing {text}")
 
 
@@ -120,7 +149,7 @@ def test_the_client_venv_cannot_import_server_code(bin_dir: Path, tmp_path: Path
 )
 def test_the_readme_examples_receive_an_alert_published_over_http(
     bin_dir: Path,
-    server_url: str,
+    stack: Stack,
     reader: tuple[str, str],
     publish: Callable[[str], str],
     tmp_path: Path,
@@ -129,14 +158,14 @@ def test_the_readme_examples_receive_an_alert_published_over_http(
 ) -> None:
     alert_id = publish(uuid.uuid4().hex)
     script = tmp_path / "example.py"
-    script.write_text(with_credential(readme_example(heading, marker), server_url, *reader))
+    script.write_text(with_credential(readme_example(heading, marker), stack.url, *reader))
     line = first_line_with([str(bin_dir / "python"), "-I", "-u", str(script)], alert_id, tmp_path)
     assert line.split()[:2] == [GUANO_TOPIC, alert_id]
 
 
 def test_the_cli_prints_json_and_resumes_after_a_restart(
     bin_dir: Path,
-    server_url: str,
+    stack: Stack,
     reader: tuple[str, str],
     publish: Callable[[str], str],
     tmp_path: Path,
@@ -146,7 +175,7 @@ def test_the_cli_prints_json_and_resumes_after_a_restart(
     monkeypatch.setenv("SKYALERT_CLIENT_SECRET", reader[1])
     tags = [uuid.uuid4().hex for _ in range(3)]
     only = json.dumps({"field": "id.0", "op": "in", "value": tags})
-    cli = [str(bin_dir / "skyalert-client"), "listen", "--server", server_url, GUANO_TOPIC,
+    cli = [str(bin_dir / "skyalert-client"), "listen", "--server", stack.url, GUANO_TOPIC,
            "--filter", only, "--count", "1"]  # fmt: skip
 
     def listen(*extra: str) -> dict[str, Any]:
@@ -155,13 +184,13 @@ def test_the_cli_prints_json_and_resumes_after_a_restart(
         printed: dict[str, Any] = json.loads(done.stdout)
         return printed
 
-    first = publish(tags[0])
-    over_kafka = listen("--group-id", f"{reader[0]}.fresh")
-    assert over_kafka["id"] == first
-    assert over_kafka["topic"] == GUANO_TOPIC
-    assert over_kafka["alert"]["id"] == [tags[0]]
-    assert listen("--websocket", "--since", "10m")["id"] == first
-    second = publish(tags[1])
-    third = publish(tags[2])
-    assert listen("--websocket")["id"] == second  # resumed after the first: no repeat
-    assert listen("--websocket")["id"] == third  # and after the second: no gap
+    ids = [publish(tag) for tag in tags]
+    # Over Kafka (SASL/OAUTHBEARER), in the credential's own group: each run continues after
+    # the alert the last one printed, with no repeats and no gaps.
+    over_kafka = [listen() for _ in tags]
+    assert [line["id"] for line in over_kafka] == ids
+    assert over_kafka[0]["topic"] == GUANO_TOPIC
+    assert over_kafka[0]["alert"]["id"] == [tags[0]]
+    # Over the WebSocket: the listener keeps its place in its state folder.
+    assert [listen("--websocket", "--since", "10m")["id"]] == ids[:1]
+    assert [listen("--websocket")["id"] for _ in tags[1:]] == ids[1:]

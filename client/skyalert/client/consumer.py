@@ -8,6 +8,7 @@ quiet topics tolerated, stalls and credential problems raised instead of waited 
 
 from __future__ import annotations
 
+import atexit
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -31,6 +32,7 @@ from skyalert.client.errors import (
 )
 from skyalert.client.filters import Filter, compile_filter
 from skyalert.client.kafka_errors import FailureLatch, Reporter, failure_of, is_quiet_topic
+from skyalert.client.shutdown import at_exit
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +99,13 @@ class Consumer(confluent_kafka.Consumer):
         self._archive: Archive | None = None
         self._latch = FailureLatch()
         self._reporter = Reporter(log)
+        self._start()
+
+    def _start(self) -> None:
         super().__init__(self._config)
+        # A consumer never closed stays in its group until Kafka gives up on it (45 s): the
+        # next start of the program would wait that long. Leave at exit instead.
+        self._exit_hook = at_exit(self, Consumer.close)
 
     @property
     def group_id(self) -> str:
@@ -222,7 +230,12 @@ class Consumer(confluent_kafka.Consumer):
         self._commit_pending(asynchronous=False)
 
     def close(self) -> None:
-        """As confluent-kafka's ``close``; first commits what ``alerts()`` skipped past."""
+        """As confluent-kafka's ``close``; first commits what ``alerts()`` skipped past.
+
+        Done for you at exit if you do not: the group is left at once, so a restarted program
+        continues without waiting for Kafka to notice this one has gone.
+        """
+        atexit.unregister(self._exit_hook)
         self._commit_pending(asynchronous=False, quiet=True)
         super().close()
 
@@ -358,5 +371,5 @@ class Consumer(confluent_kafka.Consumer):
             self.close()
         except (KafkaException, RuntimeError, SkyalertClientError) as exc:
             log.warning("closing the stalled connection failed: %s", exc)
-        confluent_kafka.Consumer.__init__(self, self._config)
+        self._start()
         self._subscribe(plan)

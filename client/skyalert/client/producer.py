@@ -20,8 +20,12 @@ from skyalert.client.config import resolve
 from skyalert.client.discovery import Discovery
 from skyalert.client.errors import KafkaClientError, ServerUnreachable
 from skyalert.client.kafka_errors import FailureLatch, Reporter, failure_of
+from skyalert.client.shutdown import at_exit
 
 log = logging.getLogger(__name__)
+
+#: How long the producer may take at exit to deliver what it still holds.
+EXIT_FLUSH_SECONDS = 10.0
 
 
 class Producer(confluent_kafka.Producer):
@@ -48,6 +52,13 @@ class Producer(confluent_kafka.Producer):
         self._latch = FailureLatch()
         self._reporter = Reporter(log)
         super().__init__(self._config)
+        # Alerts still queued when the program ends would be dropped without a word.
+        at_exit(self, Producer._deliver_at_exit)
+
+    def _deliver_at_exit(self) -> None:
+        left = confluent_kafka.Producer.flush(self, EXIT_FLUSH_SECONDS)
+        if left:
+            log.error("%d alert(s) were not delivered before the program ended", left)
 
     def produce(self, *args: Any, **kwargs: Any) -> None:
         """As confluent-kafka's ``produce``; failed deliveries raise unless you handle them."""

@@ -1,13 +1,19 @@
-"""Stopping ``skyalert-client listen`` (Ctrl-C, SIGTERM) without losing or repeating an alert."""
+"""Stopping cleanly: ``listen`` on Ctrl-C or SIGTERM without losing or repeating an alert, and
+clients that tidy up at exit (a consumer leaves its group, a producer delivers what it holds)."""
 
 from __future__ import annotations
 
+import atexit
+import logging
 import signal
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class GracefulStop:
@@ -51,3 +57,23 @@ class GracefulStop:
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
         raise SystemExit(128 + signum)
+
+
+def at_exit(owner: object, action: Callable[[Any], None]) -> Callable[[], None]:
+    """Run ``action(owner)`` when the interpreter exits, if ``owner`` is still alive then.
+
+    Holds ``owner`` weakly. Returns the hook: pass it to ``atexit.unregister`` once the work is
+    done by hand (a closed consumer must not be closed again).
+    """
+    ref = weakref.ref(owner)
+
+    def hook() -> None:
+        alive = ref()
+        if alive is not None:
+            try:
+                action(alive)
+            except Exception as exc:  # the program is ending; say why, do not mask its exit
+                log.warning("could not finish cleanly at exit: %s", exc)
+
+    atexit.register(hook)
+    return hook

@@ -1,0 +1,85 @@
+"""``skyalert up`` run as a user runs it, for tests: a real subprocess read line by line."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from skyalert.broker.localkafka import KAFKA_VERSION
+
+
+def var_with_jars(var: Path, classpath: str) -> Path:
+    """A var folder sharing the Kafka jars fetched once for the run; the rest is its own."""
+    (var / "kafka").mkdir(parents=True, exist_ok=True)
+    (var / "kafka" / f"jars-{KAFKA_VERSION}").symlink_to(
+        Path(classpath.removesuffix("/*")), target_is_directory=True
+    )
+    return var
+
+
+class Up:
+    """A running `skyalert up`, its output read line by line without blocking the test."""
+
+    def __init__(self, var: Path, port: int, **env: str) -> None:
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.output: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "skyalert.broker.cli", "up"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "SKYALERT_VAR_DIR": str(var), "SKYALERT_PORT": str(port),
+                 "SKYALERT_HEARTBEAT_INTERVAL": "0.2", **env},
+        )  # fmt: skip
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def wait_for(self, pattern: str, timeout: float = 90.0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                pytest.fail(f"skyalert up ended before {pattern!r}:\n" + "\n".join(self.output))
+            self.output.append(line)
+            if found := re.search(pattern, line):
+                return found
+        pytest.fail(f"no {pattern!r} within {timeout} s:\n" + "\n".join(self.output))
+
+    def started(self) -> dict[str, str]:
+        self.wait_for(r"skyalert is up")
+        text = "\n".join(self.output)
+        portal = re.search(r"portal\s+(\S+)", text)
+        bootstrap = re.search(r"Kafka bootstrap\s+(\S+)", text)
+        assert portal is not None
+        assert bootstrap is not None
+        return {
+            "portal": portal.group(1),
+            "bootstrap": bootstrap.group(1),
+            "pids": " ".join(re.findall(r"pid (\d+)", text)),
+        }
+
+    def interrupt(self, timeout: float = 20.0) -> int:
+        self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(timeout)
+        self.reader.join(5)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        while (line := self.lines.get_nowait() if not self.lines.empty() else None) is not None:
+            self.output.append(line)
+        return code
