@@ -14,7 +14,7 @@ java_ok() {
   v=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
   [ "${v:-0}" -ge 17 ]
 }
-java_ok || missing+=(openjdk-17-jre-headless)
+java_ok || missing+=(default-jre-headless)  # Java 17 on Debian 12, 21 on 13
 command -v mvn >/dev/null || missing+=(maven)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 
