@@ -17,11 +17,9 @@ import json
 import logging
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -91,83 +89,45 @@ async def raw_client(server: str, client_id: str, secret: str, count: int) -> No
 
 
 def run(alerts: int) -> None:
-    import httpx
     from confluent_kafka import Producer
 
-    from skyalert.broker import migrate
-    from skyalert.broker.alert_ids import new_alert_id
-    from skyalert.broker.db import make_engine
-    from skyalert.broker.localkafka import LocalKafka, free_port, kafka_classpath
-    from skyalert.broker.settings import Settings
-    from skyalert.schemas.catalog import load_catalog
     from support.auth import make_credential, make_user
-    from support.ingest import sync_catalog
+    from support.bench import alert_headers, served_app
 
     work = Path(tempfile.mkdtemp(prefix="bench-client-stream-"))
-    kafka = LocalKafka(home=work / "kafka", classpath=kafka_classpath(ROOT / "var", None))
-    kafka.start(timeout=120)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "SKYALERT_VAR_DIR": str(work / "var"),
-           "SKYALERT_DATABASE_URL": f"sqlite:///{work / 'bench.db'}",
-           "SKYALERT_KAFKA_BOOTSTRAP": kafka.bootstrap, "SKYALERT_LOG_LEVEL": "WARNING",
-           "SKYALERT_PORT": str(port), "SKYALERT_KAFKA_ACLS": "false",
-           "SKYALERT_PUBLIC_URL": url,
-           # Every alert must reach both clients: no slow-client drops in a burst.
-           "SKYALERT_STREAM_QUEUE_SIZE": str(alerts + 100)}  # fmt: skip
-    settings = Settings(var_dir=work / "var", database_url=env["SKYALERT_DATABASE_URL"],
-                        kafka_bootstrap=kafka.bootstrap, port=port, kafka_acls=False)  # fmt: skip
-    engine = make_engine(settings)
-    migrate.upgrade(engine)
-    engine.dispose()
-    sync_catalog(kafka.bootstrap, load_catalog())
-    skyalert = shutil.which("skyalert", path=str(Path(sys.executable).parent))
-    assert skyalert is not None
-    server = subprocess.Popen([skyalert, "serve", "--port", str(port)], env=env)
-    clients: dict[str, subprocess.Popen[str]] = {}
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("skyalert serve did not start")
-            time.sleep(0.2)
-        client_id, secret = make_credential(settings, make_user(settings))
-        client_env = {**env, "SKYALERT_CLIENT_CACHE_DIR": str(work / "cache")}
-        for kind in ("stream", "raw"):
-            clients[kind] = subprocess.Popen(
-                [sys.executable, __file__, "--client", kind, url, client_id, secret, str(alerts)],
-                stdout=subprocess.PIPE, text=True, env=client_env,
-            )  # fmt: skip
-        for process in clients.values():
-            assert process.stdout is not None
-            assert process.stdout.readline().strip() == "ready"
-        example = ROOT / "schemas/skyalert/schemas/json/examples" / f"{TOPIC}.example.json"
-        body = example.read_bytes()
-        producer = Producer({"bootstrap.servers": kafka.bootstrap, "linger.ms": 5})
-        for _ in range(alerts):
-            alert_id = new_alert_id()
-            headers = [("alert-id", alert_id.encode()), ("content-type", b"application/json"),
-                       ("schema", b""), ("sender", b"bench"), ("test", b"0")]  # fmt: skip
-            producer.produce(TOPIC, body, key=alert_id.encode(), headers=headers)
-            producer.poll(0)
-        producer.flush(30)
-        del producer  # its connections end before the broker does
-        results: dict[str, dict[str, Any]] = {}
-        for kind, process in clients.items():
-            out, _err = process.communicate(timeout=600)
-            results[kind] = json.loads(out.strip().splitlines()[-1])
-            assert results[kind]["count"] == alerts, results[kind]
-    finally:
-        for process in clients.values():
-            process.kill()
-        server.terminate()
-        server.wait(30)
-        kafka.stop()
+    example = ROOT / "schemas/skyalert/schemas/json/examples" / f"{TOPIC}.example.json"
+    body = example.read_bytes()
+    # Every alert must reach both clients: no slow-client drops in a burst.
+    with served_app(work, SKYALERT_STREAM_QUEUE_SIZE=str(alerts + 100)) as app:
+        client_id, secret = make_credential(app.settings, make_user(app.settings))
+        client_env = {**app.env, "SKYALERT_CLIENT_CACHE_DIR": str(work / "cache")}
+        command = [sys.executable, __file__, "--client", "KIND", app.url, client_id, secret,
+                   str(alerts)]  # fmt: skip
+        clients = {
+            kind: subprocess.Popen([kind if arg == "KIND" else arg for arg in command],
+                                   stdout=subprocess.PIPE, text=True, env=client_env)
+            for kind in ("stream", "raw")
+        }  # fmt: skip
+        try:
+            for process in clients.values():
+                assert process.stdout is not None
+                assert process.stdout.readline().strip() == "ready"
+            producer = Producer({"bootstrap.servers": app.settings.kafka_bootstrap,
+                                 "linger.ms": 5})  # fmt: skip
+            for _ in range(alerts):
+                alert_id, headers = alert_headers()
+                producer.produce(TOPIC, body, key=alert_id.encode(), headers=headers)
+                producer.poll(0)
+            producer.flush(30)
+            del producer  # its connections end before the broker does
+            results: dict[str, dict[str, Any]] = {}
+            for kind, process in clients.items():
+                out, _err = process.communicate(timeout=600)
+                results[kind] = json.loads(out.strip().splitlines()[-1])
+                assert results[kind]["count"] == alerts, results[kind]
+        finally:
+            for process in clients.values():
+                process.kill()
     mine, base = results["stream"], results["raw"]
     print(f"\n{alerts} alerts of {len(body)} bytes, {os.cpu_count()} CPUs\n")
     print(f"{'':<28}{'stream()':>12}{'websockets':>12}{'ratio':>8}")

@@ -28,7 +28,7 @@ from skyalert.broker import migrate
 from skyalert.broker.db import make_engine, make_sessionmaker, utcnow
 from skyalert.broker.emails import ledger
 from skyalert.broker.emails.models import EmailSubscription
-from skyalert.broker.emails.render import Target, alert_mail, wire
+from skyalert.broker.emails.render import AlertMails, Target, alert_mail, wire
 from skyalert.broker.emails.sender import Sender
 from skyalert.broker.emails.summary import summarize
 from skyalert.broker.emails.worker import mail_context
@@ -132,6 +132,30 @@ def main() -> None:
     print(f"  bare smtplib loop:               {args.mails / baseline:8.0f} mails/s")
     print(f"  skyalert sender (with ledger):   {args.mails / ours:8.0f} mails/s")
     print(f"  ratio sender / bare:             {baseline / ours:8.2f}")
+    fan_out(mail_context(settings), args.mails)
+
+
+def fan_out(ctx: Any, subscribers: int) -> None:
+    """One alert for many subscriptions (text, JSON and VOEvent formats by turns): each mail
+    built alone, as before, beside ``AlertMails`` (each format built once, then filled in)."""
+    alert = json.loads(EXAMPLE.read_text())
+    raw = json.dumps(alert).encode()
+    summary = summarize("gcn.notices.swift.bat.guano", "Swift BAT-GUANO", "01BENCHFANOUT0000",
+                        alert, test=False)  # fmt: skip
+    targets = [Target(i, f"sub {i}", f"user{i}@example.org", ("text", "json", "voevent")[i % 3])
+               for i in range(1, subscribers + 1)]  # fmt: skip
+    started = time.perf_counter()
+    alone = [wire(alert_mail(ctx, t, summary, raw, alert)) for t in targets]
+    one_by_one = time.perf_counter() - started
+    started = time.perf_counter()
+    mails = AlertMails(ctx, summary, raw, alert)
+    shared = [mails.for_target(t) for t in targets]
+    templated = time.perf_counter() - started
+    assert len(alone) == len(shared)
+    print(f"one alert for {subscribers} subscriptions")
+    print(f"  each mail built alone:           {subscribers / one_by_one:8.0f} mails/s")
+    print(f"  AlertMails (built once a format):{subscribers / templated:8.0f} mails/s")
+    print(f"  speed-up:                        {one_by_one / templated:8.1f}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -225,68 +224,28 @@ def measure(name: str, pid: int, clients: Clients, sizes: list[int], publish: An
 
 
 def run_skyalert(sizes: list[int], work: Path) -> dict[int, dict[str, float]]:
-    import httpx
     from confluent_kafka import Producer
 
-    from skyalert.broker import migrate
-    from skyalert.broker.alert_ids import new_alert_id
-    from skyalert.broker.db import make_engine
-    from skyalert.broker.localkafka import LocalKafka, free_port, kafka_classpath
-    from skyalert.broker.settings import Settings
-    from skyalert.schemas.catalog import load_catalog
     from support.auth import get_token, make_credential, make_user
-    from support.ingest import sync_catalog
+    from support.bench import alert_headers, served_app
 
-    kafka = LocalKafka(home=work / "kafka", classpath=kafka_classpath(ROOT / "var", None))
-    kafka.start(timeout=120)
-    port = free_port()
-    env = {**os.environ, "SKYALERT_VAR_DIR": str(work / "var"),
-           "SKYALERT_DATABASE_URL": f"sqlite:///{work / 'bench.db'}",
-           "SKYALERT_KAFKA_BOOTSTRAP": kafka.bootstrap, "SKYALERT_LOG_LEVEL": "WARNING",
-           "SKYALERT_PORT": str(port), "SKYALERT_KAFKA_ACLS": "false"}  # fmt: skip
-    settings = Settings(var_dir=work / "var", database_url=env["SKYALERT_DATABASE_URL"],
-                        kafka_bootstrap=kafka.bootstrap, port=port, kafka_acls=False)  # fmt: skip
-    engine = make_engine(settings)
-    migrate.upgrade(engine)
-    engine.dispose()
-    sync_catalog(kafka.bootstrap, load_catalog())
-    skyalert = shutil.which("skyalert", path=str(Path(sys.executable).parent))
-    assert skyalert is not None
-    # The server inherits the raised fd limit of this process.
-    server = subprocess.Popen([skyalert, "serve", "--port", str(port)], env=env)
-    url = f"http://127.0.0.1:{port}"
-    producer = Producer({"bootstrap.servers": kafka.bootstrap, "linger.ms": 0})
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("skyalert serve did not start")
-            time.sleep(0.2)
-        token = get_token(url, *make_credential(settings, make_user(settings)))
-        clients = Clients(url.replace("http", "ws") + "/api/v1/stream", token)
+    with served_app(work) as app:
+        settings = app.settings
+        producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 0})
+        token = get_token(app.url, *make_credential(settings, make_user(settings)))
+        clients = Clients(app.url.replace("http", "ws") + "/api/v1/stream", token)
 
         def publish() -> None:
-            alert_id = new_alert_id()
-            headers = [("alert-id", alert_id.encode()), ("content-type", b"application/json"),
-                       ("schema", b""), ("sender", b"bench"), ("test", b"0")]  # fmt: skip
+            alert_id, headers = alert_headers()
             sent = time.time()
             producer.produce(TOPIC, json.dumps(alert_document(sent)).encode(),
                              key=alert_id.encode(), headers=headers)  # fmt: skip
             producer.flush(10)
 
         try:
-            return measure("skyalert", server.pid, clients, sizes, publish, spacing=1.0)
+            return measure("skyalert", app.pid, clients, sizes, publish, spacing=1.0)
         finally:
             clients.close()
-    finally:
-        server.terminate()
-        server.wait(30)
-        kafka.stop()
 
 
 def run_baseline(sizes: list[int]) -> dict[int, dict[str, float]]:

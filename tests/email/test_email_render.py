@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,14 @@ from voeventparse.fixtures import datapaths
 from skyalert.broker.emails.errors import BadLink
 from skyalert.broker.emails.limits import Plan, Rate, plan
 from skyalert.broker.emails.links import read_unsubscribe_token, unsubscribe_token
-from skyalert.broker.emails.render import MailContext, Target, alert_mail, digest_mail
+from skyalert.broker.emails.render import (
+    AlertMails,
+    MailContext,
+    Target,
+    alert_mail,
+    digest_mail,
+    wire,
+)
 from skyalert.broker.emails.summary import Summary, sexagesimal, summarize
 from skyalert.schemas.voevent import voevent_to_json
 from support.email import html_of, text_of
@@ -135,3 +143,45 @@ def test_plan(waiting: int, left: int, expected: Plan) -> None:
 def test_rate() -> None:
     assert Rate.parse("10/minute") == Rate(10, 60, "10/minute")
     assert Rate.parse("600/hour").period == 3600
+
+
+# --- one alert, many subscribers: the template path gives the very mail alert_mail builds ----
+
+FANOUT_TARGETS = [
+    Target(7, "GRBs <b>", "ada@example.org", "text"),
+    Target(8, "a=b & c", "bob+alerts@example.org", "json"),
+    Target(9, "x" * 120, "carol@example.org", "voevent"),  # long footer lines: quoted-printable
+    Target(10, "Ångström", "dave@example.org", "text"),  # not ASCII: built in full
+    Target(123456, "plain", "erin@example.org", "json"),
+]
+
+
+def parsed(raw: bytes) -> dict[str, Any]:
+    message = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    # The date and the MIME boundary differ from one build to the next.
+    headers = {k: str(v) for k, v in message.items() if k not in ("Date", "Content-Type")}
+    parts = [(p.get_content_type(), p.get_content()) for p in message.walk()
+             if not p.is_multipart()]  # fmt: skip
+    return {"headers": headers, "parts": parts}
+
+
+@pytest.mark.parametrize(
+    "alert",
+    [GUANO, GUANO | {"comment": "µ-ray " + "long line " * 150}],
+    ids=["ascii", "long-non-ascii-line"],
+)
+def test_alert_mails_for_many_subscribers_equal_one_by_one_mails(alert: dict[str, Any]) -> None:
+    raw = json.dumps(alert).encode()
+    summary = summary_of(alert)
+    mails = AlertMails(CTX, summary, raw, alert)
+    for target in FANOUT_TARGETS:
+        alone = wire(alert_mail(CTX, target, summary, raw, alert))
+        assert parsed(mails.for_target(target)) == parsed(alone), target
+
+
+def test_plain_alerts_are_built_once_per_format() -> None:
+    mails = AlertMails(CTX, summary_of(GUANO), json.dumps(GUANO).encode(), GUANO)
+    for target in FANOUT_TARGETS:
+        mails.for_target(target)
+    assert all(mails._template(fmt) is not None for fmt in ("text", "json", "voevent"))

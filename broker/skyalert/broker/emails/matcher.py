@@ -19,7 +19,7 @@ from skyalert.broker.alert_ids import alert_id_time, is_alert_id
 from skyalert.broker.db import utcnow
 from skyalert.broker.emails import ledger
 from skyalert.broker.emails.models import EmailSubscription
-from skyalert.broker.emails.render import MailContext, Target, alert_mail, wire
+from skyalert.broker.emails.render import AlertMails, MailContext, Target
 from skyalert.broker.emails.summary import summarize
 from skyalert.client.filters import Filter, FilterError, compile_filter
 from skyalert.schemas.catalog import Catalog, ContentType, Topic, Visibility
@@ -134,16 +134,17 @@ def _rows_for(
     test = headers.get("test") == b"1" or alert.get("alert_tense") == "test"
     received = _received(alert_id, message)
     summary = summarize(topic.name, topic.title, alert_id, alert, test)
+    mails = AlertMails(ctx, summary, raw, alert)
     rows = []
     for sub in wanted:
         if received < sub.since or (test and not sub.include_tests):
             continue
         if not sub.filter.matches(alert):
             continue
-        mail = alert_mail(ctx, sub.target, summary, raw, alert)
         rows.append({
             "subscription_id": sub.target.id, "alert_id": alert_id[:64], "topic": topic.name,
-            "status": ledger.QUEUED, "message": wire(mail), "summary": json.dumps(summary),
+            "status": ledger.QUEUED, "message": mails.for_target(sub.target),
+            "summary": json.dumps(summary),
             "queued_at": now, "next_attempt_at": now, "attempts": 0, "error": "",
         })  # fmt: skip
     return rows

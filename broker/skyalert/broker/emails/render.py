@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import escape
 
 from skyalert.broker.emails.links import unsubscribe_url
 from skyalert.broker.emails.summary import Summary
@@ -74,13 +75,10 @@ def _base(ctx: MailContext, to: str, subject: str, message_id: str | None = None
     return message
 
 
-def _list_headers(message: EmailMessage, ctx: MailContext, ids: list[int]) -> str:
-    url = unsubscribe_url(ctx.base_url, ctx.secret, ids)
-    tag = "-".join(map(str, ids))
+def _list_headers(message: EmailMessage, ctx: MailContext, tag: str, url: str) -> None:
     message["List-Id"] = f"skyalert alerts <subscription-{tag}.{ctx.domain}>"
     message["List-Unsubscribe"] = f"<{url}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    return url
 
 
 def wire(message: EmailMessage) -> bytes:
@@ -94,49 +92,167 @@ def subject_of(summary: Summary) -> str:
     return f"{test}{summary['title']}{where}"[:200]
 
 
+@dataclass(frozen=True)
+class _Fields:
+    """What differs between the subscribers of one alert."""
+
+    recipient: str
+    tag: str
+    url: str
+    names: str
+
+    @classmethod
+    def of(cls, ctx: MailContext, target: Target) -> _Fields:
+        url = unsubscribe_url(ctx.base_url, ctx.secret, [target.id])
+        return cls(target.recipient, str(target.id), url, f'"{target.name}"')
+
+    def values(self) -> tuple[str, str, str, str]:
+        return (self.recipient, self.tag, self.url, self.names)
+
+    def escaped(self) -> _Fields:
+        """As the HTML part shows them (Jinja2's autoescape)."""
+        return _Fields(*(str(escape(value)) for value in self.values()))
+
+
 def alert_mail(
     ctx: MailContext, target: Target, summary: Summary, payload: bytes, alert: dict[str, Any]
 ) -> EmailMessage:
     """One alert for one subscription, in the subscription's format."""
+    fields = _Fields.of(ctx, target)
+    return _alert_message(
+        ctx, target.format, summary, payload, alert, head=fields, text=fields, html=fields
+    )
+
+
+def _alert_message(
+    ctx: MailContext,
+    format: str,
+    summary: Summary,
+    payload: bytes,
+    alert: dict[str, Any],
+    *,
+    head: _Fields,
+    text: _Fields,
+    html: _Fields,
+) -> EmailMessage:
+    """``head`` fills the headers, ``text`` the text part, ``html`` the HTML part."""
     subject = f"[skyalert] {subject_of(summary)}"
     message = _base(
-        ctx,
-        target.recipient,
-        subject,
-        message_id=f"<{summary['alert_id']}.{target.id}@{ctx.domain}>",
+        ctx, head.recipient, subject, message_id=f"<{summary['alert_id']}.{head.tag}@{ctx.domain}>"
     )
     message["X-Skyalert-Topic"] = summary["topic"]
     message["X-Skyalert-Alert-Id"] = summary["alert_id"]
-    url = _list_headers(message, ctx, [target.id])
+    _list_headers(message, ctx, head.tag, head.url)
     shown = ""
     filename = ""
-    if target.format == "json":
+    if format == "json":
         shown = json.dumps(alert, indent=2, ensure_ascii=False)
         filename = f"alert-{summary['alert_id']}.json"
-    elif target.format == "voevent":
+    elif format == "voevent":
         filename = f"alert-{summary['alert_id']}.xml"
     context = {
         "s": summary,
-        "format": target.format,
+        "format": format,
         "payload": shown,
         "filename": filename,
         "subject": subject,
         "base_url": ctx.base_url,
-        "names": f'"{target.name}"',
-        "recipient": target.recipient,
-        "unsubscribe_url": url,
     }
-    message.set_content(_render("alert.txt", **context))
-    message.add_alternative(_render("alert.html", **context), subtype="html")
-    if target.format == "json":
+
+    def per(fields: _Fields) -> dict[str, Any]:
+        return {"names": fields.names, "recipient": fields.recipient, "unsubscribe_url": fields.url}
+
+    message.set_content(_render("alert.txt", **context, **per(text)))
+    message.add_alternative(_render("alert.html", **context, **per(html)), subtype="html")
+    if format == "json":
         message.add_attachment(
             (shown + "\n").encode(), maintype="application", subtype="json", filename=filename
         )
-    elif target.format == "voevent":
+    elif format == "voevent":
         message.add_attachment(
             payload, maintype="application", subtype="x-voevent+xml", filename=filename
         )
     return message
+
+
+#: Stand-ins for the per-subscriber fields while an alert's mail is built once per format:
+#: letters only, so that neither header folding nor quoted-printable cuts or changes them.
+_HEAD, _TEXT, _HTML = (
+    _Fields(*(f"skyalertZ{field}Z{where}" for field in ("recipient", "tag", "url", "names")))
+    for where in ("head", "text", "html")
+)
+_PARTS = (("text/plain", _TEXT), ("text/html", _HTML))
+
+
+@dataclass(frozen=True)
+class _Template:
+    """One alert's mail in one format with stand-ins; ``quoted`` holds the stand-ins of parts
+    sent quoted-printable (a value put there has its ``=`` encoded)."""
+
+    raw: bytes
+    quoted: frozenset[str]
+
+    def fill(self, fields: _Fields) -> bytes:
+        raw = self.raw
+        for stand_in, values in ((_HEAD, fields), (_TEXT, fields), (_HTML, fields.escaped())):
+            for token, value in zip(stand_in.values(), values.values(), strict=True):
+                put = value.replace("=", "=3D") if token in self.quoted else value
+                raw = raw.replace(token.encode(), put.encode("ascii"))
+        return raw
+
+
+class AlertMails:
+    """The mails of one alert for many subscriptions, each format built once.
+
+    Building a MIME message costs milliseconds (the standard library's header and body
+    encoding); a subscriber's mail is then the template with their address, subscription and
+    unsubscribe link put in. Values that are not plain ASCII, and templates whose stand-ins
+    did not survive encoding (base64 bodies), fall back to building the whole mail.
+    """
+
+    def __init__(
+        self, ctx: MailContext, summary: Summary, payload: bytes, alert: dict[str, Any]
+    ) -> None:
+        self.ctx = ctx
+        self.summary = summary
+        self.payload = payload
+        self.alert = alert
+        self._templates: dict[str, _Template | None] = {}
+
+    def for_target(self, target: Target) -> bytes:
+        """The mail for ``target``, as SMTP carries it."""
+        fields = _Fields.of(self.ctx, target)
+        template = self._template(target.format)
+        if template is None or not all(map(_plain, fields.values())):
+            return wire(alert_mail(self.ctx, target, self.summary, self.payload, self.alert))
+        return template.fill(fields)
+
+    def _template(self, format: str) -> _Template | None:
+        if format not in self._templates:
+            self._templates[format] = self._build(format)
+        return self._templates[format]
+
+    def _build(self, format: str) -> _Template | None:
+        message = _alert_message(
+            self.ctx, format, self.summary, self.payload, self.alert,
+            head=_HEAD, text=_TEXT, html=_HTML,
+        )  # fmt: skip
+        raw = wire(message)
+        quoted: set[str] = set()
+        for part, fields in _PARTS:
+            body = next(p for p in message.walk() if p.get_content_type() == part)
+            rendered = body.get_content()
+            tokens = fields.values()
+            if any(raw.count(t.encode()) != rendered.count(t) for t in tokens):
+                return None  # encoded out of sight (base64) or cut (quoted-printable)
+            if body["Content-Transfer-Encoding"] == "quoted-printable":
+                quoted.update(tokens)
+        return _Template(raw, frozenset(quoted))
+
+
+def _plain(value: str) -> bool:
+    """Printable ASCII: safe in a header, a 7-bit body and a quoted-printable one."""
+    return value.isascii() and value.isprintable()
 
 
 def digest_mail(
@@ -146,7 +262,9 @@ def digest_mail(
     targets = {target.id: target for target, _ in items}
     subject = f"[skyalert] digest of {len(items)} alerts"
     message = _base(ctx, recipient, subject)
-    url = _list_headers(message, ctx, sorted(targets))
+    ids = sorted(targets)
+    url = unsubscribe_url(ctx.base_url, ctx.secret, ids)
+    _list_headers(message, ctx, "-".join(map(str, ids)), url)
     context = {
         "items": [summary for _, summary in items],
         "count": len(items),

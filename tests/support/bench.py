@@ -1,0 +1,87 @@
+"""For benchmarks: the app as ``skyalert serve`` in a child process on real Kafka."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from skyalert.broker import migrate
+from skyalert.broker.alert_ids import new_alert_id
+from skyalert.broker.db import make_engine
+from skyalert.broker.localkafka import LocalKafka, free_port, kafka_classpath
+from skyalert.broker.settings import Settings
+from skyalert.schemas.catalog import load_catalog
+from support.ingest import sync_catalog
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class ServedApp:
+    url: str
+    settings: Settings
+    #: The environment the server runs with (SKYALERT_* settings included).
+    env: dict[str, str]
+    pid: int
+
+
+@contextmanager
+def served_app(work: Path, **settings: str) -> Iterator[ServedApp]:
+    """A fresh Apache Kafka, a SQLite database and ``skyalert serve``; ``settings`` are extra
+    ``SKYALERT_*`` variables for the server."""
+    kafka = LocalKafka(home=work / "kafka", classpath=kafka_classpath(ROOT / "var", None))
+    kafka.start(timeout=120)
+    try:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "SKYALERT_VAR_DIR": str(work / "var"),
+               "SKYALERT_DATABASE_URL": f"sqlite:///{work / 'bench.db'}",
+               "SKYALERT_KAFKA_BOOTSTRAP": kafka.bootstrap, "SKYALERT_LOG_LEVEL": "WARNING",
+               "SKYALERT_PORT": str(port), "SKYALERT_PUBLIC_URL": url,
+               "SKYALERT_KAFKA_ACLS": "false", **settings}  # fmt: skip
+        config = Settings(var_dir=work / "var", database_url=env["SKYALERT_DATABASE_URL"],
+                          kafka_bootstrap=kafka.bootstrap, port=port, kafka_acls=False)  # fmt: skip
+        engine = make_engine(config)
+        migrate.upgrade(engine)
+        engine.dispose()
+        sync_catalog(kafka.bootstrap, load_catalog())
+        skyalert = shutil.which("skyalert", path=str(Path(sys.executable).parent))
+        assert skyalert is not None
+        # The server inherits this process's limits (benchmarks raise the open-files one).
+        server = subprocess.Popen([skyalert, "serve", "--port", str(port)], env=env)
+        try:
+            _wait_until_healthy(url)
+            yield ServedApp(url, config, env, server.pid)
+        finally:
+            server.terminate()
+            server.wait(30)
+    finally:
+        kafka.stop()
+
+
+def _wait_until_healthy(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("skyalert serve did not start")
+
+
+def alert_headers() -> tuple[str, list[tuple[str, bytes]]]:
+    """A new alert id and the Kafka headers ingest sets on a JSON alert."""
+    alert_id = new_alert_id()
+    return alert_id, [("alert-id", alert_id.encode()), ("content-type", b"application/json"),
+                      ("schema", b""), ("sender", b"bench"), ("test", b"0")]  # fmt: skip
