@@ -45,6 +45,7 @@ from skyalert.broker.localkafka import LocalKafka, free_port, kafka_classpath  #
 from skyalert.broker.processes import spawn  # noqa: E402
 from skyalert.schemas.catalog import load_catalog  # noqa: E402
 from support.auth import get_token  # noqa: E402
+from support.bench import wait_until_ready  # noqa: E402
 from support.ingest import BAT_TOPIC, sync_catalog, unique_bat  # noqa: E402
 
 BASELINE_TOPIC = "bench.baseline.voevent"
@@ -197,18 +198,6 @@ def bare_throughput(producer: Producer, arrivals: Arrivals, count: int) -> float
     return count / (arrivals.wait({k for k, _ in messages}) - started)
 
 
-def wait_ready(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"the app at {url} did not become ready")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--alerts", type=int, default=300, help="alerts per measurement")
@@ -279,7 +268,7 @@ def measure(
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_ready(url)
+        wait_until_ready(url)
         token = get_token(url, credential["client_id"], credential["client_secret"])
         producer = Producer(
             {

@@ -59,7 +59,7 @@ def served_app(work: Path, **settings: str) -> Iterator[ServedApp]:
         # The server inherits this process's limits (benchmarks raise the open-files one).
         server = subprocess.Popen([skyalert, "serve", "--port", str(port)], env=env)
         try:
-            _wait_until_healthy(url)
+            wait_until_ready(url, "/healthz")
             yield ServedApp(url, config, env, server.pid)
         finally:
             server.terminate()
@@ -68,16 +68,17 @@ def served_app(work: Path, **settings: str) -> Iterator[ServedApp]:
         kafka.stop()
 
 
-def _wait_until_healthy(url: str, timeout: float = 60.0) -> None:
+def wait_until_ready(url: str, probe: str = "/readyz", timeout: float = 60.0) -> None:
+    """Until the app at ``url`` answers 200 on ``probe``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}{probe}", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise RuntimeError("skyalert serve did not start")
+    raise RuntimeError(f"the app at {url} did not become ready")
 
 
 def alert_headers() -> tuple[str, list[tuple[str, bytes]]]:
