@@ -110,6 +110,8 @@ def test_existing_credential_leaves_the_secret_to_fill_in(
     code = local_page.locator("#code-python-client").inner_text()
     assert f'client_id="{client_id}"' in code
     assert 'client_secret="YOUR_CLIENT_SECRET"' in code
+    command = local_page.locator("#code-cli").inner_text()
+    assert "skyalert-client listen --pretty --websocket" in command
     # The WebSocket channel puts the live-feed snippets first.
     shown = local_page.locator("section[data-snippet]")
     assert [shown.nth(i).get_attribute("data-snippet") for i in range(2)] == [

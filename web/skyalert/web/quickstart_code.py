@@ -37,6 +37,8 @@ class Request:
     client_secret: str | None
     topics: Sequence[str]
     format: Format
+    #: How the subscriber wants alerts: "kafka" or "websocket" (the live feed).
+    channel: str = "kafka"
 
     @property
     def secret(self) -> str:
@@ -155,11 +157,12 @@ finally:
 def cli(request: Request) -> str:
     topics = " ".join(shlex.quote(t) for t in request.topics)
     voevent = " --format voevent" if request.format == "voevent" else ""
+    websocket = " --websocket" if request.channel == "websocket" else ""
     return f"""pip install skyalert-client
 export SKYALERT_CLIENT_SERVER={shlex.quote(str(request.discovery["server"]))}
 export SKYALERT_CLIENT_ID={shlex.quote(request.client_id)}
 export SKYALERT_CLIENT_SECRET={shlex.quote(request.secret)}
-skyalert-client listen --pretty{voevent} {topics}
+skyalert-client listen --pretty{websocket}{voevent} {topics}
 """
 
 

@@ -119,6 +119,7 @@ async def generate(request: Request, state: State, viewer: Viewer) -> Response:
         client_secret=secret,
         topics=choice.topics,
         format="voevent" if choice.format == "voevent" else "json",
+        channel=choice.channel,
     )
     rates = await run_in_threadpool(alert_rates, state) or {}
     per_day = sum(rates[t].per_day for t in choice.topics if t in rates)
