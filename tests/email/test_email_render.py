@@ -12,7 +12,7 @@ import pytest
 from voeventparse.fixtures import datapaths
 
 from skyalert.broker.emails.errors import BadLink
-from skyalert.broker.emails.limits import Plan, Rate, plan
+from skyalert.broker.emails.limits import Plan, plan
 from skyalert.broker.emails.links import read_unsubscribe_token, unsubscribe_token
 from skyalert.broker.emails.render import (
     AlertMails,
@@ -23,6 +23,7 @@ from skyalert.broker.emails.render import (
     wire,
 )
 from skyalert.broker.emails.summary import Summary, sexagesimal, summarize
+from skyalert.broker.rates import Rate
 from skyalert.schemas.voevent import voevent_to_json
 from support.email import html_of, text_of
 from support.stream import GUANO

@@ -16,7 +16,7 @@ from skyalert.auth import mails
 from skyalert.auth.errors import Conflict, Forbidden, InvalidInput
 from skyalert.auth.mail_links import Purpose, consume, issue
 from skyalert.auth.models import User
-from skyalert.auth.ratelimit import Rate, check, hit
+from skyalert.auth.ratelimit import check, hit
 from skyalert.auth.secrets import (
     check_password,
     hash_password,
@@ -28,6 +28,7 @@ from skyalert.auth.upstream import Identity, link_account
 from skyalert.auth.users import create_user, find_user, normalize_email, set_password
 from skyalert.broker.db import utcnow
 from skyalert.broker.mail import Mail, send_mail
+from skyalert.broker.rates import Rate
 from skyalert.broker.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -41,12 +41,13 @@ from skyalert.auth.credentials import check_secret, effective_scopes, find_crede
 from skyalert.auth.errors import InvalidToken
 from skyalert.auth.keys import KeyRing
 from skyalert.auth.models import AuthorizationCode, Credential, RefreshToken, RevokedToken, User
-from skyalert.auth.ratelimit import Rate, hit
+from skyalert.auth.ratelimit import hit
 from skyalert.auth.scopes import OIDC_SCOPES, known_scopes
 from skyalert.auth.secrets import keyed_hash, random_token
 from skyalert.auth.tokens import issue_access_token, verify_access_token
 from skyalert.auth.users import scopes_of_user
 from skyalert.broker.db import utcnow
+from skyalert.broker.rates import Rate
 from skyalert.broker.settings import Settings
 from skyalert.schemas.catalog import Catalog
 

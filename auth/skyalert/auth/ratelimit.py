@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -14,21 +13,7 @@ from skyalert.auth.errors import RateLimited
 from skyalert.auth.models import RateCounter
 from skyalert.broker.db import utcnow
 from skyalert.broker.errors import ConfigError
-
-PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-
-
-@dataclass(frozen=True)
-class Rate:
-    count: int
-    period: int
-    text: str
-
-    @classmethod
-    def parse(cls, text: str) -> Rate:
-        """``"10/minute"`` → 10 per 60 seconds (the settings check the format)."""
-        count, _, unit = text.partition("/")
-        return cls(int(count), PERIODS[unit], text)
+from skyalert.broker.rates import Rate
 
 
 def hit(sessions: sessionmaker[Session], bucket: str, rate: Rate, what: str) -> None:

@@ -10,12 +10,12 @@ from fastapi.responses import JSONResponse, Response
 
 from skyalert.auth import ratelimit
 from skyalert.auth.principal import Principal
-from skyalert.auth.ratelimit import Rate
 from skyalert.auth.scopes import publish_scope
 from skyalert.broker import rejections
 from skyalert.broker.db import utcnow
 from skyalert.broker.deadletter import utc_text
 from skyalert.broker.ingest import Refused, Submission
+from skyalert.broker.rates import Rate
 from skyalert.broker.rejections import Rejection
 from skyalert.schemas.catalog import Role, Topic
 from skyalert.web.errors import problem

@@ -9,21 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-
-
-@dataclass(frozen=True)
-class Rate:
-    count: int
-    period: float
-    text: str
-
-    @classmethod
-    def parse(cls, text: str) -> Rate:
-        """``"10/minute"`` → 10 per 60 s (the settings check the format)."""
-        count, _, unit = text.partition("/")
-        return cls(int(count), PERIODS[unit], text)
-
 
 @dataclass(frozen=True)
 class Plan:

@@ -16,7 +16,6 @@ from skyalert.broker.alert_ids import new_alert_id
 from skyalert.broker.db import utcnow
 from skyalert.broker.emails import ledger
 from skyalert.broker.emails.errors import SendFailed, TooManyMails
-from skyalert.broker.emails.limits import Rate
 from skyalert.broker.emails.links import confirm_url
 from skyalert.broker.emails.models import EmailSubscription
 from skyalert.broker.emails.recipients import CONFIRM_HOURS
@@ -24,6 +23,7 @@ from skyalert.broker.emails.render import MailContext, Target, alert_mail, confi
 from skyalert.broker.emails.summary import summarize
 from skyalert.broker.errors import MailError
 from skyalert.broker.mail import Mailer
+from skyalert.broker.rates import Rate
 from skyalert.broker.settings import Settings
 from skyalert.schemas.catalog import Catalog, ContentType, Topic
 from skyalert.schemas.voevent import voevent_to_json

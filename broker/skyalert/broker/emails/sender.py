@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from skyalert.broker.db import utcnow
 from skyalert.broker.emails import ledger
-from skyalert.broker.emails.limits import Rate, plan
+from skyalert.broker.emails.limits import plan
 from skyalert.broker.emails.render import MailContext, Target, digest_mail, wire
 from skyalert.broker.errors import MailError
 from skyalert.broker.mail import Mailer
+from skyalert.broker.rates import Rate
 from skyalert.broker.settings import Settings
 
 log = logging.getLogger(__name__)
