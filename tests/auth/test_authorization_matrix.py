@@ -19,7 +19,7 @@ from skyalert.broker.localkafka import free_port
 from skyalert.broker.settings import Settings
 from skyalert.web.app import create_app
 from skyalert.web.security import require_scope
-from support.auth import bad_tokens, get_token, make_credential, make_user
+from support.auth import bad_tokens, get_token, make_credential, make_user, revoke_membership
 
 GCN_TOPIC = "gcn.notices.swift.bat.guano"
 IGWN_TOPIC = "igwn.gwalert"
@@ -146,21 +146,12 @@ def test_deleted_credential_refused_at_once_on_every_route(
 
 
 def test_revoked_group_takes_its_scope_away_at_once(settings: Settings, app_url: str) -> None:
-    from skyalert.auth.context import AuthContext
-    from skyalert.broker.db import make_engine, make_sessionmaker
-    from skyalert.schemas.catalog import load_catalog
-
     user = make_user(settings, groups=["producers.gcn"])
     client_id, secret = make_credential(settings, user)
     token = get_token(app_url, client_id, secret)
     publish = ROUTES[3]
     assert call(app_url, publish, token).status_code not in {401, 403}
-    engine = make_engine(settings)
-    try:
-        ctx = AuthContext.build(settings, make_sessionmaker(engine), load_catalog())
-        assert ctx.directory.revoke(user.email, "producers.gcn", actor="test")
-    finally:
-        engine.dispose()
+    revoke_membership(settings, user.email, "producers.gcn")
     refused = call(app_url, publish, token)
     assert refused.status_code == 403
     assert "publish:gcn" in refused.json()["detail"]

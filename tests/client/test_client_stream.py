@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from conftest import serving
-from skyalert.auth.users import get_user, revoke_group
 from skyalert.broker.localkafka import free_port
 from skyalert.broker.settings import Settings
 from skyalert.client import (
@@ -31,8 +30,7 @@ from skyalert.client import (
     stream,
 )
 from skyalert.client.stream import _Backoff, since_json
-from skyalert.schemas.catalog import load_catalog
-from support.auth import _sessions, get_token, make_credential, make_user
+from support.auth import get_token, make_credential, make_user, revoke_membership
 from support.ingest import BAT_RA, BAT_TOPIC, ivorn_of, unique_bat
 from support.stream import GUANO_TOPIC, WAIT, Publisher, guano, mine, own_loop
 
@@ -273,9 +271,7 @@ async def test_losing_the_group_ends_the_stream_naming_why(settings, client_sett
         collecting(stream(app.url, *insider, EARLY)) as collector,
     ):
         await subscribed(caplog)
-        with _sessions(settings).begin() as session:
-            revoke_group(session, get_user(session, user.email), EARLY_GROUP,
-                         load_catalog(), actor="test")  # fmt: skip
+        await asyncio.to_thread(revoke_membership, settings, user.email, EARLY_GROUP)
         failure = await collector.failure()
     assert isinstance(failure, AuthorizationError)
     assert f"you may no longer read {EARLY}" in str(failure)

@@ -65,6 +65,14 @@ def make_user(
     return user
 
 
+def revoke_membership(settings: Settings, email: str, group: str) -> None:
+    """Take ``group`` away from the account as an admin does (its Kafka ACLs follow)."""
+    from skyalert.auth.context import AuthContext
+
+    ctx = AuthContext.build(settings, _sessions(settings), _catalog())
+    assert ctx.directory.revoke(email, group, actor="test")
+
+
 def make_credential(
     settings: Settings, user: User, scopes: Iterable[str] | Literal["all"] = "all"
 ) -> tuple[str, str]:
