@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from skyalert.broker.localkafka import free_port
@@ -24,7 +23,7 @@ from skyalert.broker.settings import Settings
 from support.auth import get_token, make_credential, make_user
 from support.client import within
 from support.stack import Up, var_with_jars
-from support.stream import GUANO_TOPIC, guano
+from support.stream import GUANO_TOPIC, Publisher, guano, post_json
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "client" / "README.md").read_text("utf-8")
@@ -77,16 +76,9 @@ def publish(stack: Stack) -> Iterator[Callable[[str], str]]:
     """Publish a GUANO alert over HTTP, as a mission would; returns its id."""
     user = make_user(stack.settings, groups=["producers.gcn"])
     token = get_token(stack.url, *make_credential(stack.settings, user))
-    with httpx.Client(base_url=stack.url, timeout=30,
-                      headers={"Authorization": f"Bearer {token}"}) as client:  # fmt: skip
-
-        def send(tag: str) -> str:
-            response = client.post(f"/api/v1/topics/{GUANO_TOPIC}/alerts", json=guano(tag))
-            assert response.status_code == 201, response.text
-            alert_id: str = response.json()["id"]
-            return alert_id
-
-        yield send
+    publisher = Publisher(stack.url, token)
+    yield lambda tag: post_json(publisher.client, guano(tag))
+    publisher.close()
 
 
 def readme_example(heading: str, marker: str) -> str:

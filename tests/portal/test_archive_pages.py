@@ -25,7 +25,7 @@ from support.ingest import (
     unique_bat,
     xrt_as_v2,
 )
-from support.stream import EXAMPLES, guano
+from support.stream import EXAMPLES, guano, post_voevent
 
 
 def publish(publisher: httpx.Client, alert: dict[str, object]) -> str:
@@ -36,14 +36,7 @@ def publish(publisher: httpx.Client, alert: dict[str, object]) -> str:
 
 
 def publish_voevent(publisher: httpx.Client, raw: bytes, topic: str = BAT_TOPIC) -> str:
-    response = publisher.post(
-        f"/api/v1/topics/{topic}/alerts",
-        content=raw,
-        headers={"Content-Type": "application/x-voevent+xml"},
-    )
-    assert response.status_code == 201, response.text
-    alert_id: str = response.json()["id"]
-    return alert_id
+    return post_voevent(publisher, raw, topic)
 
 
 def lonely_spot() -> tuple[float, float]:

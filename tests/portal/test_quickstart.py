@@ -17,7 +17,7 @@ from support.auth import make_credential
 from support.browser import accessibility_problems, screenshot
 from support.ingest import GUANO_TOPIC
 from support.processes import running
-from support.stream import guano
+from support.stream import guano, post_json
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -32,11 +32,7 @@ def generate(page: Page, topics: list[str], fmt: str = "json") -> None:
 
 
 def publish(publisher: httpx.Client) -> str:
-    alert = guano(f"m{uuid.uuid4().hex[:10]}")
-    response = publisher.post(f"/api/v1/topics/{GUANO_TOPIC}/alerts", json=alert)
-    assert response.status_code == 201, response.text
-    alert_id: str = response.json()["id"]
-    return alert_id
+    return post_json(publisher, guano(f"m{uuid.uuid4().hex[:10]}"))
 
 
 def user_env(tmp_path: Path) -> dict[str, str]:

@@ -77,6 +77,23 @@ def own_loop(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
     return run
 
 
+def post_json(client: httpx.Client, alert: dict[str, Any], topic: str = GUANO_TOPIC) -> str:
+    """Publish a JSON alert through ``client`` (a publisher's, with its base URL); its id."""
+    return _published(client.post(f"/api/v1/topics/{topic}/alerts", json=alert))
+
+
+def post_voevent(client: httpx.Client, raw: bytes, topic: str) -> str:
+    """Publish a VOEvent packet through ``client``; its id."""
+    headers = {"Content-Type": "application/x-voevent+xml"}
+    return _published(client.post(f"/api/v1/topics/{topic}/alerts", content=raw, headers=headers))
+
+
+def _published(response: httpx.Response) -> str:
+    assert response.status_code == 201, response.text
+    alert_id: str = response.json()["id"]
+    return alert_id
+
+
 class Publisher:
     """Publishes alerts through the real ``POST /api/v1/topics/{topic}/alerts``.
 
@@ -89,23 +106,10 @@ class Publisher:
         )
 
     async def json(self, alert: dict[str, Any], topic: str = GUANO_TOPIC) -> str:
-        response = await asyncio.to_thread(
-            self.client.post, f"/api/v1/topics/{topic}/alerts", json=alert
-        )
-        assert response.status_code == 201, response.text
-        alert_id: str = response.json()["id"]
-        return alert_id
+        return await asyncio.to_thread(post_json, self.client, alert, topic)
 
     async def voevent(self, raw: bytes, topic: str) -> str:
-        response = await asyncio.to_thread(
-            self.client.post,
-            f"/api/v1/topics/{topic}/alerts",
-            content=raw,
-            headers={"Content-Type": "application/x-voevent+xml"},
-        )
-        assert response.status_code == 201, response.text
-        alert_id: str = response.json()["id"]
-        return alert_id
+        return await asyncio.to_thread(post_voevent, self.client, raw, topic)
 
     def close(self) -> None:
         self.client.close()
