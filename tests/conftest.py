@@ -17,10 +17,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from skyalert.auth.kafka_listener import oauth_listener
-from skyalert.broker import migrate
-from skyalert.broker.db import make_engine
-from skyalert.broker.localkafka import LocalKafka, free_port, kafka_classpath
-from skyalert.broker.settings import Settings
+from skyalert.broker.core import migrate
+from skyalert.broker.core.db import make_engine
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.kafka_node import LocalKafka, free_port, kafka_classpath
+from skyalert.broker.run.workers import NAMES
 from skyalert.web.app import create_app
 from support.smtp import SMTPServer
 
@@ -76,8 +77,10 @@ def postgres_admin_url() -> str:
     # Never skip for want of a server: start one.
     result = subprocess.run(
         ["bash", str(ROOT / "ops" / "local" / "ensure-postgres.sh")],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return result.stdout.strip().splitlines()[-1]
 
 
@@ -120,7 +123,9 @@ def serving(settings: Settings, port: int | None = None) -> Iterator[str]:
     """The web app served by a real uvicorn on a free loopback port (or ``port``, e.g. the one
     in ``settings.public_url``); yields its base URL."""
     port = port or free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(
+        create_app(settings, workers=NAMES), host="127.0.0.1", port=port, log_level="warning"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

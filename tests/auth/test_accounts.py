@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from conftest import serving
-from skyalert.broker import migrate
-from skyalert.broker.db import make_engine
-from skyalert.broker.localkafka import LocalKafka
-from skyalert.broker.settings import Settings
+from skyalert.broker.core import migrate
+from skyalert.broker.core.db import make_engine
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.kafka_node import LocalKafka
 from support.auth import DEFAULT_PASSWORD, make_user
 from support.smtp import SMTPServer
 
@@ -83,8 +83,7 @@ def test_cookie_authenticated_api_calls_need_the_csrf_header(
     assert refused.status_code == 403
     assert refused.headers["content-type"] == "application/problem+json"
     token = csrf_of(browser.get("/account/credentials"))
-    made = browser.post("/api/v1/credentials", json={"name": "x"},
-                        headers={"X-CSRF-Token": token})  # fmt: skip
+    made = browser.post("/api/v1/credentials", json={"name": "x"}, headers={"X-CSRF-Token": token})
     assert made.status_code == 201
 
 
@@ -92,8 +91,13 @@ def test_signup_with_a_taken_address_looks_the_same_and_mails_the_owner(
     browser: httpx.Client, settings: Settings, smtp_server: SMTPServer
 ) -> None:
     user = make_user(settings)
-    answer = submit(browser, "/account/signup", "/account/signup", email=user.email.upper(),
-                    password="another long password")  # fmt: skip
+    answer = submit(
+        browser,
+        "/account/signup",
+        "/account/signup",
+        email=user.email.upper(),
+        password="another long password",
+    )
     assert answer.status_code == 200
     assert "Check your inbox" in answer.text
     (mail,) = smtp_server.wait_for(1)
@@ -103,10 +107,12 @@ def test_signup_with_a_taken_address_looks_the_same_and_mails_the_owner(
 
 @pytest.mark.parametrize(
     ("email", "password", "message"),
-    [("not-an-address", "long enough password", "is not an email address"),
-     ("short@example.org", "tiny", "too short")],
+    [
+        ("not-an-address", "long enough password", "is not an email address"),
+        ("short@example.org", "tiny", "too short"),
+    ],
     ids=["bad-email", "short-password"],
-)  # fmt: skip
+)
 def test_signup_refusals_say_why(
     browser: httpx.Client, email: str, password: str, message: str
 ) -> None:
@@ -157,16 +163,18 @@ def test_password_reset_by_mail(
     (mail,) = smtp_server.wait_for(1)
     link = link_in(mail.message.get_content(), "/account/reset/confirm")
     token = link.split("token=")[1]
-    done = submit(browser, link, "/account/reset/confirm", token=token,
-                  password="a brand new passphrase")  # fmt: skip
+    done = submit(
+        browser, link, "/account/reset/confirm", token=token, password="a brand new passphrase"
+    )
     assert "Password changed" in done.text
     assert login(browser, user.email).status_code == 403
     assert login(browser, user.email, "a brand new passphrase").status_code == 303
     # The reset ended the other browser's session.
     assert other.get("/account").status_code == 303
     other.close()
-    reused = submit(browser, link, "/account/reset/confirm", token=token,
-                    password="yet another passphrase")  # fmt: skip
+    reused = submit(
+        browser, link, "/account/reset/confirm", token=token, password="yet another passphrase"
+    )
     assert reused.status_code == 422
 
 
@@ -200,8 +208,9 @@ def test_profile_and_logout(browser: httpx.Client, settings: Settings) -> None:
     page = browser.get("/account")
     assert "producers.gcn" in page.text
     assert "publish:gcn" in page.text
-    saved = submit(browser, "/account", "/account/profile", name="Annie <Cannon>",
-                   affiliation="Harvard")  # fmt: skip
+    saved = submit(
+        browser, "/account", "/account/profile", name="Annie <Cannon>", affiliation="Harvard"
+    )
     assert "Profile saved" in saved.text
     assert "Annie &lt;Cannon&gt;" in saved.text  # autoescaped
     assert "Annie <Cannon>" not in saved.text
@@ -212,16 +221,28 @@ def test_profile_and_logout(browser: httpx.Client, settings: Settings) -> None:
 
 def test_login_redirect_stays_on_this_site(browser: httpx.Client, settings: Settings) -> None:
     user = make_user(settings)
-    answer = submit(browser, "/account/login", "/account/login", email=user.email,
-                    password=DEFAULT_PASSWORD, next="//evil.example/phish")  # fmt: skip
+    answer = submit(
+        browser,
+        "/account/login",
+        "/account/login",
+        email=user.email,
+        password=DEFAULT_PASSWORD,
+        next="//evil.example/phish",
+    )
     assert answer.headers["location"] == "/account"
 
 
 def test_rate_limits_count_across_replicas(tmp_path: Path, kafka: LocalKafka) -> None:
     # Its own database: the counters of other tests (all from 127.0.0.1) do not interfere.
-    limited = Settings(var_dir=tmp_path, kafka_bootstrap=kafka.bootstrap, kafka_acls=False,
-                       rate_limit_login="3/minute", rate_limit_token="2/minute",
-                       rate_limit_signup="2/hour", rate_limit_password_reset="1/hour")  # fmt: skip
+    limited = Settings(
+        var_dir=tmp_path,
+        kafka_bootstrap=kafka.bootstrap,
+        kafka_acls=False,
+        rate_limit_login="3/minute",
+        rate_limit_token="2/minute",
+        rate_limit_signup="2/hour",
+        rate_limit_password_reset="1/hour",
+    )
     engine = make_engine(limited)
     migrate.upgrade(engine)
     engine.dispose()
@@ -230,20 +251,34 @@ def test_rate_limits_count_across_replicas(tmp_path: Path, kafka: LocalKafka) ->
     with serving(limited) as one, serving(limited) as two:
         replicas = [httpx.Client(base_url=url) for url in (one, two)]
         try:
-            logins = [login(replicas[i % 2], user.email, "wrong password").status_code
-                      for i in range(4)]  # fmt: skip
+            logins = [
+                login(replicas[i % 2], user.email, "wrong password").status_code for i in range(4)
+            ]
             right = login(replicas[0], user.email)  # the limit holds for good passwords too
-            signups = [submit(replicas[i % 2], "/account/signup", "/account/signup",
-                              email=f"new{i}@example.org", password=DEFAULT_PASSWORD).status_code
-                       for i in range(3)]  # fmt: skip
-            resets = [submit(replicas[i % 2], "/account/reset", "/account/reset",
-                             email=user.email).status_code for i in range(2)]  # fmt: skip
+            signups = [
+                submit(
+                    replicas[i % 2],
+                    "/account/signup",
+                    "/account/signup",
+                    email=f"new{i}@example.org",
+                    password=DEFAULT_PASSWORD,
+                ).status_code
+                for i in range(3)
+            ]
+            resets = [
+                submit(
+                    replicas[i % 2], "/account/reset", "/account/reset", email=user.email
+                ).status_code
+                for i in range(2)
+            ]
         finally:
             for replica in replicas:
                 replica.close()
         data = {"grant_type": "client_credentials"}
-        tokens = [httpx.post(f"{url}/oauth2/token", data=data, auth=("ratelimited", "x"))
-                  for url in (one, two, one)]  # fmt: skip
+        tokens = [
+            httpx.post(f"{url}/oauth2/token", data=data, auth=("ratelimited", "x"))
+            for url in (one, two, one)
+        ]
     assert logins == [403, 403, 403, 429]
     assert right.status_code == 429
     assert "too many failed logins" in right.text

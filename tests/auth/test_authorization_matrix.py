@@ -15,10 +15,10 @@ import pytest
 import uvicorn
 from fastapi import Depends
 
-from skyalert.broker.localkafka import free_port
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.kafka_node import free_port
+from skyalert.web.api.security import require_scope
 from skyalert.web.app import create_app
-from skyalert.web.security import require_scope
 from support.auth import bad_tokens, get_token, make_credential, make_user, revoke_membership
 
 GCN_TOPIC = "gcn.notices.swift.bat.guano"
@@ -97,9 +97,11 @@ def test_each_bad_token_says_why(app_url: str, forged: dict[str, str]) -> None:
 @pytest.mark.parametrize("route", ROUTES, ids=ROUTE_IDS)
 @pytest.mark.parametrize("who", ["reader", "publisher"])
 def test_scopes_decide(
-    request: pytest.FixtureRequest, app_url: str, route: tuple[str, str, Any, str | None],
+    request: pytest.FixtureRequest,
+    app_url: str,
+    route: tuple[str, str, Any, str | None],
     who: str,
-) -> None:  # fmt: skip
+) -> None:
     token = request.getfixturevalue(who)
     held = {"reader": {"read:public"}, "publisher": {"read:public", "publish:gcn"}}[who]
     needed = route[3]
@@ -117,8 +119,9 @@ def test_revoked_token_refused_at_once(settings: Settings, app_url: str) -> None
     token = get_token(app_url, client_id, secret)
     other = get_token(app_url, client_id, secret)
     assert call(app_url, ROUTES[0], token).status_code == 200
-    revoked = httpx.post(f"{app_url}/oauth2/revoke", data={"token": token},
-                         auth=(client_id, secret))  # fmt: skip
+    revoked = httpx.post(
+        f"{app_url}/oauth2/revoke", data={"token": token}, auth=(client_id, secret)
+    )
     assert revoked.status_code == 200
     for route in ROUTES:
         response = call(app_url, route, token)
@@ -139,8 +142,11 @@ def test_deleted_credential_refused_at_once_on_every_route(
         response = call(app_url, route, token)
         assert_refused_401(response)
         assert "deleted" in response.json()["detail"]
-    again = httpx.post(f"{app_url}/oauth2/token", data={"grant_type": "client_credentials"},
-                       auth=(client_id, secret))  # fmt: skip
+    again = httpx.post(
+        f"{app_url}/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client_id, secret),
+    )
     assert again.status_code == 401
     assert again.json()["error"] == "invalid_client"
 
@@ -166,8 +172,9 @@ def test_require_scope_guards_a_route(settings: Settings, app_url: str) -> None:
 
     admin = make_credential(settings, make_user(settings, groups=["admins"]))
     user = make_credential(settings, make_user(settings))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(),
-                                           log_level="warning"))  # fmt: skip
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

@@ -13,17 +13,22 @@ from sqlalchemy import select
 from skyalert.auth.context import AuthContext
 from skyalert.auth.maintenance import clean_up, expire_idle_credentials
 from skyalert.auth.models import AuditEntry, Credential, WebSession
-from skyalert.broker import migrate
-from skyalert.broker.db import make_engine, make_sessionmaker, utcnow
-from skyalert.broker.settings import Settings
+from skyalert.broker.core import migrate
+from skyalert.broker.core.db import make_engine, make_sessionmaker, utcnow
+from skyalert.broker.core.settings import Settings
 from skyalert.schemas.catalog import load_catalog
 from support.smtp import SMTPServer
 
 
 @pytest.fixture
 def ctx(tmp_path: Path, smtp_server: SMTPServer) -> Iterator[AuthContext]:
-    settings = Settings(var_dir=tmp_path, smtp_url=smtp_server.url, kafka_acls=False,
-                        credential_idle_days=30, credential_warning_days=7)  # fmt: skip
+    settings = Settings(
+        var_dir=tmp_path,
+        smtp_url=smtp_server.url,
+        kafka_acls=False,
+        credential_idle_days=30,
+        credential_warning_days=7,
+    )
     engine = make_engine(settings)
     migrate.upgrade(engine)
     yield AuthContext.build(settings, make_sessionmaker(engine), load_catalog())
@@ -33,8 +38,9 @@ def ctx(tmp_path: Path, smtp_server: SMTPServer) -> Iterator[AuthContext]:
 def test_idle_credentials_are_warned_once_then_deleted(
     ctx: AuthContext, smtp_server: SMTPServer
 ) -> None:
-    user = ctx.directory.create_user("idle@example.org", "long enough passphrase",
-                                     verified=True, admin=False, actor="test")  # fmt: skip
+    user = ctx.directory.create_user(
+        "idle@example.org", "long enough passphrase", verified=True, admin=False, actor="test"
+    )
     idle, _ = ctx.directory.create_credential(user.id, "forgotten", "all", actor="test")
     busy, _ = ctx.directory.create_credential(user.id, "busy", "all", actor="test")
     created = utcnow()
@@ -58,19 +64,25 @@ def test_idle_credentials_are_warned_once_then_deleted(
     assert "was deleted" in str(deleted.message["Subject"])
     assert [c.client_id for c in ctx.directory.credentials(user.id)] == [busy.client_id]
     with ctx.sessions() as session:
-        actions = session.scalars(select(AuditEntry.action).where(
-            AuditEntry.target == idle.client_id)).all()  # fmt: skip
+        actions = session.scalars(
+            select(AuditEntry.action).where(AuditEntry.target == idle.client_id)
+        ).all()
     assert list(actions) == ["credential.create", "credential.delete"]
 
 
 def test_clean_up_removes_what_expired(ctx: AuthContext) -> None:
-    user = ctx.directory.create_user("sessions@example.org", "long enough passphrase",
-                                     verified=True, admin=False, actor="test")  # fmt: skip
+    user = ctx.directory.create_user(
+        "sessions@example.org", "long enough passphrase", verified=True, admin=False, actor="test"
+    )
     with ctx.sessions.begin() as session:
-        session.add(WebSession(id_hash="a" * 64, user_id=user.id,
-                               expires_at=utcnow() - timedelta(seconds=1)))  # fmt: skip
-        session.add(WebSession(id_hash="b" * 64, user_id=user.id,
-                               expires_at=utcnow() + timedelta(days=1)))  # fmt: skip
+        session.add(
+            WebSession(
+                id_hash="a" * 64, user_id=user.id, expires_at=utcnow() - timedelta(seconds=1)
+            )
+        )
+        session.add(
+            WebSession(id_hash="b" * 64, user_id=user.id, expires_at=utcnow() + timedelta(days=1))
+        )
     assert clean_up(ctx) >= 1
     with ctx.sessions() as session:
         assert session.scalars(select(WebSession.id_hash)).all() == ["b" * 64]

@@ -27,14 +27,14 @@ from confluent_kafka.admin import AdminClient
 
 from skyalert.auth.context import AuthContext
 from skyalert.auth.directory import Directory
-from skyalert.broker.admin import sync_topics
-from skyalert.broker.alert_ids import new_alert_id
-from skyalert.broker.db import make_engine, make_sessionmaker
-from skyalert.broker.heartbeat import heartbeat_message
-from skyalert.broker.inbox import topics_to_sync
-from skyalert.broker.kafka_config import admin_config, producer_config
-from skyalert.broker.localkafka import LocalKafka
-from skyalert.broker.settings import Settings
+from skyalert.broker.archive.alert_ids import new_alert_id
+from skyalert.broker.core.db import make_engine, make_sessionmaker
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.ingest.heartbeat import heartbeat_message
+from skyalert.broker.kafka.admin import sync_topics
+from skyalert.broker.kafka.config import admin_config, producer_config
+from skyalert.broker.kafka.inboxes import topics_to_sync
+from skyalert.broker.kafka.kafka_node import LocalKafka
 from skyalert.schemas.catalog import load_catalog
 from support.auth import bad_tokens, get_token, make_credential, make_user
 
@@ -73,9 +73,13 @@ def publish(settings: Settings, topic: str) -> bytes:
     else:
         examples = resources.files("skyalert.schemas").joinpath("json", "examples")
         body = examples.joinpath(f"{topic}.example.json").read_bytes()
-        headers = [("alert-id", new_alert_id().encode()), ("content-type", b"application/json"),
-                   ("schema", str(catalog.by_name[topic].schema_ref).encode()),
-                   ("sender", b"tests"), ("test", b"1")]  # fmt: skip
+        headers = [
+            ("alert-id", new_alert_id().encode()),
+            ("content-type", b"application/json"),
+            ("schema", str(catalog.by_name[topic].schema_ref).encode()),
+            ("sender", b"tests"),
+            ("test", b"1"),
+        ]
     producer = Producer(producer_config(settings))
     producer.produce(topic, body, headers=headers)
     assert producer.flush(10) == 0
@@ -123,8 +127,9 @@ def test_restricted_topic_refused_until_granted_and_again_after_deletion(
     assert refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
 
     directory.grant(user.email, "restricted.lvk_early", actor="test")
-    consumer = Consumer({**config, "group.id": f"{client_id}-lvk2",
-                         "auto.offset.reset": "earliest"})  # fmt: skip
+    consumer = Consumer(
+        {**config, "group.id": f"{client_id}-lvk2", "auto.offset.reset": "earliest"}
+    )
     try:
         consumer.subscribe([RESTRICTED])
         first = poll_one(consumer)
@@ -198,20 +203,23 @@ def test_consumer_groups_are_namespaced_by_client_id(
     assert error.code() == KafkaError.GROUP_AUTHORIZATION_FAILED
 
 
-@pytest.mark.parametrize("state", ["expired", "tampered", "wrong_audience", "wrong_issuer",
-                                   "unknown_key"])  # fmt: skip
+@pytest.mark.parametrize(
+    "state", ["expired", "tampered", "wrong_audience", "wrong_issuer", "unknown_key"]
+)
 def test_kafka_refuses_bad_tokens(
     settings: Settings, app_url: str, kafka: LocalKafka, forged: dict[str, str], state: str
 ) -> None:
     errors: list[KafkaError] = []
-    admin = AdminClient({
-        "bootstrap.servers": kafka.listener_address("SASL"),
-        "security.protocol": "SASL_PLAINTEXT",
-        "sasl.mechanisms": "OAUTHBEARER",
-        "oauth_cb": lambda _config: (forged[state], time.time() + 300, "forger"),
-        "error_cb": errors.append,
-        "log_level": 0,
-    })  # fmt: skip
+    admin = AdminClient(
+        {
+            "bootstrap.servers": kafka.listener_address("SASL"),
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanisms": "OAUTHBEARER",
+            "oauth_cb": lambda _config: (forged[state], time.time() + 300, "forger"),
+            "error_cb": errors.append,
+            "log_level": 0,
+        }
+    )
     # poll() hands the token to librdkafka (oauth_cb) and serves error_cb.
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:

@@ -1,4 +1,4 @@
-"""skyalert.broker.mail: SMTP (STARTTLS when offered), or the outbox folder when unset."""
+"""skyalert.broker.core.mail: SMTP (STARTTLS when offered), or the outbox folder when unset."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from skyalert.broker.errors import MailError
-from skyalert.broker.localkafka import free_port
-from skyalert.broker.mail import Mail, send_mail, send_mails
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.errors import MailError
+from skyalert.broker.core.mail import Mail, send_mail, send_mails
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.kafka_node import free_port
 from support.smtp import SMTPServer
 
 MAIL = Mail(to="someone@example.org", subject="Über alerts", text="Hello ✓\n", html="<p>Hi</p>")
@@ -39,8 +39,10 @@ def test_without_smtp_mails_go_to_the_outbox(tmp_path: Path) -> None:
 
 
 def test_smtp_delivers(tmp_path: Path, smtp_server: SMTPServer) -> None:
-    send_mail(Settings(var_dir=tmp_path, smtp_url=smtp_server.url,
-                       mail_from="Sky <alerts@example.org>"), MAIL)  # fmt: skip
+    send_mail(
+        Settings(var_dir=tmp_path, smtp_url=smtp_server.url, mail_from="Sky <alerts@example.org>"),
+        MAIL,
+    )
     (received,) = smtp_server.wait_for(1)
     assert received.sender == "alerts@example.org"
     assert received.recipients == ["someone@example.org"]
@@ -62,14 +64,24 @@ def starttls_server(tmp_path: Path) -> Iterator[int]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-            .sign(key, hashes.SHA256()))  # fmt: skip
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))  # fmt: skip
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
     port = free_port()

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from conftest import serving
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
 from support.smtp import SMTPServer
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -40,9 +40,16 @@ def test_sign_up_to_revoked_token(mailing_app: str, smtp_server: SMTPServer) -> 
     password = "a long enough passphrase"
     with httpx.Client(base_url=mailing_app, timeout=15) as browser:
         page = browser.get("/account/signup")
-        answer = browser.post("/account/signup", data={
-            "csrf_token": csrf_of(page), "email": email, "password": password,
-            "name": "Ada", "affiliation": "Observatory"})  # fmt: skip
+        answer = browser.post(
+            "/account/signup",
+            data={
+                "csrf_token": csrf_of(page),
+                "email": email,
+                "password": password,
+                "name": "Ada",
+                "affiliation": "Observatory",
+            },
+        )
         assert answer.status_code == 200
         assert "Check your inbox" in answer.text
 
@@ -53,22 +60,33 @@ def test_sign_up_to_revoked_token(mailing_app: str, smtp_server: SMTPServer) -> 
         assert "Address confirmed" in confirmed.text
 
         page = browser.get("/account/login")
-        logged_in = browser.post("/account/login", data={
-            "csrf_token": csrf_of(page), "email": email, "password": password,
-            "next": "/account/credentials"})  # fmt: skip
+        logged_in = browser.post(
+            "/account/login",
+            data={
+                "csrf_token": csrf_of(page),
+                "email": email,
+                "password": password,
+                "next": "/account/credentials",
+            },
+        )
         assert logged_in.status_code == 303
         assert logged_in.headers["location"] == "/account/credentials"
 
         page = browser.get("/account/credentials")
         assert page.status_code == 200
-        created = browser.post("/account/credentials", data={
-            "csrf_token": csrf_of(page), "name": "my pipeline", "scope": "all"})  # fmt: skip
+        created = browser.post(
+            "/account/credentials",
+            data={"csrf_token": csrf_of(page), "name": "my pipeline", "scope": "all"},
+        )
         assert created.status_code == 200
         client_id = re.search(r'id="client-id">([^<]+)<', created.text).group(1)
         secret = re.search(r'id="client-secret">([^<]+)<', created.text).group(1)
 
-    token = httpx.post(f"{mailing_app}/oauth2/token", data={"grant_type": "client_credentials"},
-                       auth=(client_id, secret)).json()["access_token"]  # fmt: skip
+    token = httpx.post(
+        f"{mailing_app}/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client_id, secret),
+    ).json()["access_token"]
     bearer = {"Authorization": f"Bearer {token}"}
     listed = httpx.get(f"{mailing_app}/api/v1/credentials", headers=bearer)
     assert listed.status_code == 200

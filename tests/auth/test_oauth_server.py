@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from skyalert.auth.credentials import create_credential
-from skyalert.auth.secrets import server_secret
-from skyalert.broker.db import make_engine, make_sessionmaker
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.db import make_engine, make_sessionmaker
+from skyalert.broker.core.secrets import server_secret
+from skyalert.broker.core.settings import Settings
 from skyalert.schemas.catalog import load_catalog
 from support.auth import DEFAULT_PASSWORD, get_token, make_credential, make_user
 
@@ -66,9 +66,15 @@ def test_token_is_an_rfc9068_jwt(app_url: str, settings: Settings) -> None:
 
 def test_client_secret_post_and_narrower_scope(app_url: str, settings: Settings) -> None:
     client_id, secret = make_credential(settings, make_user(settings, groups=["producers.gcn"]))
-    answer = httpx.post(f"{app_url}/oauth2/token", data={
-        "grant_type": "client_credentials", "client_id": client_id, "client_secret": secret,
-        "scope": "publish:gcn"})  # fmt: skip
+    answer = httpx.post(
+        f"{app_url}/oauth2/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": secret,
+            "scope": "publish:gcn",
+        },
+    )
     assert answer.status_code == 200
     assert answer.headers["cache-control"] == "no-store"
     body = answer.json()
@@ -84,13 +90,16 @@ def test_client_secret_post_and_narrower_scope(app_url: str, settings: Settings)
         ({"grant_type": "client_credentials"}, ("nobody", "nothing"), 401, "invalid_client"),
         ({"grant_type": "client_credentials"}, "wrong-secret", 401, "invalid_client"),
         ({"grant_type": "client_credentials"}, None, 401, "invalid_client"),
-        ({"grant_type": "password", "username": "a", "password": "b"}, "ok", 400,
-         "unsupported_grant_type"),
-        ({"grant_type": "client_credentials", "scope": "publish:igwn"}, "ok", 400,
-         "invalid_scope"),
+        (
+            {"grant_type": "password", "username": "a", "password": "b"},
+            "ok",
+            400,
+            "unsupported_grant_type",
+        ),
+        ({"grant_type": "client_credentials", "scope": "publish:igwn"}, "ok", 400, "invalid_scope"),
     ],
     ids=["unknown-client", "wrong-secret", "no-credentials", "password-grant", "scope-not-held"],
-)  # fmt: skip
+)
 def test_token_endpoint_refusals(
     app_url: str, settings: Settings, data: dict[str, str], auth: Any, status: int, error: str
 ) -> None:
@@ -128,9 +137,14 @@ class Portal:
     def __init__(self, app_url: str, email: str) -> None:
         self.http = httpx.Client(base_url=app_url, timeout=15)
         page = self.http.get("/account/login")
-        answer = self.http.post("/account/login", data={
-            "csrf_token": CSRF.search(page.text).group(1), "email": email,  # type: ignore[union-attr]
-            "password": DEFAULT_PASSWORD})  # fmt: skip
+        answer = self.http.post(
+            "/account/login",
+            data={
+                "csrf_token": CSRF.search(page.text).group(1),
+                "email": email,  # type: ignore[union-attr]
+                "password": DEFAULT_PASSWORD,
+            },
+        )
         assert answer.status_code == 303
 
     def __enter__(self) -> Portal:
@@ -155,9 +169,16 @@ def public_app(settings: Settings) -> str:
         with make_sessionmaker(engine).begin() as session:
             owner = session.merge(make_user(settings))
             app, secret = create_credential(
-                session, secret=server_secret(settings), catalog=load_catalog(), user=owner,
-                name="sky viewer", scopes="all", actor="test", redirect_uris=[APP], public=True,
-            )  # fmt: skip
+                session,
+                secret=server_secret(settings),
+                catalog=load_catalog(),
+                user=owner,
+                name="sky viewer",
+                scopes="all",
+                actor="test",
+                redirect_uris=[APP],
+                public=True,
+            )
             assert secret is None
             return app.client_id
     finally:
@@ -176,11 +197,18 @@ def test_authorization_code_with_pkce_refresh_and_userinfo(
     user = make_user(settings, groups=["producers.gcn"])
     with Portal(app_url, user.email) as portal:
         verifier, challenge = pkce()
-        back = portal.authorize({
-            "response_type": "code", "client_id": public_app, "redirect_uri": APP,
-            "scope": "openid email read:public publish:gcn publish:igwn", "state": "st4te",
-            "code_challenge": challenge, "code_challenge_method": "S256",
-            "nonce": "n0nce"})  # fmt: skip
+        back = portal.authorize(
+            {
+                "response_type": "code",
+                "client_id": public_app,
+                "redirect_uri": APP,
+                "scope": "openid email read:public publish:gcn publish:igwn",
+                "state": "st4te",
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+                "nonce": "n0nce",
+            }
+        )
         assert back.status_code == 302, back.text
         location = urlsplit(back.headers["location"])
         assert f"{location.scheme}://{location.netloc}{location.path}" == APP
@@ -188,8 +216,12 @@ def test_authorization_code_with_pkce_refresh_and_userinfo(
         assert query["state"] == ["st4te"]
         code = query["code"][0]
 
-        exchange = {"grant_type": "authorization_code", "code": code, "redirect_uri": APP,
-                    "client_id": public_app}  # fmt: skip
+        exchange = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": APP,
+            "client_id": public_app,
+        }
         wrong = httpx.post(f"{app_url}/oauth2/token", data={**exchange, "code_verifier": "x" * 50})
         assert wrong.status_code == 400
         assert wrong.json()["error"] == "invalid_grant"
@@ -206,15 +238,20 @@ def test_authorization_code_with_pkce_refresh_and_userinfo(
         assert id_claims["nonce"] == "n0nce"
         assert id_claims["email"] == user.email
 
-        info = httpx.get(f"{app_url}/oauth2/userinfo",
-                         headers={"Authorization": f"Bearer {body['access_token']}"})  # fmt: skip
+        info = httpx.get(
+            f"{app_url}/oauth2/userinfo",
+            headers={"Authorization": f"Bearer {body['access_token']}"},
+        )
         assert info.json() == {"sub": user.subject, "email": user.email, "email_verified": True}
         # The code works once.
         again = httpx.post(f"{app_url}/oauth2/token", data={**exchange, "code_verifier": verifier})
         assert again.json()["error"] == "invalid_grant"
 
-        refresh = {"grant_type": "refresh_token", "refresh_token": body["refresh_token"],
-                   "client_id": public_app}  # fmt: skip
+        refresh = {
+            "grant_type": "refresh_token",
+            "refresh_token": body["refresh_token"],
+            "client_id": public_app,
+        }
         renewed = httpx.post(f"{app_url}/oauth2/token", data=refresh)
         assert renewed.status_code == 200, renewed.text
         assert renewed.json()["refresh_token"] != body["refresh_token"]
@@ -238,9 +275,16 @@ def test_authorization_request_refusals(
 ) -> None:
     with Portal(app_url, make_user(settings).email) as portal:
         _, challenge = pkce()
-        params = {"response_type": "code", "client_id": public_app, "redirect_uri": APP,
-                  "scope": "read:public", "state": "s", "code_challenge": challenge,
-                  "code_challenge_method": "S256", **change}  # fmt: skip
+        params = {
+            "response_type": "code",
+            "client_id": public_app,
+            "redirect_uri": APP,
+            "scope": "read:public",
+            "state": "s",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            **change,
+        }
         answer = portal.authorize({k: v for k, v in params.items() if v is not None})
         assert answer.status_code == 400
         assert reason in answer.text
@@ -251,10 +295,18 @@ def test_denied_consent_redirects_with_access_denied(
 ) -> None:
     with Portal(app_url, make_user(settings).email) as portal:
         _, challenge = pkce()
-        back = portal.authorize({
-            "response_type": "code", "client_id": public_app, "redirect_uri": APP, "state": "s",
-            "scope": "read:public", "code_challenge": challenge,
-            "code_challenge_method": "S256"}, decision="deny")  # fmt: skip
+        back = portal.authorize(
+            {
+                "response_type": "code",
+                "client_id": public_app,
+                "redirect_uri": APP,
+                "state": "s",
+                "scope": "read:public",
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            },
+            decision="deny",
+        )
         assert back.status_code == 302
         assert parse_qs(urlsplit(back.headers["location"]).query)["error"] == ["access_denied"]
 
@@ -266,8 +318,9 @@ def test_authorize_sends_strangers_to_the_login_page(app_url: str, public_app: s
 
 
 def test_credentials_api_via_bearer(app_url: str, settings: Settings) -> None:
-    client_id, secret = make_credential(settings, make_user(settings, groups=["producers.gcn"]),
-                                        ["read:public"])  # fmt: skip
+    client_id, secret = make_credential(
+        settings, make_user(settings, groups=["producers.gcn"]), ["read:public"]
+    )
     bearer = {"Authorization": f"Bearer {get_token(app_url, client_id, secret)}"}
     api = f"{app_url}/api/v1/credentials"
     wider = httpx.post(api, json={"name": "more", "scopes": ["publish:gcn"]}, headers=bearer)

@@ -19,10 +19,10 @@ from sqlalchemy import select
 
 from skyalert.auth import keys
 from skyalert.auth.models import AuditEntry
-from skyalert.broker.cli import main
-from skyalert.broker.db import make_engine
-from skyalert.broker.localkafka import LocalKafka
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.db import make_engine
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.kafka_node import LocalKafka
+from skyalert.broker.run.cli import main
 from support.auth import get_token
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -30,9 +30,11 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 
 @pytest.fixture
 def environment(settings: Settings) -> dict[str, str]:
-    return {"SKYALERT_VAR_DIR": str(settings.var_dir),
-            "SKYALERT_DATABASE_URL": str(settings.database_url),
-            "SKYALERT_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap)}  # fmt: skip
+    return {
+        "SKYALERT_VAR_DIR": str(settings.var_dir),
+        "SKYALERT_DATABASE_URL": str(settings.database_url),
+        "SKYALERT_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap),
+    }
 
 
 @pytest.fixture
@@ -58,10 +60,13 @@ def skyalert(
 def test_a_real_subprocess(environment: dict[str, str]) -> None:
     email = f"process-{uuid.uuid4().hex[:8]}@example.org"
     result = subprocess.run(
-        [sys.executable, "-m", "skyalert.broker.cli", "users", "create", email, "--verified"],
-        env={**os.environ, **environment}, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "skyalert.broker.run.cli", "users", "create", email, "--verified"],
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=120,
         check=False,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     assert f"created {email}" in result.stdout
 
@@ -75,13 +80,23 @@ def test_users_and_credentials_from_the_command_line(
     assert "password:" in created.stdout  # generated, shown once
     assert "is now in producers.gcn" in skyalert("users", "grant", email, "producers.gcn").stdout
     assert "was already" in skyalert("users", "grant", email, "producers.gcn").stdout
-    made = skyalert("credentials", "create", "--user", email, "--name", "gcn publisher",
-                    "--scope", "publish:gcn", "--json")  # fmt: skip
+    made = skyalert(
+        "credentials",
+        "create",
+        "--user",
+        email,
+        "--name",
+        "gcn publisher",
+        "--scope",
+        "publish:gcn",
+        "--json",
+    )
     credential = json.loads(made.stdout)
     assert credential["scopes"] == ["publish:gcn"]
     token = get_token(app_url, credential["client_id"], credential["client_secret"])
-    listed = httpx.get(f"{app_url}/api/v1/credentials",
-                       headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    listed = httpx.get(
+        f"{app_url}/api/v1/credentials", headers={"Authorization": f"Bearer {token}"}
+    )
     assert listed.json()["credentials"][0]["name"] == "gcn publisher"
     left = skyalert("users", "revoke", email, "producers.gcn")
     assert "left producers.gcn" in left.stdout
@@ -92,8 +107,9 @@ def test_users_and_credentials_from_the_command_line(
         with engine.connect() as connection:
             audit = connection.execute(
                 select(AuditEntry.actor, AuditEntry.action, AuditEntry.target)
-                .where(AuditEntry.user_email == email).order_by(AuditEntry.id)
-            ).all()  # fmt: skip
+                .where(AuditEntry.user_email == email)
+                .order_by(AuditEntry.id)
+            ).all()
     finally:
         engine.dispose()
     assert [tuple(row) for row in audit] == [
@@ -130,16 +146,20 @@ def test_unknown_group_names_the_known_ones(skyalert: Run) -> None:
 
 
 def test_key_rotation_keeps_old_tokens_and_kafka_follows(
-    skyalert: Run, app_url: str, settings: Settings, kafka: LocalKafka,
+    skyalert: Run,
+    app_url: str,
+    settings: Settings,
+    kafka: LocalKafka,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     # The app runs in this process: let a new key sign sooner (test_signing_keys.py checks
     # that it waits).
     monkeypatch.setattr(keys, "PUBLISH_AHEAD", timedelta(seconds=1))
     email = f"rotate-{uuid.uuid4().hex[:8]}@example.org"
     skyalert("users", "create", email, "--verified")
-    credential = json.loads(skyalert("credentials", "create", "--user", email, "--name", "r",
-                                     "--json").stdout)  # fmt: skip
+    credential = json.loads(
+        skyalert("credentials", "create", "--user", email, "--name", "r", "--json").stdout
+    )
     ids = (credential["client_id"], credential["client_secret"])
     old = get_token(app_url, *ids)
     rotated = skyalert("keys", "rotate")
@@ -150,8 +170,7 @@ def test_key_rotation_keeps_old_tokens_and_kafka_follows(
     deadline = time.monotonic() + 30
     while True:
         new = get_token(app_url, *ids)
-        published = {k["kid"] for k in
-                     httpx.get(f"{app_url}/.well-known/jwks.json").json()["keys"]}  # fmt: skip
+        published = {k["kid"] for k in httpx.get(f"{app_url}/.well-known/jwks.json").json()["keys"]}
         assert _kid(new) in published
         if _kid(new) == new_kid:
             break
@@ -159,14 +178,20 @@ def test_key_rotation_keeps_old_tokens_and_kafka_follows(
         time.sleep(0.5)
     assert _kid(old) in published
     for token in (old, new):
-        answer = httpx.get(f"{app_url}/api/v1/credentials",
-                           headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        answer = httpx.get(
+            f"{app_url}/api/v1/credentials", headers={"Authorization": f"Bearer {token}"}
+        )
         assert answer.status_code == 200
     # Kafka re-reads the JWKS file the CLI rewrote: the new key's tokens work there too.
-    admin = AdminClient({"bootstrap.servers": kafka.listener_address("SASL"),
-                         "security.protocol": "SASL_PLAINTEXT", "sasl.mechanisms": "OAUTHBEARER",
-                         "oauth_cb": lambda _c: (new, time.time() + 300, credential["client_id"]),
-                         "log_level": 0})  # fmt: skip
+    admin = AdminClient(
+        {
+            "bootstrap.servers": kafka.listener_address("SASL"),
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanisms": "OAUTHBEARER",
+            "oauth_cb": lambda _c: (new, time.time() + 300, credential["client_id"]),
+            "log_level": 0,
+        }
+    )
     admin.poll(0.5)
     assert admin.list_topics(timeout=15).brokers
 

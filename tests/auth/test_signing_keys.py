@@ -16,9 +16,9 @@ from skyalert.auth.errors import InvalidToken
 from skyalert.auth.keys import KeyRing, create_key, jwks_path, prune_keys
 from skyalert.auth.models import SigningKey
 from skyalert.auth.tokens import issue_access_token, verify_access_token
-from skyalert.broker import migrate
-from skyalert.broker.db import make_engine, make_sessionmaker, utcnow
-from skyalert.broker.settings import Settings
+from skyalert.broker.core import migrate
+from skyalert.broker.core.db import make_engine, make_sessionmaker, utcnow
+from skyalert.broker.core.settings import Settings
 
 
 @pytest.fixture(params=["RS256", "ES256"])
@@ -37,8 +37,9 @@ def test_keys_are_encrypted_at_rest_and_tokens_verify(
 ) -> None:
     settings, sessions = local
     ring = KeyRing(sessions, settings)
-    token, claims = issue_access_token(ring, settings, subject="c", client_id="c",
-                                       scopes={"read:public"})  # fmt: skip
+    token, claims = issue_access_token(
+        ring, settings, subject="c", client_id="c", scopes={"read:public"}
+    )
     assert verify_access_token(ring, settings, token) == claims
     with sessions() as session:
         (row,) = session.scalars(select(SigningKey)).all()
@@ -67,8 +68,11 @@ def test_rotation_publishes_first_and_keeps_old_keys_for_their_tokens(
 
     # Once every token of the old key has expired, it leaves the JWKS and the table.
     with sessions.begin() as session:
-        session.execute(update(SigningKey).where(SigningKey.kid == first.kid)
-                        .values(retired_at=utcnow() - timedelta(hours=1)))  # fmt: skip
+        session.execute(
+            update(SigningKey)
+            .where(SigningKey.kid == first.kid)
+            .values(retired_at=utcnow() - timedelta(hours=1))
+        )
     ring.reload()
     assert {k["kid"] for k in ring.jwks()["keys"]} == {second}
     with pytest.raises(InvalidToken, match="does not know"):
@@ -81,9 +85,19 @@ def test_an_id_token_is_not_an_access_token(local: tuple[Settings, sessionmaker[
     settings, sessions = local
     ring = KeyRing(sessions, settings)
     key = ring.signing_key()
-    id_token = jwt.encode({"alg": key.alg, "kid": key.kid},  # typ JWT, as ID tokens have
-                          {"iss": settings.base_url, "sub": "c", "aud": settings.token_audience,
-                           "client_id": "c", "jti": "j", "iat": 1, "exp": 2**31},
-                          key.private, algorithms=[key.alg])  # fmt: skip
+    id_token = jwt.encode(
+        {"alg": key.alg, "kid": key.kid},  # typ JWT, as ID tokens have
+        {
+            "iss": settings.base_url,
+            "sub": "c",
+            "aud": settings.token_audience,
+            "client_id": "c",
+            "jti": "j",
+            "iat": 1,
+            "exp": 2**31,
+        },
+        key.private,
+        algorithms=[key.alg],
+    )
     with pytest.raises(InvalidToken, match="not an access token"):
         verify_access_token(ring, settings, id_token)

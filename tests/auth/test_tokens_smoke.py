@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
 from support.auth import get_token, make_credential, make_user, token_for
 
 

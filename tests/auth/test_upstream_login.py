@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 from conftest import serving
 from skyalert.auth.credentials import create_credential
 from skyalert.auth.models import UpstreamIdentity, User
-from skyalert.auth.secrets import server_secret
-from skyalert.broker import migrate
-from skyalert.broker.db import make_engine, make_sessionmaker
-from skyalert.broker.localkafka import free_port
-from skyalert.broker.settings import Settings
+from skyalert.broker.core import migrate
+from skyalert.broker.core.db import make_engine, make_sessionmaker
+from skyalert.broker.core.secrets import server_secret
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.kafka_node import free_port
 from skyalert.schemas.catalog import load_catalog
 from support.auth import DEFAULT_PASSWORD, make_user
 
@@ -89,9 +89,13 @@ def relying_party(
     tmp_path: Path, settings: Settings, port: int, provider: dict[str, str]
 ) -> Settings:
     """A second skyalert, with its own database, that trusts the IdP."""
-    rp = Settings(var_dir=tmp_path / "rp", kafka_bootstrap=settings.kafka_bootstrap,
-                  public_url=f"http://127.0.0.1:{port}", port=port,
-                  oidc_providers={"skyidp": provider})  # fmt: skip
+    rp = Settings(
+        var_dir=tmp_path / "rp",
+        kafka_bootstrap=settings.kafka_bootstrap,
+        public_url=f"http://127.0.0.1:{port}",
+        port=port,
+        oidc_providers={"skyidp": provider},
+    )
     engine = make_engine(rp)
     migrate.upgrade(engine)
     engine.dispose()
@@ -102,10 +106,15 @@ def partner_app(settings: Settings, owner: User, name: str, callback: str) -> tu
     """A credential at the IdP that may use the authorization code flow back to ``callback``."""
     with database(settings) as session:
         app, secret = create_credential(
-            session, secret=server_secret(settings), catalog=load_catalog(),
-            user=session.merge(owner), name=name, scopes=["read:public"], actor="test",
+            session,
+            secret=server_secret(settings),
+            catalog=load_catalog(),
+            user=session.merge(owner),
+            name=name,
+            scopes=["read:public"],
+            actor="test",
             redirect_uris=[callback],
-        )  # fmt: skip
+        )
         client_id = app.client_id
     assert secret is not None
     return client_id, secret
@@ -135,13 +144,15 @@ def test_login_through_upstream_provider_links_by_verified_email(
             assert at_idp.url.path == "/account/login"  # the IdP asks who we are first
             assert str(at_idp.url).startswith(idp_url)
             credentials = {"email": person.email, "password": DEFAULT_PASSWORD}
-            consent = browser.post(f"{idp_url}/account/login",
-                                   data={**form_fields(at_idp), **credentials})  # fmt: skip
+            consent = browser.post(
+                f"{idp_url}/account/login", data={**form_fields(at_idp), **credentials}
+            )
             assert consent.status_code == 200
             assert "partner portal" in consent.text
             assert "openid" in consent.text
-            back = browser.post(f"{idp_url}/oauth2/authorize",
-                                data={**form_fields(consent), "decision": "allow"})  # fmt: skip
+            back = browser.post(
+                f"{idp_url}/oauth2/authorize", data={**form_fields(consent), "decision": "allow"}
+            )
             assert str(back.url).startswith(rp_url)
             assert back.url.path == "/account", back.text
             assert person.email in back.text
@@ -177,10 +188,12 @@ def test_denied_consent_comes_back_as_a_clear_message(
         try:
             at_idp = browser.get(f"{rp_url}/account/login/skyidp")
             credentials = {"email": person.email, "password": DEFAULT_PASSWORD}
-            consent = browser.post(f"{idp_url}/account/login",
-                                   data={**form_fields(at_idp), **credentials})  # fmt: skip
-            back = browser.post(f"{idp_url}/oauth2/authorize",
-                                data={**form_fields(consent), "decision": "deny"})  # fmt: skip
+            consent = browser.post(
+                f"{idp_url}/account/login", data={**form_fields(at_idp), **credentials}
+            )
+            back = browser.post(
+                f"{idp_url}/oauth2/authorize", data={**form_fields(consent), "decision": "deny"}
+            )
             assert back.status_code == 400
             assert "Login cancelled" in back.text
             assert "denied the request" in back.text

@@ -68,12 +68,20 @@ async def raw_client(server: str, client_id: str, secret: str, count: int) -> No
     import httpx
     from websockets.asyncio.client import connect
 
-    token = httpx.post(f"{server}/oauth2/token", data={"grant_type": "client_credentials"},
-                       auth=(client_id, secret), timeout=10).json()["access_token"]  # fmt: skip
+    token = httpx.post(
+        f"{server}/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client_id, secret),
+        timeout=10,
+    ).json()["access_token"]
     url = server.replace("http", "ws", 1) + "/api/v1/stream"
     started, received = 0.0, 0
-    async with connect(url, additional_headers={"Authorization": f"Bearer {token}"},
-                       compression=None, max_size=2**25) as ws:  # fmt: skip
+    async with connect(
+        url,
+        additional_headers={"Authorization": f"Bearer {token}"},
+        compression=None,
+        max_size=2**25,
+    ) as ws:
         await ws.send(json.dumps({"type": "subscribe", "topics": [TOPIC]}))
         async for text in ws:
             message = json.loads(text)
@@ -101,19 +109,30 @@ def run(alerts: int) -> None:
     with served_app(work, SKYALERT_STREAM_QUEUE_SIZE=str(alerts + 100)) as app:
         client_id, secret = make_credential(app.settings, make_user(app.settings))
         client_env = {**app.env, "SKYALERT_CLIENT_CACHE_DIR": str(work / "cache")}
-        command = [sys.executable, __file__, "--client", "KIND", app.url, client_id, secret,
-                   str(alerts)]  # fmt: skip
+        command = [
+            sys.executable,
+            __file__,
+            "--client",
+            "KIND",
+            app.url,
+            client_id,
+            secret,
+            str(alerts),
+        ]
         clients = {
-            kind: subprocess.Popen([kind if arg == "KIND" else arg for arg in command],
-                                   stdout=subprocess.PIPE, text=True, env=client_env)
+            kind: subprocess.Popen(
+                [kind if arg == "KIND" else arg for arg in command],
+                stdout=subprocess.PIPE,
+                text=True,
+                env=client_env,
+            )
             for kind in ("stream", "raw")
-        }  # fmt: skip
+        }
         try:
             for process in clients.values():
                 assert process.stdout is not None
                 assert process.stdout.readline().strip() == "ready"
-            producer = Producer({"bootstrap.servers": app.settings.kafka_bootstrap,
-                                 "linger.ms": 5})  # fmt: skip
+            producer = Producer({"bootstrap.servers": app.settings.kafka_bootstrap, "linger.ms": 5})
             for _ in range(alerts):
                 alert_id, headers = alert_headers()
                 producer.produce(TOPIC, body, key=alert_id.encode(), headers=headers)
@@ -132,10 +151,14 @@ def run(alerts: int) -> None:
     print(f"\n{alerts} alerts of {len(body)} bytes, {os.cpu_count()} CPUs\n")
     print(f"{'':<28}{'stream()':>12}{'websockets':>12}{'ratio':>8}")
     per_mine, per_base = mine["cpu"] / alerts * 1e6, base["cpu"] / alerts * 1e6
-    print(f"{'client CPU per alert [µs]':<28}{per_mine:>12.1f}{per_base:>12.1f}"
-          f"{per_mine / per_base:>8.2f}")  # fmt: skip
-    print(f"{'client peak RSS [MiB]':<28}{mine['rss_kib'] / 1024:>12.1f}"
-          f"{base['rss_kib'] / 1024:>12.1f}{mine['rss_kib'] / base['rss_kib']:>8.2f}")  # fmt: skip
+    print(
+        f"{'client CPU per alert [µs]':<28}{per_mine:>12.1f}{per_base:>12.1f}"
+        f"{per_mine / per_base:>8.2f}"
+    )
+    print(
+        f"{'client peak RSS [MiB]':<28}{mine['rss_kib'] / 1024:>12.1f}"
+        f"{base['rss_kib'] / 1024:>12.1f}{mine['rss_kib'] / base['rss_kib']:>8.2f}"
+    )
 
 
 def main() -> None:

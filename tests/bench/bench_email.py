@@ -24,16 +24,16 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from skyalert.auth.users import create_user
-from skyalert.broker import migrate
-from skyalert.broker.db import make_engine, make_sessionmaker, utcnow
+from skyalert.broker.core import migrate
+from skyalert.broker.core.db import make_engine, make_sessionmaker, utcnow
+from skyalert.broker.core.settings import Settings
 from skyalert.broker.emails import ledger
 from skyalert.broker.emails.models import EmailSubscription
 from skyalert.broker.emails.render import AlertMails, Target, alert_mail, wire
 from skyalert.broker.emails.sender import Sender
 from skyalert.broker.emails.summary import summarize
 from skyalert.broker.emails.worker import mail_context
-from skyalert.broker.localkafka import free_port
-from skyalert.broker.settings import Settings
+from skyalert.broker.kafka.kafka_node import free_port
 
 EXAMPLE = Path(__file__).resolve().parents[2] / (
     "schemas/skyalert/schemas/json/examples/gcn.notices.swift.bat.guano.example.json"
@@ -59,14 +59,24 @@ def render(settings: Settings, sub_id: int, recipient: str, count: int) -> list[
     now = utcnow()
     for i in range(count):
         alert_id = f"01BENCH{i:019d}"
-        summary = summarize("gcn.notices.swift.bat.guano", "Swift BAT-GUANO", alert_id, alert,
-                            test=False)  # fmt: skip
+        summary = summarize(
+            "gcn.notices.swift.bat.guano", "Swift BAT-GUANO", alert_id, alert, test=False
+        )
         message = alert_mail(ctx, target, summary, json.dumps(alert).encode(), alert)
-        rows.append({
-            "subscription_id": sub_id, "alert_id": alert_id, "topic": summary["topic"],
-            "status": ledger.QUEUED, "message": wire(message), "summary": json.dumps(summary),
-            "queued_at": now, "next_attempt_at": now, "attempts": 0, "error": "",
-        })  # fmt: skip
+        rows.append(
+            {
+                "subscription_id": sub_id,
+                "alert_id": alert_id,
+                "topic": summary["topic"],
+                "status": ledger.QUEUED,
+                "message": wire(message),
+                "summary": json.dumps(summary),
+                "queued_at": now,
+                "next_attempt_at": now,
+                "attempts": 0,
+                "error": "",
+            }
+        )
     return rows
 
 
@@ -91,9 +101,12 @@ def main() -> None:
     controller.start()
     with tempfile.TemporaryDirectory() as var:
         settings = Settings(
-            var_dir=Path(var), database_url=args.database_url, smtp_url=f"smtp://127.0.0.1:{port}",
-            email_rate_recipient="1000000/minute", email_rate_global="1000000/minute",
-        )  # fmt: skip
+            var_dir=Path(var),
+            database_url=args.database_url,
+            smtp_url=f"smtp://127.0.0.1:{port}",
+            email_rate_recipient="1000000/minute",
+            email_rate_global="1000000/minute",
+        )
         engine = make_engine(settings)
         migrate.upgrade(engine)
         sessions = make_sessionmaker(engine)
@@ -140,10 +153,13 @@ def fan_out(ctx: Any, subscribers: int) -> None:
     built alone, as before, beside ``AlertMails`` (each format built once, then filled in)."""
     alert = json.loads(EXAMPLE.read_text())
     raw = json.dumps(alert).encode()
-    summary = summarize("gcn.notices.swift.bat.guano", "Swift BAT-GUANO", "01BENCHFANOUT0000",
-                        alert, test=False)  # fmt: skip
-    targets = [Target(i, f"sub {i}", f"user{i}@example.org", ("text", "json", "voevent")[i % 3])
-               for i in range(1, subscribers + 1)]  # fmt: skip
+    summary = summarize(
+        "gcn.notices.swift.bat.guano", "Swift BAT-GUANO", "01BENCHFANOUT0000", alert, test=False
+    )
+    targets = [
+        Target(i, f"sub {i}", f"user{i}@example.org", ("text", "json", "voevent")[i % 3])
+        for i in range(1, subscribers + 1)
+    ]
     started = time.perf_counter()
     alone = [wire(alert_mail(ctx, t, summary, raw, alert)) for t in targets]
     one_by_one = time.perf_counter() - started

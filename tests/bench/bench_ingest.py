@@ -41,8 +41,8 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from skyalert.broker.localkafka import LocalKafka, free_port, kafka_classpath  # noqa: E402
-from skyalert.broker.processes import spawn  # noqa: E402
+from skyalert.broker.core.processes import spawn  # noqa: E402
+from skyalert.broker.kafka.kafka_node import LocalKafka, free_port, kafka_classpath  # noqa: E402
 from skyalert.schemas.catalog import load_catalog  # noqa: E402
 from support.auth import get_token  # noqa: E402
 from support.bench import wait_until_ready  # noqa: E402
@@ -224,7 +224,7 @@ def main() -> None:
 
 def operator(env: dict[str, str], *args: str) -> str:
     """Run an operator command of the server CLI (accounts and credentials)."""
-    command = [sys.executable, "-m", "skyalert.broker.cli", *args]
+    command = [sys.executable, "-m", "skyalert.broker.run.cli", *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
 
 
@@ -264,7 +264,7 @@ def measure(
         )
     )
     app = spawn(
-        "web", [sys.executable, "-m", "skyalert.broker.cli", "serve"], home / "web.log", env
+        "web", [sys.executable, "-m", "skyalert.broker.run.cli", "serve"], home / "web.log", env
     )
     try:
         url = f"http://127.0.0.1:{port}"

@@ -28,10 +28,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from bench.bench_ingest import database, wait_ready  # noqa: E402
 from skyalert.broker import migrate  # noqa: E402
-from skyalert.broker.db import make_engine  # noqa: E402
-from skyalert.broker.localkafka import LocalKafka, free_port, kafka_classpath  # noqa: E402
-from skyalert.broker.processes import spawn  # noqa: E402
-from skyalert.broker.settings import Settings  # noqa: E402
+from skyalert.broker.core.db import make_engine  # noqa: E402
+from skyalert.broker.core.processes import spawn  # noqa: E402
+from skyalert.broker.core.settings import Settings  # noqa: E402
+from skyalert.broker.kafka.kafka_node import LocalKafka, free_port, kafka_classpath  # noqa: E402
 from skyalert.schemas.catalog import load_catalog  # noqa: E402
 from support.auth import DEFAULT_PASSWORD, get_token, make_credential, make_user  # noqa: E402
 from support.ingest import GUANO_TOPIC, sync_catalog  # noqa: E402
@@ -127,7 +127,10 @@ def main() -> None:
                 "SKYALERT_KAFKA_ACLS": "false",
             }
             app = spawn(
-                "web", [sys.executable, "-m", "skyalert.broker.cli", "serve"], home / "web.log", env
+                "web",
+                [sys.executable, "-m", "skyalert.broker.run.cli", "serve"],
+                home / "web.log",
+                env,
             )
             url = f"http://127.0.0.1:{port}"
             wait_ready(url)
@@ -144,22 +147,27 @@ def main() -> None:
                     )
                     response.raise_for_status()
                     alert_id = response.json()["id"]
-            admin = make_user(settings, email=f"admin-{uuid.uuid4().hex[:8]}@example.org",
-                              groups=["admins"])  # fmt: skip
+            admin = make_user(
+                settings, email=f"admin-{uuid.uuid4().hex[:8]}@example.org", groups=["admins"]
+            )
             client = log_in(url, admin.email)
             try:
                 floor, floor_wall = timed(client, BASELINE, args.requests)
                 base = statistics.median(floor)
                 print(f"portal pages, {args.requests} requests each, {args.alerts} alerts archived")
                 print(f"{'page':<58} {'server ms':>10} {'p95':>7} {'wall ms':>8} {'x healthz':>10}")
-                print(f"{BASELINE:<58} {base:>10.2f} {p95(floor):>7.2f} "
-                      f"{statistics.median(floor_wall):>8.2f} {1.0:>10.1f}")  # fmt: skip
+                print(
+                    f"{BASELINE:<58} {base:>10.2f} {p95(floor):>7.2f} "
+                    f"{statistics.median(floor_wall):>8.2f} {1.0:>10.1f}"
+                )
                 for page in PAGES:
                     path = page.format(alert_id=alert_id)
                     server, wall = timed(client, path, args.requests)
                     median = statistics.median(server)
-                    print(f"{page:<58} {median:>10.2f} {p95(server):>7.2f} "
-                          f"{statistics.median(wall):>8.2f} {median / base:>10.1f}")  # fmt: skip
+                    print(
+                        f"{page:<58} {median:>10.2f} {p95(server):>7.2f} "
+                        f"{statistics.median(wall):>8.2f} {median / base:>10.1f}"
+                    )
             finally:
                 client.close()
     finally:

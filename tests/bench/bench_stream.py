@@ -74,8 +74,14 @@ async def client_main(url: str, token: str | None) -> None:
     subscribe = json.dumps({"type": "subscribe", "topics": [TOPIC]})
 
     async def open_one() -> None:
-        ws = await connect(url, additional_headers=headers, compression=None, open_timeout=120,
-                           ping_interval=None, max_size=None)  # fmt: skip
+        ws = await connect(
+            url,
+            additional_headers=headers,
+            compression=None,
+            open_timeout=120,
+            ping_interval=None,
+            max_size=None,
+        )
         await ws.send(subscribe)
         while json.loads(await ws.recv())["type"] != "subscribed":
             pass
@@ -158,7 +164,7 @@ async def baseline_main(port: int) -> None:
     """A bare websockets server: answers subscribe, broadcasts on each stdin line."""
     from websockets.asyncio.server import broadcast, serve
 
-    from skyalert.broker.live_alert import LiveAlert
+    from skyalert.broker.livefeed.live_alert import LiveAlert
 
     raise_fd_limit()
     connections: set[Any] = set()
@@ -173,8 +179,15 @@ async def baseline_main(port: int) -> None:
         finally:
             connections.discard(ws)
 
-    async with serve(handler, "127.0.0.1", port, compression=None, backlog=4096,
-                     ping_interval=None, max_size=None):  # fmt: skip
+    async with serve(
+        handler,
+        "127.0.0.1",
+        port,
+        compression=None,
+        backlog=4096,
+        ping_interval=None,
+        max_size=None,
+    ):
         print("ready", flush=True)
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
@@ -196,8 +209,9 @@ def percentiles(values: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), p99
 
 
-def measure(name: str, pid: int, clients: Clients, sizes: list[int], publish: Any,
-            spacing: float) -> dict[int, dict[str, float]]:  # fmt: skip
+def measure(
+    name: str, pid: int, clients: Clients, sizes: list[int], publish: Any, spacing: float
+) -> dict[int, dict[str, float]]:
     idle = rss_bytes(pid)
     results: dict[int, dict[str, float]] = {}
     connected = 0
@@ -214,12 +228,20 @@ def measure(name: str, pid: int, clients: Clients, sizes: list[int], publish: An
         time.sleep(2.0)
         values = clients.collect()
         p50, p99 = percentiles(values) if values else (float("nan"), float("nan"))
-        results[size] = {"p50_ms": p50 * 1000, "p99_ms": p99 * 1000, "kib_per_socket":
-                         memory / 1024, "received": len(values), "expected": size *
-                         ALERTS_PER_SIZE, "connect_s": took}  # fmt: skip
-        print(f"  {name:9} {size:>6} sockets: p50 {p50 * 1000:7.1f} ms  p99 {p99 * 1000:7.1f} ms"
-              f"  {memory / 1024:6.1f} KiB/socket  {len(values)}/{size * ALERTS_PER_SIZE} "
-              f"delivered  (connected in {took:.1f} s)", flush=True)  # fmt: skip
+        results[size] = {
+            "p50_ms": p50 * 1000,
+            "p99_ms": p99 * 1000,
+            "kib_per_socket": memory / 1024,
+            "received": len(values),
+            "expected": size * ALERTS_PER_SIZE,
+            "connect_s": took,
+        }
+        print(
+            f"  {name:9} {size:>6} sockets: p50 {p50 * 1000:7.1f} ms  p99 {p99 * 1000:7.1f} ms"
+            f"  {memory / 1024:6.1f} KiB/socket  {len(values)}/{size * ALERTS_PER_SIZE} "
+            f"delivered  (connected in {took:.1f} s)",
+            flush=True,
+        )
     return results
 
 
@@ -238,8 +260,12 @@ def run_skyalert(sizes: list[int], work: Path) -> dict[int, dict[str, float]]:
         def publish() -> None:
             alert_id, headers = alert_headers()
             sent = time.time()
-            producer.produce(TOPIC, json.dumps(alert_document(sent)).encode(),
-                             key=alert_id.encode(), headers=headers)  # fmt: skip
+            producer.produce(
+                TOPIC,
+                json.dumps(alert_document(sent)).encode(),
+                key=alert_id.encode(),
+                headers=headers,
+            )
             producer.flush(10)
 
         try:
@@ -249,11 +275,15 @@ def run_skyalert(sizes: list[int], work: Path) -> dict[int, dict[str, float]]:
 
 
 def run_baseline(sizes: list[int]) -> dict[int, dict[str, float]]:
-    from skyalert.broker.localkafka import free_port
+    from skyalert.broker.kafka.kafka_node import free_port
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, __file__, "--baseline", str(port)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--baseline", str(port)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert server.stdin is not None
     assert server.stdout is not None
     assert server.stdout.readline().strip() == "ready"
@@ -289,18 +319,23 @@ def main() -> None:
         return
     raise_fd_limit()
     sizes = [int(size) for size in args.sizes.split(",")]
-    print(f"fan-out of one ~1 KiB alert, {ALERTS_PER_SIZE} alerts per size, "
-          f"{CLIENT_PROCESSES} client processes, {os.cpu_count()} cores", flush=True)  # fmt: skip
+    print(
+        f"fan-out of one ~1 KiB alert, {ALERTS_PER_SIZE} alerts per size, "
+        f"{CLIENT_PROCESSES} client processes, {os.cpu_count()} cores",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(prefix=f"bench-stream-{uuid.uuid4().hex[:6]}-") as work:
         ours = run_skyalert(sizes, Path(work))
     base = run_baseline(sizes)
     print("\nsockets  skyalert p50/p99 ms   websockets p50/p99 ms   ratio p50/p99   KiB/socket")
     for size in sizes:
         a, b = ours[size], base[size]
-        print(f"{size:>7}  {a['p50_ms']:8.1f} /{a['p99_ms']:8.1f}   {b['p50_ms']:8.1f} /"
-              f"{b['p99_ms']:8.1f}      {a['p50_ms'] / b['p50_ms']:5.1f} / "
-              f"{a['p99_ms'] / b['p99_ms']:5.1f}   {a['kib_per_socket']:6.1f} vs "
-              f"{b['kib_per_socket']:5.1f}")  # fmt: skip
+        print(
+            f"{size:>7}  {a['p50_ms']:8.1f} /{a['p99_ms']:8.1f}   {b['p50_ms']:8.1f} /"
+            f"{b['p99_ms']:8.1f}      {a['p50_ms'] / b['p50_ms']:5.1f} / "
+            f"{a['p99_ms'] / b['p99_ms']:5.1f}   {a['kib_per_socket']:6.1f} vs "
+            f"{b['kib_per_socket']:5.1f}"
+        )
 
 
 if __name__ == "__main__":

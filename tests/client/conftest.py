@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import serving
-from skyalert.broker.localkafka import LocalKafka, free_port
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.kafka_node import LocalKafka, free_port
 from support.client import ensure_catalog_topics
 
 

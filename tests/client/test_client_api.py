@@ -14,12 +14,32 @@ import skyalert.client
 from skyalert.client import errors
 
 PUBLIC = [
-    "Alert", "ApiError", "AuthenticationError", "AuthorizationError", "Catalog",
-    "ConfigurationError", "Consumer", "Discovery", "DiscoveryError", "Filter", "FilterError",
-    "KafkaClientError", "Producer", "ServerUnreachable", "SkyalertClientError", "StallError",
-    "Stream", "TopicInfo", "UnknownTopicError", "__version__", "compile_filter",
-    "config_from_env", "fetch_discovery", "parse_filter", "stream",
-]  # fmt: skip
+    "Alert",
+    "ApiError",
+    "AuthenticationError",
+    "AuthorizationError",
+    "Catalog",
+    "ConfigurationError",
+    "Consumer",
+    "Discovery",
+    "DiscoveryError",
+    "Filter",
+    "FilterError",
+    "KafkaClientError",
+    "Producer",
+    "ServerUnreachable",
+    "SkyalertClientError",
+    "StallError",
+    "Stream",
+    "TopicInfo",
+    "UnknownTopicError",
+    "__version__",
+    "compile_filter",
+    "config_from_env",
+    "fetch_discovery",
+    "parse_filter",
+    "stream",
+]
 
 CLIENT = (
     "(self, client_id: 'str | None' = None, client_secret: 'str | None' = None, "
@@ -56,8 +76,22 @@ SIGNATURES = {
         "(server: 'str', *, ttl: 'float' = 3600.0, refresh: 'bool' = False) -> 'Discovery'"
     ),
 }
-ALERT_FIELDS = ["id", "topic", "time", "payload", "raw", "content_type", "test", "schema",
-                "sender", "partition", "offset", "timestamp", "headers", "cursor"]  # fmt: skip
+ALERT_FIELDS = [
+    "id",
+    "topic",
+    "time",
+    "payload",
+    "raw",
+    "content_type",
+    "test",
+    "schema",
+    "sender",
+    "partition",
+    "offset",
+    "timestamp",
+    "headers",
+    "cursor",
+]
 
 
 def test_all_is_pinned() -> None:
@@ -84,8 +118,9 @@ def test_clients_are_confluent_kafkas() -> None:
 
 
 def test_one_exception_hierarchy() -> None:
-    raised = [obj for obj in vars(errors).values()
-              if isinstance(obj, type) and issubclass(obj, Exception)]  # fmt: skip
+    raised = [
+        obj for obj in vars(errors).values() if isinstance(obj, type) and issubclass(obj, Exception)
+    ]
     assert len(raised) > 5
     assert all(issubclass(kind, errors.SkyalertClientError) for kind in raised)
     assert issubclass(errors.FilterError, ValueError)
@@ -97,8 +132,19 @@ def test_the_package_is_typed() -> None:
 
 def test_the_filter_language_imports_nothing_beyond_the_standard_library() -> None:
     source = (Path(skyalert.client.__file__).parent / "filters.py").read_text("utf-8")
-    imports = [line.split()[1] for line in source.splitlines()
-               if line.startswith(("import ", "from "))]  # fmt: skip
-    allowed = {"__future__", "difflib", "json", "math", "re", "collections.abc", "dataclasses",
-               "datetime", "typing", "skyalert.client.errors"}  # fmt: skip
+    imports = [
+        line.split()[1] for line in source.splitlines() if line.startswith(("import ", "from "))
+    ]
+    allowed = {
+        "__future__",
+        "difflib",
+        "json",
+        "math",
+        "re",
+        "collections.abc",
+        "dataclasses",
+        "datetime",
+        "typing",
+        "skyalert.client.errors",
+    }
     assert set(imports) <= allowed

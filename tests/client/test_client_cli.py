@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
 from skyalert.client import Consumer
 from skyalert.client.cli import _since_option, main
 from skyalert.client.version import __version__
@@ -85,8 +85,9 @@ def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_console_script_runs() -> None:
-    result = subprocess.run([str(CLI), "listen", "--help"], capture_output=True, text=True,
-                            check=True)  # fmt: skip
+    result = subprocess.run(
+        [str(CLI), "listen", "--help"], capture_output=True, text=True, check=True
+    )
     assert "--filter JSON" in result.stdout
     assert "--stall-timeout SECONDS" in result.stdout
 
@@ -115,8 +116,11 @@ def test_login_stores_a_checked_credential_for_the_owner_only(
     assert "publish:gcn" in out
     stored = client_dirs / "config" / "login.json"
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
-    assert json.loads(stored.read_text()) == {"server": server_url, "client_id": client_id,
-                                              "client_secret": secret}  # fmt: skip
+    assert json.loads(stored.read_text()) == {
+        "server": server_url,
+        "client_id": client_id,
+        "client_secret": secret,
+    }
     code, out, err = run(capsys, "topics")  # the stored login is used
     assert code == 0, err
     assert TOPIC in out
@@ -160,8 +164,19 @@ def test_publish_then_listen_as_json_lines(
 ) -> None:
     tag = uuid.uuid4().hex
     alert_id = publish_frb(tmp_path, capsys, server_url, tag)
-    code, out, err = run(capsys, "listen", "--server", server_url, TOPIC, "--filter", mine(tag),
-                         "--count", "1", "--group-id", f"g-{tag}")  # fmt: skip
+    code, out, err = run(
+        capsys,
+        "listen",
+        "--server",
+        server_url,
+        TOPIC,
+        "--filter",
+        mine(tag),
+        "--count",
+        "1",
+        "--group-id",
+        f"g-{tag}",
+    )
     assert code == 0, err
     line = json.loads(out)
     assert line["id"] == alert_id
@@ -199,12 +214,14 @@ def test_publish_needs_a_credential(
     capsys: pytest.CaptureFixture[str], server_url: str, tmp_path: Path
 ) -> None:
     (tmp_path / "a.json").write_text("{}")
-    code, _out, err = run(capsys, "publish", "--server", server_url, TOPIC,
-                          str(tmp_path / "a.json"))  # fmt: skip
+    code, _out, err = run(
+        capsys, "publish", "--server", server_url, TOPIC, str(tmp_path / "a.json")
+    )
     assert code == 1
     assert "this needs a credential" in err
-    code, _out, err = run(capsys, "publish", "--server", server_url, TOPIC,
-                          str(tmp_path / "missing.json"))  # fmt: skip
+    code, _out, err = run(
+        capsys, "publish", "--server", server_url, TOPIC, str(tmp_path / "missing.json")
+    )
     assert code == 1
 
 
@@ -245,8 +262,17 @@ def test_stopping_and_restarting_the_listener_resumes(
 ) -> None:
     tags = [uuid.uuid4().hex for _ in range(3)]
     ids = [publish_frb(tmp_path, capsys, server_url, tag) for tag in tags]
-    listen = [str(CLI), "listen", "--server", server_url, TOPIC, "--filter", mine(*tags),
-              "--group-id", f"resume-{tags[0]}"]  # fmt: skip
+    listen = [
+        str(CLI),
+        "listen",
+        "--server",
+        server_url,
+        TOPIC,
+        "--filter",
+        mine(*tags),
+        "--group-id",
+        f"resume-{tags[0]}",
+    ]
     env = {**os.environ, "SKYALERT_CLIENT_ID": "", "SKYALERT_CLIENT_SECRET": ""}
     with subprocess.Popen(listen, stdout=subprocess.PIPE, text=True, env=env) as first:
         assert first.stdout is not None
@@ -254,8 +280,9 @@ def test_stopping_and_restarting_the_listener_resumes(
             lines = [first.stdout.readline(), first.stdout.readline()]
         first.send_signal(signal.SIGTERM)  # stopped as a service manager would
         assert first.wait(30) == 128 + signal.SIGTERM
-    second = subprocess.run([*listen, "--count", "1"], capture_output=True, text=True, env=env,
-                            timeout=60, check=True)  # fmt: skip
+    second = subprocess.run(
+        [*listen, "--count", "1"], capture_output=True, text=True, env=env, timeout=60, check=True
+    )
     seen = [json.loads(line)["id"] for line in [*lines, second.stdout]]
     assert seen == ids  # no repeats, no gaps
 
@@ -272,8 +299,16 @@ def test_listen_over_the_websocket_resumes_where_it_stopped(
 ) -> None:
     tags = [uuid.uuid4().hex for _ in range(3)]
     first = publish_frb(tmp_path, capsys, server_url, tags[0])
-    listen = [str(CLI), "listen", "--websocket", "--server", server_url, TOPIC,
-              "--filter", mine(*tags)]  # fmt: skip
+    listen = [
+        str(CLI),
+        "listen",
+        "--websocket",
+        "--server",
+        server_url,
+        TOPIC,
+        "--filter",
+        mine(*tags),
+    ]
     with subprocess.Popen([*listen, "--since", "10m"], stdout=subprocess.PIPE, text=True) as run1:
         assert run1.stdout is not None
         with within(60):
@@ -289,8 +324,9 @@ def test_listen_over_the_websocket_resumes_where_it_stopped(
     assert stat.S_IMODE(place.stat().st_mode) == 0o600
     later = [publish_frb(tmp_path, capsys, server_url, tag) for tag in tags[1:]]
     # No --since: it continues after the last alert it wrote, with no repeats and no gaps.
-    run2 = subprocess.run([*listen, "--count", "2"], capture_output=True, text=True, timeout=60,
-                          check=True)  # fmt: skip
+    run2 = subprocess.run(
+        [*listen, "--count", "2"], capture_output=True, text=True, timeout=60, check=True
+    )
     assert [json.loads(line)["id"] for line in run2.stdout.splitlines()] == later
 
 
@@ -357,8 +393,9 @@ def test_voevent_alerts_as_xml_or_as_their_json_form(
     packet = unique_bat()
     ivorn = ivorn_of(packet)
     (tmp_path / "bat.xml").write_bytes(packet)
-    code, out, err = run(capsys, "publish", "--server", server_url, BAT_TOPIC,
-                         str(tmp_path / "bat.xml"))  # fmt: skip
+    code, out, err = run(
+        capsys, "publish", "--server", server_url, BAT_TOPIC, str(tmp_path / "bat.xml")
+    )
     assert code == 0, err
     alert_id = out.split()[1]
     only = json.dumps({"field": "ivorn", "op": "eq", "value": ivorn})

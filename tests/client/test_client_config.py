@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
 from skyalert.client import ConfigurationError, Discovery, config_from_env
 from skyalert.client.config import default_group_id, dotted, kafka_config, split_own
 
@@ -65,9 +65,13 @@ def test_producer_defaults() -> None:
 
 
 def test_every_option_stays_open() -> None:
-    options = {"group.id": "abc123.pipeline", "auto.offset.reset": "latest",
-               "bootstrap.servers": "elsewhere:9093", "enable.auto.commit": True,
-               "sasl.oauthbearer.scope": "read:public"}  # fmt: skip
+    options = {
+        "group.id": "abc123.pipeline",
+        "auto.offset.reset": "latest",
+        "bootstrap.servers": "elsewhere:9093",
+        "enable.auto.commit": True,
+        "sasl.oauthbearer.scope": "read:public",
+    }
     config = kafka_config("consumer", SASL, "abc123", "s3cret", options)
     assert {key: config[key] for key in options} == options
 
@@ -96,7 +100,11 @@ def test_group_ids_must_start_with_the_client_id() -> None:
 
 def test_python_spellings_of_options() -> None:
     assert dotted({"group_id": "g", "linger_ms": 5, "error_cb": print, "log_level": 7}) == {
-        "group.id": "g", "linger.ms": 5, "error_cb": print, "log_level": 7}  # fmt: skip
+        "group.id": "g",
+        "linger.ms": 5,
+        "error_cb": print,
+        "log_level": 7,
+    }
 
 
 def test_own_keys_are_split_from_librdkafkas() -> None:
@@ -145,8 +153,9 @@ def test_client_variables_cannot_collide_with_server_settings() -> None:
 
 
 def test_env_config_feeds_the_consumer_arguments() -> None:
-    env_config: dict[str, Any] = config_from_env({"SKYALERT_CLIENT_ID": "abc123",
-                                                  "SKYALERT_CLIENT_SECRET": "s"})  # fmt: skip
+    env_config: dict[str, Any] = config_from_env(
+        {"SKYALERT_CLIENT_ID": "abc123", "SKYALERT_CLIENT_SECRET": "s"}
+    )
     own, kafka = split_own(env_config)
     config = kafka_config("consumer", SASL, own["client_id"], own["client_secret"], kafka)
     assert config["sasl.oauthbearer.client.id"] == "abc123"

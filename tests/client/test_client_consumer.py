@@ -19,8 +19,8 @@ import pytest
 from confluent_kafka import ConsumerGroupState
 from confluent_kafka.admin import AdminClient
 
-from skyalert.broker.admin import sync_topics
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.admin import sync_topics
 from skyalert.client import (
     Alert,
     ConfigurationError,
@@ -54,8 +54,14 @@ def collect(alerts: Iterator[Alert], ids: list[str], *, timeout: float = 30) -> 
 
 
 def grb(**fields: Any) -> dict[str, Any]:
-    return {"mission": "DSA-110", "ra": 150.0, "dec": 30.0, "ra_dec_error": 0.1,
-            "alert_tense": "current", "note": uuid.uuid4().hex} | fields  # fmt: skip
+    return {
+        "mission": "DSA-110",
+        "ra": 150.0,
+        "dec": 30.0,
+        "ra_dec_error": 0.1,
+        "alert_tense": "current",
+        "note": uuid.uuid4().hex,
+    } | fields
 
 
 def test_alerts_arrive_decoded(server_url: str, settings: Settings) -> None:
@@ -225,8 +231,11 @@ def test_a_producer_delivers_what_it_holds_when_the_program_ends(
     server_url: str, settings: Settings
 ) -> None:
     sent = grb()
-    subprocess.run([sys.executable, "-c", EXIT_CHILD, server_url, TOPIC, json.dumps(sent)],
-                   check=True, timeout=60)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-c", EXIT_CHILD, server_url, TOPIC, json.dumps(sent)],
+        check=True,
+        timeout=60,
+    )
     reader = consumer(server_url)
     try:
         with within(30):
@@ -261,8 +270,12 @@ def test_a_quiet_topic_is_not_an_error(
 ) -> None:
     quiet = f"test.quiet.{uuid.uuid4().hex[:8]}"  # in the catalog, never created in Kafka
     document = fetch_discovery(server_url).document
-    catalog = {"topics": [{"name": TOPIC, "content_type": "application/json"},
-                          {"name": quiet, "content_type": "application/json"}]}  # fmt: skip
+    catalog = {
+        "topics": [
+            {"name": TOPIC, "content_type": "application/json"},
+            {"name": quiet, "content_type": "application/json"},
+        ]
+    }
     with JsonStub() as stub:
         stub.routes["/.well-known/skyalert"] = {
             **document,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import serving
-from skyalert.broker.localkafka import free_port
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.kafka_node import free_port
 from skyalert.client import (
     ConfigurationError,
     DiscoveryError,
@@ -138,8 +138,9 @@ def test_misspelt_topic_names_the_right_one(server_url: str) -> None:
 def test_a_new_topic_is_found_despite_the_cache(server_url: str) -> None:
     document = fetch_discovery(server_url).document
     with JsonStub() as stub:
-        topics = json.loads(json.dumps(fetch_catalog(fetch_discovery(server_url)).topics[:1],
-                                       default=vars))  # fmt: skip
+        topics = json.loads(
+            json.dumps(fetch_catalog(fetch_discovery(server_url)).topics[:1], default=vars)
+        )
         stub.routes["/.well-known/skyalert"] = {
             **document,
             "catalog_url": f"{stub.url}/api/v1/topics",

@@ -11,11 +11,19 @@ from skyalert.client import AuthenticationError, AuthorizationError
 from skyalert.client.catalog import Catalog, TopicInfo
 from skyalert.client.kafka_errors import FailureLatch, Reporter, failure_of, is_quiet_topic
 
-CATALOG = Catalog((
-    TopicInfo("gcn.notices.swift.bat.guano", "GUANO", "application/json", "public", "gcn"),
-    TopicInfo("igwn.early_warning.gwalert", "EW", "application/json", "restricted", "igwn",
-              consumer_group="restricted.lvk_early"),
-))  # fmt: skip
+CATALOG = Catalog(
+    (
+        TopicInfo("gcn.notices.swift.bat.guano", "GUANO", "application/json", "public", "gcn"),
+        TopicInfo(
+            "igwn.early_warning.gwalert",
+            "EW",
+            "application/json",
+            "restricted",
+            "igwn",
+            consumer_group="restricted.lvk_early",
+        ),
+    )
+)
 
 
 def test_topic_refusals_name_the_scope() -> None:
@@ -32,8 +40,9 @@ def test_topic_refusals_name_the_scope() -> None:
     inbox = failure_of(refused, "gcn.inbox", CATALOG, action="publish")
     assert isinstance(inbox, AuthorizationError)
     assert inbox.scope == "publish:gcn"
-    watched = failure_of(refused, "gcn.notices.swift.bat.guano", CATALOG,
-                         heartbeat="gcn.notices.swift.bat.guano")  # fmt: skip
+    watched = failure_of(
+        refused, "gcn.notices.swift.bat.guano", CATALOG, heartbeat="gcn.notices.swift.bat.guano"
+    )
     assert "stall_timeout=None" in str(watched)
 
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from skyalert.broker.localkafka import free_port
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.kafka_node import free_port
 from support.auth import get_token, make_credential, make_user
 from support.client import within
 from support.stack import Up, var_with_jars
@@ -36,10 +36,17 @@ def bin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env_dir = tmp_path_factory.mktemp("client-venv")
     venv.EnvBuilder(with_pip=True).create(env_dir)
     subprocess.run(
-        [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q",
-         "--disable-pip-version-check", str(ROOT / "client")],
+        [
+            str(env_dir / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            str(ROOT / "client"),
+        ],
         check=True,
-    )  # fmt: skip
+    )
     return env_dir / "bin"
 
 
@@ -95,7 +102,7 @@ def with_credential(code: str, server: str, client_id: str, secret: str) -> str:
         ("your client id", client_id),
         ("your client secret", secret),
     ):
-        assert placeholder in code  # fmt: skip
+        assert placeholder in code
         code = code.replace(placeholder, value)
     return code
 
@@ -122,13 +129,20 @@ def test_the_client_venv_cannot_import_server_code(bin_dir: Path, tmp_path: Path
         " 'skyalert.schemas') if importlib.util.find_spec(m) is not None]\n"
         "print('server:', server)\n"
     )
-    result = subprocess.run([str(bin_dir / "python"), "-I", "-c", probe], capture_output=True,
-                            text=True, check=True, cwd=tmp_path)  # fmt: skip
+    result = subprocess.run(
+        [str(bin_dir / "python"), "-I", "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
     assert result.stdout.strip() == "server: []"
     installed = subprocess.run(
         [str(bin_dir / "python"), "-m", "pip", "list", "--format=freeze"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "skyalert-client==" in installed
     assert "\nskyalert==" not in "\n" + installed
     assert sys.executable != str(bin_dir / "python")
@@ -167,12 +181,22 @@ def test_the_cli_prints_json_and_resumes_after_a_restart(
     monkeypatch.setenv("SKYALERT_CLIENT_SECRET", reader[1])
     tags = [uuid.uuid4().hex for _ in range(3)]
     only = json.dumps({"field": "id.0", "op": "in", "value": tags})
-    cli = [str(bin_dir / "skyalert-client"), "listen", "--server", stack.url, GUANO_TOPIC,
-           "--filter", only, "--count", "1"]  # fmt: skip
+    cli = [
+        str(bin_dir / "skyalert-client"),
+        "listen",
+        "--server",
+        stack.url,
+        GUANO_TOPIC,
+        "--filter",
+        only,
+        "--count",
+        "1",
+    ]
 
     def listen(*extra: str) -> dict[str, Any]:
-        done = subprocess.run([*cli, *extra], capture_output=True, text=True, timeout=90,
-                              check=True, cwd=tmp_path)  # fmt: skip
+        done = subprocess.run(
+            [*cli, *extra], capture_output=True, text=True, timeout=90, check=True, cwd=tmp_path
+        )
         printed: dict[str, Any] = json.loads(done.stdout)
         return printed
 

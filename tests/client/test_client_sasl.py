@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from conftest import serving
-from skyalert.broker.localkafka import LocalKafka, free_port
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.kafka_node import LocalKafka, free_port
 from skyalert.client import (
     AuthenticationError,
     AuthorizationError,

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from conftest import serving
-from skyalert.broker.localkafka import free_port
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.kafka_node import free_port
 from skyalert.client import (
     Alert,
     AuthenticationError,
@@ -177,8 +177,13 @@ async def test_wildcards_tests_and_voevent_format(server_url, reader, publisher,
     tag = uuid.uuid4().hex
     drills = stream(server_url, *reader, ["gcn.notices.swift.*"], mine(tag), include_tests=True)
     packet = unique_bat()
-    xml = stream(server_url, *reader, [BAT_TOPIC], {"field": "ivorn", "op": "eq",
-                 "value": ivorn_of(packet)}, format="voevent")  # fmt: skip
+    xml = stream(
+        server_url,
+        *reader,
+        [BAT_TOPIC],
+        {"field": "ivorn", "op": "eq", "value": ivorn_of(packet)},
+        format="voevent",
+    )
     async with collecting(drills) as tests, collecting(xml) as voevents:
         await subscribed(caplog, 2)
         drill = await publisher.json(guano(tag, test=True))

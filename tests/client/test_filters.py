@@ -218,12 +218,26 @@ def test_the_filter_keeps_a_private_copy_of_its_values() -> None:
 
 def test_odd_alerts_never_raise() -> None:
     compiled = compile_filter(
-        {"any": [field("a.b", "gt", 1), {"cone": {"ra": 1, "dec": 1, "radius": 1}},
-                 field("a", "contains", "x"), field("t", "lt", "2024-01-01T00:00:00Z")]}
-    )  # fmt: skip
-    for alert in ({}, {"a": None}, {"a": [1, 2]}, {"ra": "1", "dec": "1"},
-                  {"ra": math.nan, "dec": 0}, {"ra": 1, "dec": 95}, {"t": "not a time"},
-                  {"t": 5}, {"ra": True, "dec": False}):  # fmt: skip
+        {
+            "any": [
+                field("a.b", "gt", 1),
+                {"cone": {"ra": 1, "dec": 1, "radius": 1}},
+                field("a", "contains", "x"),
+                field("t", "lt", "2024-01-01T00:00:00Z"),
+            ]
+        }
+    )
+    for alert in (
+        {},
+        {"a": None},
+        {"a": [1, 2]},
+        {"ra": "1", "dec": "1"},
+        {"ra": math.nan, "dec": 0},
+        {"ra": 1, "dec": 95},
+        {"t": "not a time"},
+        {"t": 5},
+        {"ra": True, "dec": False},
+    ):
         assert compiled.matches(alert) is False
 
 
@@ -337,8 +351,9 @@ def test_malformed_filters_name_the_path(bad: Any, path: str, words: str) -> Non
         compile_filter(bad)
     assert caught.value.path == path
     assert words in caught.value.reason
-    assert str(caught.value).startswith(f"invalid filter at {path}:" if path else
-                                        "invalid filter at the top:")  # fmt: skip
+    assert str(caught.value).startswith(
+        f"invalid filter at {path}:" if path else "invalid filter at the top:"
+    )
 
 
 def test_filter_error_is_a_value_error() -> None:

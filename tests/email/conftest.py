@@ -9,7 +9,7 @@ import pytest
 
 from conftest import serving
 from skyalert.auth.models import User
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
 from support.auth import get_token, make_credential
 from support.email import Api, ApiFor, Mailbox
 from support.stream import ensure_topics, token

@@ -7,7 +7,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
 from support.auth import make_user
 from support.email import Api, ApiFor, Mailbox, alert_ids, email_worker
 from support.ingest import GUANO_TOPIC
@@ -35,8 +35,13 @@ def test_burst_beyond_the_limit_is_folded_into_a_digest(
         published = set(pool.map(lambda _: publish(publisher, marker), range(BURST)))
     assert len(published) == BURST
 
-    with email_worker(settings, mailbox.url, tmp_path / "worker.log",
-                      email_rate_recipient="10/minute", email_digest_delay="2"):  # fmt: skip
+    with email_worker(
+        settings,
+        mailbox.url,
+        tmp_path / "worker.log",
+        email_rate_recipient="10/minute",
+        email_digest_delay="2",
+    ):
         mails = mailbox.wait_until(lambda mails: len(alert_ids(mails)) >= BURST, user.email, 60)
 
     carried = alert_ids(mails)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiosmtpd.smtp import Envelope
 
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
 from support.auth import make_user
 from support.email import WAIT, Api, ApiFor, Mailbox, email_worker, wait_consumed
 from support.ingest import GUANO_TOPIC, find_messages, has_header
@@ -25,8 +25,9 @@ def test_killed_between_send_and_commit_sends_no_second_mail(
     user = make_user(settings)
     api = api_for(user)
     marker = f"crash-{uuid.uuid4().hex[:8]}"
-    sub = api.post("/subscriptions", {"topics": [GUANO_TOPIC], "format": "text",
-                                      "filter": mine(marker)}).json()  # fmt: skip
+    sub = api.post(
+        "/subscriptions", {"topics": [GUANO_TOPIC], "format": "text", "filter": mine(marker)}
+    ).json()
     bootstrap = str(settings.kafka_bootstrap)
     log = tmp_path / "worker.log"
 
@@ -51,8 +52,9 @@ def test_killed_between_send_and_commit_sends_no_second_mail(
     with email_worker(settings, mailbox.url, log, group):
         second_id = publisher.post(f"/topics/{GUANO_TOPIC}/alerts", guano(marker)).json()["id"]
         mails = mailbox.wait_until(lambda mails: len(mails) == 2, user.email)
-        (first_message,) = find_messages(bootstrap, GUANO_TOPIC,
-                                         has_header("alert-id", first_id.encode()))  # fmt: skip
+        (first_message,) = find_messages(
+            bootstrap, GUANO_TOPIC, has_header("alert-id", first_id.encode())
+        )
         wait_consumed(bootstrap, group, first_message)
     assert [str(m.message["X-Skyalert-Alert-Id"]) for m in mailbox.to(user.email)] == [
         first_id,

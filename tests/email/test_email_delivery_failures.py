@@ -13,15 +13,15 @@ import pytest
 from aiosmtpd.smtp import Envelope
 from sqlalchemy.orm import Session, sessionmaker
 
-from skyalert.broker.db import make_engine, make_sessionmaker, utcnow
+from skyalert.broker.core.db import make_engine, make_sessionmaker, utcnow
+from skyalert.broker.core.errors import MailError
+from skyalert.broker.core.settings import Settings
 from skyalert.broker.emails import ledger
 from skyalert.broker.emails.render import Target, alert_mail, wire
 from skyalert.broker.emails.sender import Sender
 from skyalert.broker.emails.summary import summarize
 from skyalert.broker.emails.worker import mail_context
-from skyalert.broker.errors import MailError
-from skyalert.broker.localkafka import free_port
-from skyalert.broker.settings import Settings
+from skyalert.broker.kafka.kafka_node import free_port
 from support.auth import make_user
 from support.email import Api, ApiFor, Mailbox, never
 from support.ingest import GUANO_TOPIC
@@ -37,8 +37,9 @@ def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
 
 @pytest.fixture
 def sending(settings: Settings, mailbox: Mailbox) -> Settings:
-    return settings.model_copy(update={"smtp_url": mailbox.url, "email_retry_delay": 0.2,
-                                       "email_max_attempts": 3})  # fmt: skip
+    return settings.model_copy(
+        update={"smtp_url": mailbox.url, "email_retry_delay": 0.2, "email_max_attempts": 3}
+    )
 
 
 def subscribe(settings: Settings, api_for: ApiFor) -> tuple[Api, dict[str, Any]]:
@@ -58,17 +59,41 @@ def queue_alert(settings: Settings, sessions: sessionmaker[Session], sub: dict[s
     message = alert_mail(mail_context(settings), target, summary, json.dumps(alert).encode(), alert)
     now = utcnow()
     with sessions.begin() as session:
-        queued = ledger.queue(session, [{
-            "subscription_id": sub["id"], "alert_id": alert_id, "topic": GUANO_TOPIC,
-            "status": ledger.QUEUED, "message": wire(message), "summary": json.dumps(summary),
-            "queued_at": now, "next_attempt_at": now, "attempts": 0, "error": "",
-        }])  # fmt: skip
+        queued = ledger.queue(
+            session,
+            [
+                {
+                    "subscription_id": sub["id"],
+                    "alert_id": alert_id,
+                    "topic": GUANO_TOPIC,
+                    "status": ledger.QUEUED,
+                    "message": wire(message),
+                    "summary": json.dumps(summary),
+                    "queued_at": now,
+                    "next_attempt_at": now,
+                    "attempts": 0,
+                    "error": "",
+                }
+            ],
+        )
         assert queued == 1
-        again = ledger.queue(session, [{
-            "subscription_id": sub["id"], "alert_id": alert_id, "topic": GUANO_TOPIC,
-            "status": ledger.QUEUED, "message": b"", "summary": "{}", "queued_at": now,
-            "next_attempt_at": now, "attempts": 0, "error": "",
-        }])  # fmt: skip
+        again = ledger.queue(
+            session,
+            [
+                {
+                    "subscription_id": sub["id"],
+                    "alert_id": alert_id,
+                    "topic": GUANO_TOPIC,
+                    "status": ledger.QUEUED,
+                    "message": b"",
+                    "summary": "{}",
+                    "queued_at": now,
+                    "next_attempt_at": now,
+                    "attempts": 0,
+                    "error": "",
+                }
+            ],
+        )
         assert again == 0  # the ledger's key: one row per (subscription, alert)
     return alert_id
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 from confluent_kafka import Producer
 
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
 from support.auth import make_user
 from support.email import (
     Api,
@@ -39,8 +39,13 @@ def test_subscribe_receive_once_and_unsubscribe(
     api = api_for(user)
     address = f"pipeline-{uuid.uuid4().hex[:8]}@example.net"
     marker = f"journey-{uuid.uuid4().hex[:8]}"
-    wanted = {"name": "Swift GRBs", "recipient": address, "topics": [GUANO_TOPIC],
-              "format": "json", "filter": mine(marker)}  # fmt: skip
+    wanted = {
+        "name": "Swift GRBs",
+        "recipient": address,
+        "topics": [GUANO_TOPIC],
+        "format": "json",
+        "filter": mine(marker),
+    }
 
     # Another address than the account's must be confirmed first.
     refused = api.post("/subscriptions", wanted)
@@ -74,8 +79,7 @@ def test_subscribe_receive_once_and_unsubscribe(
     assert created.headers["location"].endswith(f"/api/v1/subscriptions/{sub['id']}")
 
     group = f"test-email-{uuid.uuid4().hex[:8]}"
-    with email_worker(settings, mailbox.url, tmp_path / "worker.log", group,
-                      public_url=mail_app):  # fmt: skip
+    with email_worker(settings, mailbox.url, tmp_path / "worker.log", group, public_url=mail_app):
         # Bad messages on the topic (written past ingest) are skipped; the rest flows on.
         producer = Producer({"bootstrap.servers": str(settings.kafka_bootstrap)})
         producer.produce(GUANO_TOPIC, b"{not json", headers={"alert-id": b"\xff\xfe"})
@@ -84,8 +88,9 @@ def test_subscribe_receive_once_and_unsubscribe(
         match = guano(marker)
         match_id = publisher.post(f"/topics/{GUANO_TOPIC}/alerts", match).json()["id"]
         other_id = publisher.post(f"/topics/{GUANO_TOPIC}/alerts", guano("elsewhere")).json()["id"]
-        test_id = publisher.post(f"/topics/{GUANO_TOPIC}/alerts",
-                                 guano(marker, test=True)).json()["id"]  # fmt: skip
+        test_id = publisher.post(f"/topics/{GUANO_TOPIC}/alerts", guano(marker, test=True)).json()[
+            "id"
+        ]
 
         (mail,) = mailbox.wait_until(lambda mails: len(mails) == 2, address)[1:]
         for alert_id in (match_id, other_id, test_id):

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from skyalert.auth.models import User
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
 from support.auth import DEFAULT_PASSWORD, get_token, make_credential, make_user
 from support.email import Api, ApiFor, Mailbox, link_path, never
 from support.ingest import BAT_TOPIC, GUANO_TOPIC
@@ -196,8 +196,10 @@ def test_cookie_calls_need_the_csrf_header(settings: Settings, mail_app: str) ->
         found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
         assert found is not None
         csrf = found.group(1)
-        login = browser.post("/account/login", data={
-            "csrf_token": csrf, "email": user.email, "password": DEFAULT_PASSWORD})  # fmt: skip
+        login = browser.post(
+            "/account/login",
+            data={"csrf_token": csrf, "email": user.email, "password": DEFAULT_PASSWORD},
+        )
         assert login.status_code == 303
         wanted = {"topics": [GUANO_TOPIC], "filter": never()}
         refused = browser.post("/api/v1/subscriptions", json=wanted)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from voeventparse.fixtures import datapaths
 
+from skyalert.broker.core.rates import Rate
 from skyalert.broker.emails.errors import BadLink
 from skyalert.broker.emails.limits import Plan, plan
 from skyalert.broker.emails.links import read_unsubscribe_token, unsubscribe_token
@@ -23,7 +24,6 @@ from skyalert.broker.emails.render import (
     wire,
 )
 from skyalert.broker.emails.summary import Summary, sexagesimal, summarize
-from skyalert.broker.rates import Rate
 from skyalert.schemas.voevent import voevent_to_json
 from support.email import html_of, text_of
 from support.stream import GUANO
@@ -93,18 +93,21 @@ def test_html_is_escaped() -> None:
 
 
 def test_test_alerts_say_so() -> None:
-    message = alert_mail(CTX, Target(7, "x", "a@b.c", "text"), summary_of(GUANO, test=True),
-                         b"{}", GUANO)  # fmt: skip
+    message = alert_mail(
+        CTX, Target(7, "x", "a@b.c", "text"), summary_of(GUANO, test=True), b"{}", GUANO
+    )
     assert str(message["Subject"]).startswith("[skyalert] [TEST] ")
     assert "TEST ALERT" in text_of(message)
 
 
 def test_digest_lists_every_alert_and_stops_every_subscription() -> None:
     items = [
-        (Target(3 + i % 2, f"sub {i % 2}", "ada@example.org", "json"),
-         summarize("t.x", "T", f"01JDX00000000000000000{i:04d}", GUANO, False))
+        (
+            Target(3 + i % 2, f"sub {i % 2}", "ada@example.org", "json"),
+            summarize("t.x", "T", f"01JDX00000000000000000{i:04d}", GUANO, False),
+        )
         for i in range(30)
-    ]  # fmt: skip
+    ]
     message = digest_mail(CTX, "ada@example.org", items, "10/minute")
     assert message["Subject"] == "[skyalert] digest of 30 alerts"
     text = text_of(message)
@@ -119,8 +122,13 @@ def test_unsubscribe_tokens() -> None:
     token = unsubscribe_token(b"secret", [5, 2, 5])
     assert token.startswith("2.5-")
     assert read_unsubscribe_token(b"secret", token) == [2, 5]
-    for bad in (token[:-1] + ("0" if token[-1] != "0" else "1"), "2.6" + token[3:],
-                token.replace("-", "."), "", "1-" + "0" * 32):  # fmt: skip
+    for bad in (
+        token[:-1] + ("0" if token[-1] != "0" else "1"),
+        "2.6" + token[3:],
+        token.replace("-", "."),
+        "",
+        "1-" + "0" * 32,
+    ):
         with pytest.raises(BadLink, match="broken or was altered"):
             read_unsubscribe_token(b"secret", bad)
     with pytest.raises(BadLink):
@@ -162,8 +170,9 @@ def parsed(raw: bytes) -> dict[str, Any]:
     assert isinstance(message, EmailMessage)
     # The date and the MIME boundary differ from one build to the next.
     headers = {k: str(v) for k, v in message.items() if k not in ("Date", "Content-Type")}
-    parts = [(p.get_content_type(), p.get_content()) for p in message.walk()
-             if not p.is_multipart()]  # fmt: skip
+    parts = [
+        (p.get_content_type(), p.get_content()) for p in message.walk() if not p.is_multipart()
+    ]
     return {"headers": headers, "parts": parts}
 
 

@@ -11,16 +11,16 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from skyalert.auth.users import create_user
-from skyalert.broker import migrate
-from skyalert.broker.db import make_engine, make_sessionmaker, utcnow
+from skyalert.broker.core import migrate
+from skyalert.broker.core.db import make_engine, make_sessionmaker, utcnow
+from skyalert.broker.core.mail import outbox
+from skyalert.broker.core.settings import Settings
 from skyalert.broker.emails import ledger
 from skyalert.broker.emails.models import EmailSubscription
 from skyalert.broker.emails.render import Target, alert_mail, wire
 from skyalert.broker.emails.sender import Sender
 from skyalert.broker.emails.summary import summarize
 from skyalert.broker.emails.worker import mail_context
-from skyalert.broker.mail import outbox
-from skyalert.broker.settings import Settings
 from support.ingest import GUANO_TOPIC
 from support.stream import GUANO
 
@@ -35,8 +35,13 @@ def local(tmp_path: Path, **overrides: object) -> tuple[Settings, sessionmaker[S
 def queue(settings: Settings, sessions: sessionmaker[Session], address: str, count: int) -> None:
     with sessions.begin() as session:
         user = create_user(session, address, None, verified=True)
-        sub = EmailSubscription(user_id=user.id, name="local", recipient=address,
-                                topics=json.dumps([GUANO_TOPIC]), format="json")  # fmt: skip
+        sub = EmailSubscription(
+            user_id=user.id,
+            name="local",
+            recipient=address,
+            topics=json.dumps([GUANO_TOPIC]),
+            format="json",
+        )
         session.add(sub)
         session.flush()
         target = Target(sub.id, sub.name, address, "json")
@@ -46,10 +51,20 @@ def queue(settings: Settings, sessions: sessionmaker[Session], address: str, cou
             alert_id = f"01LOCAL{address[:4].upper()}{i:015d}"
             summary = summarize(GUANO_TOPIC, "Swift BAT-GUANO", alert_id, GUANO, test=False)
             message = alert_mail(mail_context(settings), target, summary, b"{}", GUANO)
-            rows.append({"subscription_id": sub.id, "alert_id": alert_id, "topic": GUANO_TOPIC,
-                         "status": ledger.QUEUED, "message": wire(message),
-                         "summary": json.dumps(summary), "queued_at": now,
-                         "next_attempt_at": now, "attempts": 0, "error": ""})  # fmt: skip
+            rows.append(
+                {
+                    "subscription_id": sub.id,
+                    "alert_id": alert_id,
+                    "topic": GUANO_TOPIC,
+                    "status": ledger.QUEUED,
+                    "message": wire(message),
+                    "summary": json.dumps(summary),
+                    "queued_at": now,
+                    "next_attempt_at": now,
+                    "attempts": 0,
+                    "error": "",
+                }
+            )
         assert ledger.queue(session, rows) == count
 
 

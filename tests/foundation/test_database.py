@@ -10,11 +10,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine
 
-from skyalert.broker import migrate
-from skyalert.broker.db import Base, check_database, make_engine, make_sessionmaker
-from skyalert.broker.errors import DatabaseError
-from skyalert.broker.liveness import Liveness, forget_stale, last_seen
-from skyalert.broker.settings import Settings
+from skyalert.broker.core import migrate
+from skyalert.broker.core.db import check_database, make_engine, make_sessionmaker
+from skyalert.broker.core.errors import DatabaseError
+from skyalert.broker.core.liveness import Liveness, forget_stale, last_seen
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.run import tables
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -30,9 +31,8 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
 
 
 def test_migrations_match_models(engine: Engine) -> None:
-    migrate.load_models()
     with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(connection), tables.METADATA)
     assert diff == []
     assert migrate.current_revision(engine) == migrate.head_revision(engine)
 

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 
-from skyalert.broker.admin import sync_topics
-from skyalert.broker.db import make_engine, make_sessionmaker
-from skyalert.broker.heartbeat import run_heartbeat
-from skyalert.broker.liveness import Liveness, last_seen
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.db import make_engine, make_sessionmaker
+from skyalert.broker.core.liveness import Liveness, last_seen
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.ingest.heartbeat import run_heartbeat
+from skyalert.broker.kafka.admin import sync_topics
 from skyalert.schemas.catalog import load_catalog
 
 
@@ -30,8 +30,13 @@ def test_heartbeats_reach_a_plain_consumer(settings: Settings, unique_name: str)
     started = datetime.now(UTC)
     worker.start()
 
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": unique_name,
-                         "auto.offset.reset": "earliest"})  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": unique_name,
+            "auto.offset.reset": "earliest",
+        }
+    )
     consumer.subscribe([topic.name])
     received = []
     try:

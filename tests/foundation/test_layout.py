@@ -22,8 +22,13 @@ TOP_LEVEL = {
     "tests",
     "ops",
 }
-PORTIONS = {"broker": "skyalert.broker", "auth": "skyalert.auth", "web": "skyalert.web",
-            "schemas": "skyalert.schemas", "client": "skyalert.client"}  # fmt: skip
+PORTIONS = {
+    "broker": "skyalert.broker",
+    "auth": "skyalert.auth",
+    "web": "skyalert.web",
+    "schemas": "skyalert.schemas",
+    "client": "skyalert.client",
+}
 
 
 def test_fixed_top_level_exists() -> None:
@@ -55,10 +60,20 @@ def test_nothing_generic_in_site_packages(generic: str) -> None:
 @pytest.mark.slow
 def test_server_wheel_holds_only_skyalert(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
         check=True,
-    )  # fmt: skip
+    )
     (wheel,) = tmp_path.glob("skyalert-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     code = [n for n in names if ".dist-info/" not in n]
@@ -71,3 +86,24 @@ def test_server_wheel_holds_only_skyalert(tmp_path: Path) -> None:
     assert "skyalert/schemas/catalog.json" in names
     assert "skyalert/broker/migrations/env.py" in names
     assert any(n.startswith("skyalert/web/templates/") for n in names)
+
+
+#: The modules allowed directly in a portion's flat folder; everything else lives in a room.
+TOP_MODULES = {
+    "broker/skyalert/broker": {"__init__.py"},
+    "web/skyalert/web": {"__init__.py", "app.py", "state.py", "errors.py"},
+}
+
+
+@pytest.mark.parametrize("folder", sorted(TOP_MODULES))
+def test_no_module_outside_a_room(folder: str) -> None:
+    modules = {p.name for p in (ROOT / folder).glob("*.py")}
+    assert modules <= TOP_MODULES[folder]
+
+
+@pytest.mark.parametrize("folder", ["broker/skyalert/broker", "web/skyalert/web"])
+def test_every_room_says_what_belongs_there(folder: str) -> None:
+    for init in (ROOT / folder).glob("*/__init__.py"):
+        text = init.read_text("utf-8")
+        assert text.startswith('"""'), f"{init} opens without a docstring"
+        assert len(text.strip()) > 20, f"{init}'s docstring says nothing"

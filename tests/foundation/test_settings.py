@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from skyalert.broker.errors import ConfigError
-from skyalert.broker.kafka_config import consumer_config, producer_config
-from skyalert.broker.settings import Settings, load_settings, settings_markdown
+from skyalert.broker.core.errors import ConfigError
+from skyalert.broker.core.settings import Settings, load_settings, settings_markdown
+from skyalert.broker.kafka.config import consumer_config, producer_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

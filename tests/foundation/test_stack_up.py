@@ -16,8 +16,8 @@ import httpx
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from skyalert.broker.localkafka import free_port
-from skyalert.broker.stack import CRASH_WINDOW, MAX_CRASHES, Service
+from skyalert.broker.kafka.kafka_node import free_port
+from skyalert.broker.run.stack import CRASH_WINDOW, MAX_CRASHES, Service
 from skyalert.schemas.catalog import load_catalog
 from support.stack import Up, var_with_jars
 
@@ -41,8 +41,9 @@ def alive(pid: int) -> bool:
 
 
 def read_all(bootstrap: str, topic: str, count: int, group: str) -> Iterator[bytes]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                         "auto.offset.reset": "earliest"})  # fmt: skip
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest"}
+    )
     consumer.subscribe([topic])
     try:
         for _ in range(count):
@@ -58,8 +59,13 @@ def read_all(bootstrap: str, topic: str, count: int, group: str) -> Iterator[byt
 
 def newest_heartbeat_after_restart(bootstrap: str, topic: str) -> bytes:
     """A heartbeat sent from now on (the group starts at the end of the topic)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"after-{time.time_ns()}",
-                         "auto.offset.reset": "latest"})  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"after-{time.time_ns()}",
+            "auto.offset.reset": "latest",
+        }
+    )
     consumer.subscribe([topic])
     try:
         deadline = time.monotonic() + 30
@@ -148,12 +154,20 @@ def test_up_without_java_can_run_tansu_and_says_so(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("command", [["up"], ["topics", "sync"]])
 def test_unreachable_kafka_is_a_clear_error(command: list[str], tmp_path: Path) -> None:
-    env = {**os.environ, "SKYALERT_VAR_DIR": str(tmp_path),
-           "SKYALERT_KAFKA_BOOTSTRAP": "127.0.0.1:1", "SKYALERT_KAFKA_TIMEOUT": "2"}  # fmt: skip
+    env = {
+        **os.environ,
+        "SKYALERT_VAR_DIR": str(tmp_path),
+        "SKYALERT_KAFKA_BOOTSTRAP": "127.0.0.1:1",
+        "SKYALERT_KAFKA_TIMEOUT": "2",
+    }
     result = subprocess.run(
-        [sys.executable, "-m", "skyalert.broker.cli", *command],
-        check=False, capture_output=True, text=True, env=env, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-m", "skyalert.broker.run.cli", *command],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "127.0.0.1:1" in result.stderr
     assert "did not answer" in result.stderr
@@ -163,10 +177,11 @@ def test_unreachable_kafka_is_a_clear_error(command: list[str], tmp_path: Path) 
 def test_topics_sync_twice_changes_nothing_the_second_time(
     kafka_bootstrap_env: dict[str, str],
 ) -> None:
-    run = [sys.executable, "-m", "skyalert.broker.cli", "topics", "sync"]
+    run = [sys.executable, "-m", "skyalert.broker.run.cli", "topics", "sync"]
     subprocess.run(run, env=kafka_bootstrap_env, check=True, capture_output=True, timeout=60)
-    second = subprocess.run(run, env=kafka_bootstrap_env, check=True, capture_output=True,
-                            text=True, timeout=60)  # fmt: skip
+    second = subprocess.run(
+        run, env=kafka_bootstrap_env, check=True, capture_output=True, text=True, timeout=60
+    )
     assert second.stdout.strip().splitlines()[-1].endswith("nothing changed")
     assert "created" not in second.stdout
     assert "updated" not in second.stdout
@@ -174,9 +189,14 @@ def test_topics_sync_twice_changes_nothing_the_second_time(
 
 def test_invalid_setting_stops_the_cli_with_the_variable_name(tmp_path: Path) -> None:
     env = {**os.environ, "SKYALERT_VAR_DIR": str(tmp_path), "SKYALERT_PORT": "eighty"}
-    result = subprocess.run([sys.executable, "-m", "skyalert.broker.cli", "up"],
-                            check=False, capture_output=True, text=True, env=env,
-                            timeout=30)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "skyalert.broker.run.cli", "up"],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    )
     assert result.returncode == 2
     assert "SKYALERT_PORT" in result.stderr
     assert "Traceback" not in result.stderr
@@ -184,11 +204,14 @@ def test_invalid_setting_stops_the_cli_with_the_variable_name(tmp_path: Path) ->
 
 @pytest.fixture
 def kafka_bootstrap_env(kafka: object, tmp_path: Path) -> dict[str, str]:
-    from skyalert.broker.localkafka import LocalKafka
+    from skyalert.broker.kafka.kafka_node import LocalKafka
 
     assert isinstance(kafka, LocalKafka)
-    return {**os.environ, "SKYALERT_VAR_DIR": str(tmp_path),
-            "SKYALERT_KAFKA_BOOTSTRAP": kafka.bootstrap}  # fmt: skip
+    return {
+        **os.environ,
+        "SKYALERT_VAR_DIR": str(tmp_path),
+        "SKYALERT_KAFKA_BOOTSTRAP": kafka.bootstrap,
+    }
 
 
 def test_a_crashing_process_is_restarted_later_each_time_then_given_up(tmp_path: Path) -> None:

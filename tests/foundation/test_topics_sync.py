@@ -5,17 +5,23 @@ from __future__ import annotations
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from skyalert.broker.admin import message_counts, sync_topics
-from skyalert.broker.localkafka import LocalKafka
+from skyalert.broker.kafka.admin import message_counts, sync_topics
+from skyalert.broker.kafka.kafka_node import LocalKafka
 from skyalert.schemas.catalog import ContentType, Topic
 
 
 def make_topic(name: str, **changes: object) -> Topic:
     fields: dict[str, object] = {
-        "name": name, "title": "t", "description": "d", "mission": "Test", "messenger": "none",
-        "content_type": ContentType.VOEVENT, "producer_group": "producers.test",
-        "partitions": 2, "retention_ms": 3_600_000,
-    }  # fmt: skip
+        "name": name,
+        "title": "t",
+        "description": "d",
+        "mission": "Test",
+        "messenger": "none",
+        "content_type": ContentType.VOEVENT,
+        "producer_group": "producers.test",
+        "partitions": 2,
+        "retention_ms": 3_600_000,
+    }
     fields.update(changes)
     return Topic.model_validate(fields)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import httpx
 
 from conftest import serving
-from skyalert.broker import migrate
-from skyalert.broker.db import make_engine
-from skyalert.broker.settings import Settings
+from skyalert.broker.core import migrate
+from skyalert.broker.core.db import make_engine
+from skyalert.broker.core.settings import Settings
 from skyalert.schemas.catalog import load_catalog
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from skyalert.broker.localkafka import LocalKafka
+from skyalert.broker.kafka.kafka_node import LocalKafka
 from skyalert.schemas.catalog import load_catalog
 from support.ingest import sync_catalog
 

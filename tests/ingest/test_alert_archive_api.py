@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
 from skyalert.schemas.validation import schema_directory
 from support.auth import token_for
 from support.ingest import BAT_TOPIC, GUANO_TOPIC, XRT_TOPIC, ivorn_of, unique_bat, xrt_as_v2

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from skyalert.broker.contract import check_alert, media_type
-from skyalert.broker.rejection import Rejected
+from skyalert.broker.ingest.contract import check_alert, media_type
+from skyalert.broker.ingest.reasons import Rejected
 from skyalert.schemas.catalog import load_catalog
 from skyalert.schemas.validation import load_registry, schema_directory
 from support.ingest import BAT_TOPIC, GUANO_TOPIC, packet

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from skyalert.broker.alert_ids import (
+from skyalert.broker.archive.alert_ids import (
     LENGTH,
     alert_id_time,
     highest_id_at,

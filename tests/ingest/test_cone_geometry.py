@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from skyalert.broker.cone import Cone, angular_distance, bounding_box
+from skyalert.broker.archive.cone import Cone, angular_distance, bounding_box
 
 
 def test_known_distances() -> None:

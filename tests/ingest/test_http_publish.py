@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import func, select
 
 from conftest import serving
-from skyalert.broker.archive import Alert
-from skyalert.broker.db import make_engine
-from skyalert.broker.settings import Settings
+from skyalert.broker.archive.store import Alert
+from skyalert.broker.core.db import make_engine
+from skyalert.broker.core.settings import Settings
 from skyalert.schemas.catalog import load_catalog
 from skyalert.schemas.validation import schema_directory
 from support.auth import token_for

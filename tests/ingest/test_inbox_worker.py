@@ -15,13 +15,13 @@ from confluent_kafka import Producer
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from skyalert.broker import migrate
-from skyalert.broker.archive import Alert
-from skyalert.broker.db import make_engine, make_sessionmaker
-from skyalert.broker.inbox import inbox_name
-from skyalert.broker.inbox_worker import InboxWorker, IngestStats
-from skyalert.broker.rejections import Rejection
-from skyalert.broker.settings import Settings
+from skyalert.broker.archive.store import Alert
+from skyalert.broker.core import migrate
+from skyalert.broker.core.db import make_engine, make_sessionmaker
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.ingest.inbox_worker import InboxWorker, IngestStats
+from skyalert.broker.ingest.rejections import Rejection
+from skyalert.broker.kafka.inboxes import inbox_name
 from skyalert.schemas.catalog import Catalog
 from skyalert.schemas.validation import schema_directory
 from support.ingest import (

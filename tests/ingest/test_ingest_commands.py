@@ -15,9 +15,9 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from skyalert.broker import cli, stack
-from skyalert.broker.inbox import inbox_topics, namespace_of_inbox, topics_to_sync
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.inboxes import inbox_topics, namespace_of_inbox, topics_to_sync
+from skyalert.broker.run import cli, workers
 from skyalert.schemas.catalog import load_catalog
 from skyalert.schemas.validation import schema_directory
 from support.auth import make_credential, make_user
@@ -37,7 +37,7 @@ def test_inboxes_are_derived_from_the_catalog(settings: Settings) -> None:
     assert names == {t.name for t in catalog.topics} | {"gcn.inbox", "igwn.inbox"}
     existing = AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).list_topics(timeout=10)
     assert {"gcn.inbox", "igwn.inbox"} <= set(existing.topics)
-    assert "ingest" in stack.WORKERS
+    assert "ingest" in workers.NAMES
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ def test_ingest_worker_command(settings: Settings, tmp_path: Path) -> None:
         "SKYALERT_INBOX_PARTITIONS": "1",
     }
     worker = subprocess.Popen(
-        [sys.executable, "-m", "skyalert.broker.cli", "worker", "ingest"],
+        [sys.executable, "-m", "skyalert.broker.run.cli", "worker", "ingest"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -10,15 +10,15 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from skyalert.broker import archive
-from skyalert.broker.archive import Alert
-from skyalert.broker.db import make_engine, make_sessionmaker
-from skyalert.broker.delivery import KafkaSender
-from skyalert.broker.ingest import Accepted, IngestPipeline, Refused, Submission
-from skyalert.broker.kafka_config import producer_config
-from skyalert.broker.publishing import republish_pending
-from skyalert.broker.rejections import Rejection
-from skyalert.broker.settings import Settings
+from skyalert.broker.archive import store as archive
+from skyalert.broker.archive.store import Alert
+from skyalert.broker.core.db import make_engine, make_sessionmaker
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.ingest.pipeline import Accepted, IngestPipeline, Refused, Submission
+from skyalert.broker.ingest.rejections import Rejection
+from skyalert.broker.ingest.republish import republish_pending
+from skyalert.broker.kafka.config import producer_config
+from skyalert.broker.kafka.producer import KafkaSender
 from skyalert.schemas.catalog import Catalog
 from skyalert.schemas.validation import SchemaRegistry, load_registry
 from support.ingest import (

@@ -26,8 +26,8 @@ from playwright.sync_api import (
 
 from conftest import serving
 from skyalert.auth.models import User
-from skyalert.broker.localkafka import LocalKafka, free_port
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.kafka_node import LocalKafka, free_port
 from support.auth import DEFAULT_PASSWORD, make_user, token_for
 from support.browser import CHROMIUM, CHROMIUM_ARGS
 from support.stream import ensure_topics
@@ -99,10 +99,18 @@ def logged_in(base_url: str, email: str) -> StorageState:
         response = client.post("/account/login", data=fields)
         assert response.status_code == 303, response.text
         cookies = [
-            {"name": c.name, "value": c.value or "", "domain": "127.0.0.1", "path": "/",
-             "expires": -1, "httpOnly": True, "secure": False, "sameSite": "Lax"}
+            {
+                "name": c.name,
+                "value": c.value or "",
+                "domain": "127.0.0.1",
+                "path": "/",
+                "expires": -1,
+                "httpOnly": True,
+                "secure": False,
+                "sameSite": "Lax",
+            }
             for c in client.cookies.jar
-        ]  # fmt: skip
+        ]
     return {"cookies": cookies, "origins": []}
 
 

@@ -8,14 +8,20 @@ import uuid
 import httpx
 from playwright.sync_api import Page
 
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
 from support.auth import get_token, make_credential, make_user
 from support.browser import accessibility_problems, screenshot
 from support.ingest import GUANO_TOPIC
 from support.stream import guano
 
-ADMIN_PAGES = ["/admin", "/admin/users", "/admin/topics", "/admin/publishers",
-               "/admin/credentials", "/admin/audit"]  # fmt: skip
+ADMIN_PAGES = [
+    "/admin",
+    "/admin/users",
+    "/admin/topics",
+    "/admin/publishers",
+    "/admin/credentials",
+    "/admin/audit",
+]
 
 
 def try_publish(app_url: str, token: str, alert: dict[str, object]) -> httpx.Response:
@@ -167,15 +173,20 @@ def test_admin_disables_and_re_enables_an_account(
     refused = httpx.get(f"{app_url}/api/v1/credentials", headers=me, timeout=10)
     assert refused.status_code == 401
     assert "disabled" in refused.json()["detail"]
-    issued = httpx.post(f"{app_url}/oauth2/token", data={"grant_type": "client_credentials"},
-                        auth=client, timeout=10)  # fmt: skip
+    issued = httpx.post(
+        f"{app_url}/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=client,
+        timeout=10,
+    )
     assert issued.status_code == 401
 
     admin_page.get_by_role("button", name="Enable this account").click()
     assert admin_page.locator('[data-access="active"]').count() == 1
     again = get_token(app_url, *client)
-    ok = httpx.get(f"{app_url}/api/v1/credentials", timeout=10,
-                   headers={"Authorization": f"Bearer {again}"})  # fmt: skip
+    ok = httpx.get(
+        f"{app_url}/api/v1/credentials", timeout=10, headers={"Authorization": f"Bearer {again}"}
+    )
     assert ok.status_code == 200
     admin_page.goto(f"/admin/audit?q={user.email}")
     audit = admin_page.locator("table.audit").inner_text()

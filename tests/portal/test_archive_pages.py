@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page
 
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
 from support.auth import DEFAULT_PASSWORD, make_user, token_for
 from support.browser import accessibility_problems, log_in, screenshot
 from support.ingest import (

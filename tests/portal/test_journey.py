@@ -18,8 +18,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from skyalert.broker.mail import outbox
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.mail import outbox
+from skyalert.broker.core.settings import Settings
 from support.browser import accessibility_problems, screenshot
 from support.email import Mailbox, email_worker, text_of
 from support.ingest import GUANO_TOPIC

@@ -8,11 +8,11 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
-from skyalert.broker.db import make_engine, make_sessionmaker
-from skyalert.broker.liveness import Liveness
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.db import make_engine, make_sessionmaker
+from skyalert.broker.core.liveness import Liveness
+from skyalert.broker.core.settings import Settings
 from skyalert.schemas.catalog import load_catalog
-from skyalert.web.docs_pages import PAGES
+from skyalert.web.portal.docs import PAGES
 from support.browser import accessibility_problems, focus_is_visible, screenshot
 
 #: The accounts engineer's pages, in our look: checked like ours.

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page
 
 from skyalert.auth.models import User
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
 from support.auth import make_credential
 from support.browser import accessibility_problems, screenshot
 from support.ingest import GUANO_TOPIC

@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import Page
 
 from skyalert.auth.models import User
-from skyalert.broker.mail import outbox
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.mail import outbox
+from skyalert.broker.core.settings import Settings
 from support.browser import accessibility_problems, screenshot
 from support.ingest import GUANO_TOPIC
 

@@ -7,8 +7,8 @@ import time
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from skyalert.broker.localkafka import LocalKafka
-from skyalert.broker.topic_rates import DAY_MS, topic_rates
+from skyalert.broker.kafka.kafka_node import LocalKafka
+from skyalert.broker.kafka.topic_rates import DAY_MS, topic_rates
 
 
 def test_rates_count_the_last_day_and_the_weekly_mean(kafka: LocalKafka, unique_name: str) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
 from support.stream import Publisher, ensure_topics, token
 
 

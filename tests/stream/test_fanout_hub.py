@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from skyalert.broker.alert_ids import new_alert_id
-from skyalert.broker.fanout import Hub, Subscriber
-from skyalert.broker.live_alert import LiveAlert
-from skyalert.broker.stream_protocol import NOW, CloseCode, Since, Subscription
+from skyalert.broker.archive.alert_ids import new_alert_id
+from skyalert.broker.livefeed.hub import Hub, Subscriber
+from skyalert.broker.livefeed.live_alert import LiveAlert
+from skyalert.broker.livefeed.protocol import NOW, CloseCode, Since, Subscription
 from skyalert.client.filters import compile_filter
 from support.stream import own_loop
 
@@ -46,8 +46,14 @@ def alert(test: bool = False, ra: float = 10.0) -> LiveAlert:
 
 
 def subscription(since: Since = NOW, **changes) -> Subscription:
-    fields = {"topics": (TOPIC,), "filter": compile_filter(None), "format": "json",
-              "test": False, "since": since, **changes}  # fmt: skip
+    fields = {
+        "topics": (TOPIC,),
+        "filter": compile_filter(None),
+        "format": "json",
+        "test": False,
+        "since": since,
+        **changes,
+    }
     return Subscription(**fields)
 
 

@@ -6,9 +6,9 @@ import uuid
 
 import httpx
 
-from skyalert.auth.secrets import server_secret
 from skyalert.auth.sessions import COOKIE, start_session
-from skyalert.broker.db import make_engine, make_sessionmaker
+from skyalert.broker.core.db import make_engine, make_sessionmaker
+from skyalert.broker.core.secrets import server_secret
 from support.auth import make_user
 from support.ingest import BAT_DEC, BAT_RA, BAT_TOPIC, unique_bat
 from support.stream import alerts, guano, mine, open_feed, own_loop, receive, subscribe

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from conftest import serving
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
 from support.stream import alerts, guano, mine, open_feed, own_loop, subscribe, until_closed
 
 TOPIC = "gcn.notices.swift.bat.guano"

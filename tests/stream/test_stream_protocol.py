@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from skyalert.broker.stream_protocol import (
+from skyalert.broker.livefeed.protocol import (
     MAX_LAST,
     StreamRequestError,
     auth_token,

@@ -11,8 +11,8 @@ import pytest
 from conftest import serving
 from skyalert.auth.keys import KeyRing
 from skyalert.auth.tokens import issue_access_token
-from skyalert.broker.db import make_engine, make_sessionmaker
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.db import make_engine, make_sessionmaker
+from skyalert.broker.core.settings import Settings
 from support.auth import get_token
 from support.stream import credential, open_feed, own_loop, receive, subscribe, until_closed
 
@@ -193,7 +193,7 @@ async def test_server_pings(quick_app, reader_token):
 
 
 def test_without_kafka_the_feed_says_try_again_later(settings, reader_token):
-    from skyalert.broker.localkafka import free_port
+    from skyalert.broker.kafka.kafka_node import free_port
 
     unreachable = settings.model_copy(
         update={"kafka_bootstrap": f"127.0.0.1:{free_port()}", "kafka_timeout": 1.0}

@@ -22,11 +22,11 @@ from skyalert.auth.credentials import create_credential
 from skyalert.auth.kafka_acls import AclSync
 from skyalert.auth.keys import KeyRing
 from skyalert.auth.models import User
-from skyalert.auth.secrets import server_secret
 from skyalert.auth.tokens import issue_access_token
 from skyalert.auth.users import create_user, grant_group
-from skyalert.broker.db import make_engine, make_sessionmaker
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.db import make_engine, make_sessionmaker
+from skyalert.broker.core.secrets import server_secret
+from skyalert.broker.core.settings import Settings
 from skyalert.schemas.catalog import Catalog, load_catalog
 
 DEFAULT_PASSWORD = "correct horse battery staple"
@@ -136,8 +136,9 @@ def bad_tokens(settings: Settings, app_url: str) -> dict[str, str]:
     scopes = frozenset({"read:public", "publish:gcn"})
 
     def signed(config: Settings, lifetime: int | None = None) -> str:
-        token, _ = issue_access_token(ring, config, subject=client_id, client_id=client_id,
-                                      scopes=scopes, lifetime=lifetime)  # fmt: skip
+        token, _ = issue_access_token(
+            ring, config, subject=client_id, client_id=client_id, scopes=scopes, lifetime=lifetime
+        )
         return token
 
     header, payload, signature = good.split(".")

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import httpx
 
-from skyalert.broker import migrate
-from skyalert.broker.alert_ids import new_alert_id
-from skyalert.broker.db import make_engine
-from skyalert.broker.localkafka import LocalKafka, free_port, kafka_classpath
-from skyalert.broker.settings import Settings
+from skyalert.broker.archive.alert_ids import new_alert_id
+from skyalert.broker.core import migrate
+from skyalert.broker.core.db import make_engine
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.kafka_node import LocalKafka, free_port, kafka_classpath
 from skyalert.schemas.catalog import load_catalog
 from support.ingest import sync_catalog
 
@@ -43,13 +43,24 @@ def served_app(work: Path, **settings: str) -> Iterator[ServedApp]:
     try:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "SKYALERT_VAR_DIR": str(work / "var"),
-               "SKYALERT_DATABASE_URL": f"sqlite:///{work / 'bench.db'}",
-               "SKYALERT_KAFKA_BOOTSTRAP": kafka.bootstrap, "SKYALERT_LOG_LEVEL": "WARNING",
-               "SKYALERT_PORT": str(port), "SKYALERT_PUBLIC_URL": url,
-               "SKYALERT_KAFKA_ACLS": "false", **settings}  # fmt: skip
-        config = Settings(var_dir=work / "var", database_url=env["SKYALERT_DATABASE_URL"],
-                          kafka_bootstrap=kafka.bootstrap, port=port, kafka_acls=False)  # fmt: skip
+        env = {
+            **os.environ,
+            "SKYALERT_VAR_DIR": str(work / "var"),
+            "SKYALERT_DATABASE_URL": f"sqlite:///{work / 'bench.db'}",
+            "SKYALERT_KAFKA_BOOTSTRAP": kafka.bootstrap,
+            "SKYALERT_LOG_LEVEL": "WARNING",
+            "SKYALERT_PORT": str(port),
+            "SKYALERT_PUBLIC_URL": url,
+            "SKYALERT_KAFKA_ACLS": "false",
+            **settings,
+        }
+        config = Settings(
+            var_dir=work / "var",
+            database_url=env["SKYALERT_DATABASE_URL"],
+            kafka_bootstrap=kafka.bootstrap,
+            port=port,
+            kafka_acls=False,
+        )
         engine = make_engine(config)
         migrate.upgrade(engine)
         engine.dispose()
@@ -84,5 +95,10 @@ def wait_until_ready(url: str, probe: str = "/readyz", timeout: float = 60.0) ->
 def alert_headers() -> tuple[str, list[tuple[str, bytes]]]:
     """A new alert id and the Kafka headers ingest sets on a JSON alert."""
     alert_id = new_alert_id()
-    return alert_id, [("alert-id", alert_id.encode()), ("content-type", b"application/json"),
-                      ("schema", b""), ("sender", b"bench"), ("test", b"0")]  # fmt: skip
+    return alert_id, [
+        ("alert-id", alert_id.encode()),
+        ("content-type", b"application/json"),
+        ("schema", b""),
+        ("sender", b"bench"),
+        ("test", b"0"),
+    ]

@@ -13,11 +13,11 @@ from typing import Any
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from skyalert.broker.admin import sync_topics
-from skyalert.broker.alert_ids import new_alert_id
-from skyalert.broker.heartbeat import run_heartbeat
-from skyalert.broker.inbox import topics_to_sync
-from skyalert.broker.settings import Settings
+from skyalert.broker.archive.alert_ids import new_alert_id
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.ingest.heartbeat import run_heartbeat
+from skyalert.broker.kafka.admin import sync_topics
+from skyalert.broker.kafka.inboxes import topics_to_sync
 from skyalert.schemas.catalog import Topic, load_catalog
 
 
@@ -35,9 +35,13 @@ def produce_alerts(
     for payload in payloads:
         alert_id = new_alert_id()
         body = payload["xml"].encode() if "xml" in payload else json.dumps(payload).encode()
-        headers = [("alert-id", alert_id.encode()), ("content-type", content_type.encode()),
-                   ("schema", b"" if "xml" in payload else b"https://example.org/x.json"),
-                   ("sender", b"test-sender"), ("test", b"1" if test else b"0")]  # fmt: skip
+        headers = [
+            ("alert-id", alert_id.encode()),
+            ("content-type", content_type.encode()),
+            ("schema", b"" if "xml" in payload else b"https://example.org/x.json"),
+            ("sender", b"test-sender"),
+            ("test", b"1" if test else b"0"),
+        ]
         producer.produce(topic, body, headers=headers)
         ids.append(alert_id)
     assert producer.flush(10) == 0

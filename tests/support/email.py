@@ -21,7 +21,7 @@ import httpx
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
 from support.smtp import Received, SMTPServer
 
 ULID = re.compile(r"\b[0-7][0-9A-HJKMNP-TV-Z]{25}\b")
@@ -125,9 +125,11 @@ def email_worker(
     env = worker_env(settings, smtp_url, group or f"test-email-{uuid.uuid4().hex[:8]}", **extra)
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "skyalert.broker.cli", "worker", "email"],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
+            [sys.executable, "-m", "skyalert.broker.run.cli", "worker", "email"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     try:
         yield process
     finally:

@@ -12,8 +12,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 from voeventparse.fixtures import datapaths
 
-from skyalert.broker.admin import sync_topics
-from skyalert.broker.inbox import topics_to_sync
+from skyalert.broker.kafka.admin import sync_topics
+from skyalert.broker.kafka.inboxes import topics_to_sync
 from skyalert.schemas.catalog import Catalog, load_catalog
 
 BAT_TOPIC = "gcn.classic.voevent.swift_bat_grb_pos_ack"

@@ -47,9 +47,13 @@ class Running:
 @contextmanager
 def running(args: list[str], env: Mapping[str, str]) -> Iterator[Running]:
     process = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(env),
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(env),
         start_new_session=True,
-    )  # fmt: skip
+    )
     try:
         yield Running(process)
     finally:

@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from skyalert.broker.localkafka import free_port
+from skyalert.broker.kafka.kafka_node import free_port
 
 
 @dataclass

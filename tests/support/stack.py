@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from skyalert.broker.localkafka import KAFKA_VERSION
+from skyalert.broker.kafka.kafka_node import KAFKA_VERSION
 
 
 def var_with_jars(var: Path, classpath: str) -> Path:
@@ -33,11 +33,18 @@ class Up:
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.output: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "skyalert.broker.cli", "up"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "SKYALERT_VAR_DIR": str(var), "SKYALERT_PORT": str(port),
-                 "SKYALERT_HEARTBEAT_INTERVAL": "0.2", **env},
-        )  # fmt: skip
+            [sys.executable, "-m", "skyalert.broker.run.cli", "up"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={
+                **os.environ,
+                "SKYALERT_VAR_DIR": str(var),
+                "SKYALERT_PORT": str(port),
+                "SKYALERT_HEARTBEAT_INTERVAL": "0.2",
+                **env,
+            },
+        )
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 

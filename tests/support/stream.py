@@ -19,7 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
 
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
 from support.auth import get_token, make_credential, make_user
 from support.ingest import GUANO_TOPIC, sync_catalog
 

@@ -19,7 +19,7 @@ from skyalert.auth.scopes import OIDC_SCOPES
 from skyalert.auth.sessions import find_session
 from skyalert.auth.tokens import AccessClaims
 from skyalert.auth.users import scopes_of_user
-from skyalert.broker.db import utcnow
+from skyalert.broker.core.db import utcnow
 from skyalert.schemas.catalog import Catalog
 
 SESSION_PREFIX = "session:"

@@ -17,19 +17,19 @@ from skyalert.auth.errors import Conflict, Forbidden, InvalidInput
 from skyalert.auth.mail_links import Purpose, consume, issue
 from skyalert.auth.models import User
 from skyalert.auth.ratelimit import check, hit
-from skyalert.auth.secrets import (
+from skyalert.auth.sessions import end_all_sessions, end_session, start_session
+from skyalert.auth.upstream import Identity, link_account
+from skyalert.auth.users import create_user, find_user, normalize_email, set_password
+from skyalert.broker.core.db import utcnow
+from skyalert.broker.core.mail import Mail, send_mail
+from skyalert.broker.core.rates import Rate
+from skyalert.broker.core.secrets import (
     check_password,
     hash_password,
     keyed_hash,
     password_needs_rehash,
 )
-from skyalert.auth.sessions import end_all_sessions, end_session, start_session
-from skyalert.auth.upstream import Identity, link_account
-from skyalert.auth.users import create_user, find_user, normalize_email, set_password
-from skyalert.broker.db import utcnow
-from skyalert.broker.mail import Mail, send_mail
-from skyalert.broker.rates import Rate
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,9 @@ class Accounts:
                 if user.verified:
                     if user.password_hash and password_needs_rehash(user.password_hash):
                         user.password_hash = hash_password(password)
-                    return start_session(session, self.secret, user,
-                                         self.settings.session_lifetime, method)  # fmt: skip
+                    return start_session(
+                        session, self.secret, user, self.settings.session_lifetime, method
+                    )
                 token = issue(session, self.secret, user, Purpose.VERIFY)
                 verification = mails.verification(self.settings, user.email, token)
         if verification is not None:
@@ -105,8 +106,13 @@ class Accounts:
         """Log in someone an upstream provider vouched for; returns a new session cookie."""
         with self.sessions.begin() as session:
             user = link_account(session, identity)
-            return start_session(session, self.secret, user, self.settings.session_lifetime,
-                                 f"oidc:{identity.provider}")  # fmt: skip
+            return start_session(
+                session,
+                self.secret,
+                user,
+                self.settings.session_lifetime,
+                f"oidc:{identity.provider}",
+            )
 
     def logout(self, cookie: str) -> None:
         with self.sessions.begin() as session:
@@ -114,8 +120,9 @@ class Accounts:
 
     def request_password_reset(self, email: str, client: str) -> None:
         """Mail a reset link if the account exists; the caller cannot tell either way."""
-        self._limit(f"reset:{client}", self.settings.rate_limit_password_reset,
-                    "password-reset requests")  # fmt: skip
+        self._limit(
+            f"reset:{client}", self.settings.rate_limit_password_reset, "password-reset requests"
+        )
         mail = None
         with self.sessions.begin() as session:
             user = find_user(session, email)

@@ -1,6 +1,6 @@
 """Operator commands of ``skyalert``: users, credentials, signing keys, Kafka ACLs.
 
-``skyalert.broker.cli`` registers them; each one is a thin call into this package.
+``skyalert.broker.run.cli`` registers them; each one is a thin call into this package.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
 
 if TYPE_CHECKING:
     from skyalert.auth.context import AuthContext
@@ -24,7 +24,7 @@ CLI_ACTOR = "cli"
 def _context(settings: Settings) -> Iterator[AuthContext]:
     # Imported here: every `skyalert` command registers these, few run them.
     from skyalert.auth.context import AuthContext
-    from skyalert.broker.db import check_database, make_engine, make_sessionmaker
+    from skyalert.broker.core.db import check_database, make_engine, make_sessionmaker
     from skyalert.schemas.catalog import load_catalog
 
     engine = make_engine(settings)
@@ -47,12 +47,13 @@ def _warn_if_kafka_unchanged(context: AuthContext) -> None:
 
 
 def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
-    from skyalert.auth.secrets import random_token
+    from skyalert.broker.core.secrets import random_token
 
     password = args.password or random_token(12)
     with _context(settings) as ctx:
-        user = ctx.directory.create_user(args.email, password, verified=args.verified,
-                                         admin=args.admin, actor=CLI_ACTOR)  # fmt: skip
+        user = ctx.directory.create_user(
+            args.email, password, verified=args.verified, admin=args.admin, actor=CLI_ACTOR
+        )
     roles = " (admin)" if args.admin else ""
     print(f"created {user.email}{roles}" + ("" if args.verified else ", not yet verified"))
     if not args.password:
@@ -95,8 +96,7 @@ def cmd_credentials_create(args: argparse.Namespace, settings: Settings) -> int:
         user = ctx.directory.find(args.user)
         if user is None:
             raise NotFound(f"there is no account with the email address {args.user!r}")
-        shown, secret = ctx.directory.create_credential(user.id, args.name, scopes,
-                                                        actor=CLI_ACTOR)  # fmt: skip
+        shown, secret = ctx.directory.create_credential(user.id, args.name, scopes, actor=CLI_ACTOR)
         _warn_if_kafka_unchanged(ctx)
     if args.json:
         print(json.dumps({**shown.as_json(), "client_secret": secret}))
@@ -123,8 +123,10 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
         with ctx.sessions.begin() as session:
             kid = create_key(session, settings).kid
         ctx.ring.reload()  # rewrites the local JWKS file too
-    print(f"new signing key {kid}; older keys stay published for {settings.token_lifetime} s "
-          "so the tokens they signed keep working until they expire")  # fmt: skip
+    print(
+        f"new signing key {kid}; older keys stay published for {settings.token_lifetime} s "
+        "so the tokens they signed keep working until they expire"
+    )
     return 0
 
 
@@ -157,7 +159,7 @@ def register(sub: Any) -> None:
         action = users.add_parser(name, help=text)
         action.add_argument("email")
         action.add_argument("group", help="e.g. producers.gcn, restricted.lvk_early, admins")
-        action.set_defaults(func=func)  # fmt: skip
+        action.set_defaults(func=func)
     for name, text in (
         ("disable", "disable an account: no login, tokens refused, Kafka ACLs removed"),
         ("enable", "re-enable a disabled account"),
@@ -178,8 +180,9 @@ def register(sub: Any) -> None:
         metavar="S",
         help="a scope the account holds; repeat; 'all' (default) for every one",
     )
-    new.add_argument("--json", action="store_true", help="print JSON with client_id and "
-                     "client_secret")  # fmt: skip
+    new.add_argument(
+        "--json", action="store_true", help="print JSON with client_id and client_secret"
+    )
     new.set_defaults(func=cmd_credentials_create)
     gone = credentials.add_parser("delete", help="delete (revoke) a credential")
     gone.add_argument("client_id")

@@ -14,11 +14,11 @@ from skyalert.auth.keys import KeyRing
 from skyalert.auth.models import User
 from skyalert.auth.oauth_server import OAuthServer
 from skyalert.auth.principal import Principal
-from skyalert.auth.secrets import server_secret
 from skyalert.auth.sessions import find_session
 from skyalert.auth.tokens import verify_access_token
 from skyalert.auth.upstream import UpstreamLogin
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.secrets import server_secret
+from skyalert.broker.core.settings import Settings
 from skyalert.schemas.catalog import Catalog
 
 

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 from skyalert.auth import audit
 from skyalert.auth.errors import InvalidInput, NotFound
 from skyalert.auth.models import Credential, User
-from skyalert.auth.secrets import keyed_hash, random_client_id, random_token, same
 from skyalert.auth.users import scopes_of_user
-from skyalert.broker.db import utcnow
+from skyalert.broker.core.db import utcnow
+from skyalert.broker.core.secrets import keyed_hash, random_client_id, random_token, same
 from skyalert.schemas.catalog import Catalog
 
 ALL = "all"
@@ -138,9 +138,14 @@ def create_credential(
     session.add(credential)
     session.flush()
     audit.record(
-        session, actor, "credential.create", user.email, credential.client_id,
-        name=name, scopes=ALL if all_scopes else sorted(wanted),
-    )  # fmt: skip
+        session,
+        actor,
+        "credential.create",
+        user.email,
+        credential.client_id,
+        name=name,
+        scopes=ALL if all_scopes else sorted(wanted),
+    )
     return credential, client_secret
 
 
@@ -165,8 +170,14 @@ def delete_credential(
         raise NotFound(f"you have no credential with the client id {client_id!r}")
     owner = credential.user
     session.delete(credential)
-    audit.record(session, actor, "credential.delete", owner.email, client_id,
-                 **({"reason": reason} if reason else {}))  # fmt: skip
+    audit.record(
+        session,
+        actor,
+        "credential.delete",
+        owner.email,
+        client_id,
+        **({"reason": reason} if reason else {}),
+    )
     return credential
 
 

@@ -33,7 +33,7 @@ from skyalert.auth.users import (
     revoke_group,
     scopes_of_user,
 )
-from skyalert.broker.db import utcnow
+from skyalert.broker.core.db import utcnow
 from skyalert.schemas.catalog import Catalog
 
 
@@ -66,9 +66,16 @@ class Directory:
             if not user.verified:
                 raise Forbidden("confirm your email address before creating credentials")
             credential, secret = create_credential(
-                session, secret=self.secret, catalog=self.catalog, user=user, name=name,
-                scopes=scopes, actor=actor, redirect_uris=redirect_uris, public=public,
-            )  # fmt: skip
+                session,
+                secret=self.secret,
+                catalog=self.catalog,
+                user=user,
+                name=name,
+                scopes=scopes,
+                actor=actor,
+                redirect_uris=redirect_uris,
+                public=public,
+            )
             shown = view(credential, scopes_of_user(session, user.id, self.catalog))
         self.acls.try_sync([shown.client_id])
         return shown, secret

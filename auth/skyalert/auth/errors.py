@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from skyalert.broker.errors import SkyalertError
+from skyalert.broker.core.errors import SkyalertError
 
 
 class AuthError(SkyalertError):

@@ -7,10 +7,10 @@ from sqlalchemy import select
 from skyalert.auth.audit import SYSTEM
 from skyalert.auth.models import GroupMembership, User
 from skyalert.auth.scopes import ADMIN_GROUP
-from skyalert.auth.secrets import random_token
 from skyalert.auth.users import create_user, grant_group
-from skyalert.broker.db import make_engine, make_sessionmaker
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.db import make_engine, make_sessionmaker
+from skyalert.broker.core.secrets import random_token
+from skyalert.broker.core.settings import Settings
 from skyalert.schemas.catalog import load_catalog
 
 

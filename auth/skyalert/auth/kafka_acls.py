@@ -41,10 +41,10 @@ from skyalert.auth.credentials import effective_scopes
 from skyalert.auth.models import Credential
 from skyalert.auth.scopes import ADMIN, publish_scope, read_scope
 from skyalert.auth.users import scopes_of_user
-from skyalert.broker.errors import SkyalertError
-from skyalert.broker.inbox import inbox_name
-from skyalert.broker.kafka_config import admin_config
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.errors import SkyalertError
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.config import admin_config
+from skyalert.broker.kafka.inboxes import inbox_name
 from skyalert.schemas.catalog import Catalog, Visibility
 
 log = logging.getLogger(__name__)
@@ -71,11 +71,12 @@ def _binding(
 
 def public_bindings(catalog: Catalog) -> set[AclBinding]:
     return {
-        _binding(ResourceType.TOPIC, t.name, ResourcePatternType.LITERAL, EVERYONE,
-                 AclOperation.READ)
+        _binding(
+            ResourceType.TOPIC, t.name, ResourcePatternType.LITERAL, EVERYONE, AclOperation.READ
+        )
         for t in catalog.topics
         if t.visibility is Visibility.PUBLIC
-    }  # fmt: skip
+    }
 
 
 def credential_bindings(client_id: str, scopes: Iterable[str], catalog: Catalog) -> set[AclBinding]:
@@ -83,9 +84,10 @@ def credential_bindings(client_id: str, scopes: Iterable[str], catalog: Catalog)
     who = principal(client_id)
     held = set(scopes)
     bindings = {
-        _binding(ResourceType.GROUP, client_id, ResourcePatternType.PREFIXED, who,
-                 AclOperation.READ)
-    }  # fmt: skip
+        _binding(
+            ResourceType.GROUP, client_id, ResourcePatternType.PREFIXED, who, AclOperation.READ
+        )
+    }
     namespaces = set()
     for topic in catalog.topics:
         if (
@@ -93,27 +95,54 @@ def credential_bindings(client_id: str, scopes: Iterable[str], catalog: Catalog)
             and topic.consumer_group is not None
             and (ADMIN in held or read_scope(topic.consumer_group) in held)
         ):
-            bindings.add(_binding(ResourceType.TOPIC, topic.name, ResourcePatternType.LITERAL,
-                                  who, AclOperation.READ))  # fmt: skip
+            bindings.add(
+                _binding(
+                    ResourceType.TOPIC,
+                    topic.name,
+                    ResourcePatternType.LITERAL,
+                    who,
+                    AclOperation.READ,
+                )
+            )
         if publish_scope(topic.namespace) in held:
             namespaces.add(topic.namespace)
     for namespace in namespaces:
-        bindings.add(_binding(ResourceType.TOPIC, inbox_name(namespace),
-                              ResourcePatternType.LITERAL, who, AclOperation.WRITE))  # fmt: skip
+        bindings.add(
+            _binding(
+                ResourceType.TOPIC,
+                inbox_name(namespace),
+                ResourcePatternType.LITERAL,
+                who,
+                AclOperation.WRITE,
+            )
+        )
     return bindings
 
 
 def _as_filter(binding: AclBinding) -> AclBindingFilter:
-    return AclBindingFilter(binding.restype, binding.name, binding.resource_pattern_type,
-                            binding.principal, binding.host, binding.operation,
-                            binding.permission_type)  # fmt: skip
+    return AclBindingFilter(
+        binding.restype,
+        binding.name,
+        binding.resource_pattern_type,
+        binding.principal,
+        binding.host,
+        binding.operation,
+        binding.permission_type,
+    )
 
 
 def _filter_for(who: str | None) -> AclBindingFilter:
     # None matches any name, principal or host (confluent-kafka's stubs say str only).
     anything: Any = None
-    return AclBindingFilter(ResourceType.ANY, anything, ResourcePatternType.ANY, who or anything,
-                            anything, AclOperation.ANY, AclPermissionType.ANY)  # fmt: skip
+    return AclBindingFilter(
+        ResourceType.ANY,
+        anything,
+        ResourcePatternType.ANY,
+        who or anything,
+        anything,
+        AclOperation.ANY,
+        AclPermissionType.ANY,
+    )
 
 
 @dataclass
@@ -172,8 +201,9 @@ class AclSync:
             raise AclSyncError(_explain(exc)) from exc
 
     def _apply(self, want: set[AclBinding], have: set[AclBinding]) -> SyncReport:
-        report = SyncReport(created=sorted(want - have, key=str),
-                            deleted=sorted(have - want, key=str))  # fmt: skip
+        report = SyncReport(
+            created=sorted(want - have, key=str), deleted=sorted(have - want, key=str)
+        )
         try:
             if report.created:
                 created = self._client().create_acls(report.created, request_timeout=TIMEOUT)

@@ -6,10 +6,9 @@ cluster, with the https JWKS URL instead of the local file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from skyalert.auth.keys import prepare_jwks_file
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.kafka_node import ClientListener
 
 #: The client listener's name (upper case in ``listeners``, lower case in property prefixes).
 LISTENER = "SASL"
@@ -23,20 +22,14 @@ AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 REAUTH_MS = 600_000
 
 
-@dataclass(frozen=True)
-class OAuthListener:
-    listeners: dict[str, str]
-    properties: dict[str, str]
-    jvm_options: tuple[str, ...]
-
-
-def oauth_listener(settings: Settings, jwks_url: str | None = None) -> OAuthListener:
+def oauth_listener(settings: Settings, jwks_url: str | None = None) -> ClientListener:
     """A ``SASL_PLAINTEXT`` listener with OAUTHBEARER validated against our JWKS, the KRaft
     StandardAuthorizer, and ``User:ANONYMOUS`` (our services on the loopback PLAINTEXT and
     controller listeners) as super user. ``jwks_url`` defaults to the file our code writes."""
     url = jwks_url or prepare_jwks_file(settings).as_uri()
     prefix = f"listener.name.{LISTENER.lower()}"
-    return OAuthListener(
+    return ClientListener(
+        name=LISTENER,
         listeners={LISTENER: "SASL_PLAINTEXT"},
         properties={
             f"{prefix}.sasl.enabled.mechanisms": "OAUTHBEARER",

@@ -22,9 +22,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from skyalert.auth.models import SigningKey
-from skyalert.auth.secrets import server_secret
-from skyalert.broker.db import utcnow
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.db import utcnow
+from skyalert.broker.core.secrets import server_secret
+from skyalert.broker.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -146,17 +146,24 @@ class KeyRing:
                     else _import_private(row.alg, row.private_pem, password)
                 )
                 keys[row.kid] = LoadedKey(
-                    row.kid, row.alg, private, json.loads(row.public_jwk), row.created_at,
+                    row.kid,
+                    row.alg,
+                    private,
+                    json.loads(row.public_jwk),
+                    row.created_at,
                     row.retired_at,
-                )  # fmt: skip
+                )
         self._keys = keys
         self._loaded_at = time.monotonic()
         try:
             write_jwks_file(jwks_path(self._settings), self._jwks_of(keys))
         except OSError as exc:  # a read-only var folder: only a local Kafka needs the file
             if not self._file_warned:
-                log.warning("could not write %s (only a local Kafka reads it): %s",
-                            jwks_path(self._settings), exc)  # fmt: skip
+                log.warning(
+                    "could not write %s (only a local Kafka reads it): %s",
+                    jwks_path(self._settings),
+                    exc,
+                )
                 self._file_warned = True
 
     def _fresh(self) -> dict[str, LoadedKey]:

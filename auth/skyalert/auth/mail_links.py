@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from skyalert.auth.errors import InvalidInput
 from skyalert.auth.models import MailToken, User
-from skyalert.auth.secrets import keyed_hash, random_token
-from skyalert.broker.db import utcnow
+from skyalert.broker.core.db import utcnow
+from skyalert.broker.core.secrets import keyed_hash, random_token
 
 
 class Purpose(StrEnum):

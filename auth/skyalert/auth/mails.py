@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from skyalert.broker.mail import Mail
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.mail import Mail
+from skyalert.broker.core.settings import Settings
 
 
 def _link(settings: Settings, path: str, token: str) -> str:

@@ -36,10 +36,10 @@ from skyalert.auth.models import (
     WebSession,
 )
 from skyalert.auth.ratelimit import forget_old
-from skyalert.broker.db import utcnow
-from skyalert.broker.errors import MailError
-from skyalert.broker.liveness import Liveness
-from skyalert.broker.mail import Mail, send_mails
+from skyalert.broker.core.db import utcnow
+from skyalert.broker.core.errors import MailError
+from skyalert.broker.core.liveness import Liveness
+from skyalert.broker.core.mail import Mail, send_mails
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,11 @@ def expire_idle_credentials(ctx: AuthContext, now: datetime | None = None) -> Ex
                 reason=f"unused for {settings.credential_idle_days} days",
             )
             report.deleted.append(credential.client_id)
-            outgoing.append(mails.credential_expired(settings, user.email, credential.name,
-                                                     credential.client_id))  # fmt: skip
+            outgoing.append(
+                mails.credential_expired(
+                    settings, user.email, credential.name, credential.client_id
+                )
+            )
         rows = session.execute(
             select(Credential, User)
             .join(User, User.id == Credential.user_id)

@@ -43,12 +43,12 @@ from skyalert.auth.keys import KeyRing
 from skyalert.auth.models import AuthorizationCode, Credential, RefreshToken, RevokedToken, User
 from skyalert.auth.ratelimit import hit
 from skyalert.auth.scopes import OIDC_SCOPES, known_scopes
-from skyalert.auth.secrets import keyed_hash, random_token
 from skyalert.auth.tokens import issue_access_token, verify_access_token
 from skyalert.auth.users import scopes_of_user
-from skyalert.broker.db import utcnow
-from skyalert.broker.rates import Rate
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.db import utcnow
+from skyalert.broker.core.rates import Rate
+from skyalert.broker.core.secrets import keyed_hash, random_token
+from skyalert.broker.core.settings import Settings
 from skyalert.schemas.catalog import Catalog
 
 log = logging.getLogger(__name__)
@@ -360,10 +360,15 @@ def _query_token(server: OAuthServer, token: str, hint: str | None) -> Any:
         except InvalidToken:
             return None
         return _AccessToken(
-            {"jti": claims.jti, "client_id": claims.client_id, "sub": claims.subject,
-             "scope": " ".join(sorted(claims.scopes)),
-             "exp": int(claims.expires_at.timestamp()), "iat": int(claims.issued_at.timestamp())}
-        )  # fmt: skip
+            {
+                "jti": claims.jti,
+                "client_id": claims.client_id,
+                "sub": claims.subject,
+                "scope": " ".join(sorted(claims.scopes)),
+                "exp": int(claims.expires_at.timestamp()),
+                "iat": int(claims.issued_at.timestamp()),
+            }
+        )
     row = _db.get().scalar(
         select(RefreshToken).where(RefreshToken.token_hash == keyed_hash(server.secret, token))
     )
@@ -461,8 +466,12 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
             return None
         held = scopes_of_user(session, credential.user_id, self.catalog)
         listed = frozenset(credential.scopes.split())
-        return Client(credential, self.secret, effective_scopes(credential, held),
-                      self.known_scopes if credential.all_scopes else listed)  # fmt: skip
+        return Client(
+            credential,
+            self.secret,
+            effective_scopes(credential, held),
+            self.known_scopes if credential.all_scopes else listed,
+        )
 
     def save_token(self, token: dict[str, Any], request: _Request) -> None:
         client: Client = request.client
@@ -556,8 +565,9 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
             client: Client = grant.request.client
             held = scopes_of_user(session, user.id, self.catalog) | OIDC_SCOPES
             granted = frozenset(grant.request.scope.split()) & held
-            return ConsentRequest(client.client_id, client.credential.name, granted,
-                                  grant.redirect_uri)  # fmt: skip
+            return ConsentRequest(
+                client.client_id, client.credential.name, granted, grant.redirect_uri
+            )
 
     def authorize(self, request: HttpRequest, user: User, approved: bool) -> HttpResponse:
         """The user answered the consent page: redirect back to the app with a code or error."""

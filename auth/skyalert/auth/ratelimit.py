@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from skyalert.auth.errors import RateLimited
 from skyalert.auth.models import RateCounter
-from skyalert.broker.db import utcnow
-from skyalert.broker.errors import ConfigError
-from skyalert.broker.rates import Rate
+from skyalert.broker.core.db import utcnow
+from skyalert.broker.core.errors import ConfigError
+from skyalert.broker.core.rates import Rate
 
 
 def hit(sessions: sessionmaker[Session], bucket: str, rate: Rate, what: str) -> None:

@@ -8,8 +8,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from skyalert.auth.models import User, WebSession
-from skyalert.auth.secrets import keyed_hash, random_token
-from skyalert.broker.db import utcnow
+from skyalert.broker.core.db import utcnow
+from skyalert.broker.core.secrets import keyed_hash, random_token
 
 COOKIE = "skyalert_session"
 

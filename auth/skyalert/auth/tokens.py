@@ -15,7 +15,7 @@ from joserfc.errors import JoseError
 
 from skyalert.auth.errors import InvalidToken
 from skyalert.auth.keys import KeyRing
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.settings import Settings
 
 JWT_TYPE = "at+jwt"
 ALGORITHMS = ("RS256", "ES256")
@@ -122,8 +122,14 @@ def verify_access_token(ring: KeyRing, settings: Settings, token: str) -> Access
 
 
 def _check_claims(claims: dict[str, Any], settings: Settings) -> None:
-    for name, kind in (("sub", str), ("client_id", str), ("jti", str), ("iss", str),
-                       ("exp", int), ("iat", int)):  # fmt: skip
+    for name, kind in (
+        ("sub", str),
+        ("client_id", str),
+        ("jti", str),
+        ("iss", str),
+        ("exp", int),
+        ("iat", int),
+    ):
         if not isinstance(claims.get(name), kind):
             raise InvalidToken(f"the token lacks a valid {name!r} claim")
     if claims["iss"] != settings.base_url:

@@ -26,12 +26,12 @@ from sqlalchemy.orm import Session
 
 from skyalert.auth.errors import AuthError, InvalidInput, NotFound
 from skyalert.auth.models import UpstreamIdentity, User
-from skyalert.auth.secrets import keyed_hash, random_token
 from skyalert.auth.sessions import end_all_sessions
 from skyalert.auth.users import create_user, normalize_email
-from skyalert.broker.db import utcnow
-from skyalert.broker.errors import ConfigError
-from skyalert.broker.settings import Settings
+from skyalert.broker.core.db import utcnow
+from skyalert.broker.core.errors import ConfigError
+from skyalert.broker.core.secrets import keyed_hash, random_token
+from skyalert.broker.core.settings import Settings
 
 COOKIE = "skyalert_oidc"
 #: How long the round trip to the provider may take.
@@ -75,10 +75,13 @@ def providers(settings: Settings) -> dict[str, Provider]:
                 f"SKYALERT_OIDC_PROVIDERS: provider {name!r} lacks {', '.join(sorted(missing))}"
             )
         found[name] = Provider(
-            name=name, issuer=conf["issuer"].rstrip("/"), client_id=conf["client_id"],
-            client_secret=conf["client_secret"], title=conf.get("title", name),
+            name=name,
+            issuer=conf["issuer"].rstrip("/"),
+            client_id=conf["client_id"],
+            client_secret=conf["client_secret"],
+            title=conf.get("title", name),
             scope=conf.get("scope", "openid email profile"),
-        )  # fmt: skip
+        )
     return found
 
 
@@ -149,11 +152,16 @@ class UpstreamLogin:
         metadata = await self.metadata(provider)
         state, nonce, verifier = random_token(24), random_token(24), random_token(48)
         url = prepare_grant_uri(
-            metadata["authorization_endpoint"], client_id=provider.client_id,
-            response_type="code", redirect_uri=self.redirect_uri(provider),
-            scope=provider.scope, state=state, nonce=nonce,
-            code_challenge=create_s256_code_challenge(verifier), code_challenge_method="S256",
-        )  # fmt: skip
+            metadata["authorization_endpoint"],
+            client_id=provider.client_id,
+            response_type="code",
+            redirect_uri=self.redirect_uri(provider),
+            scope=provider.scope,
+            state=state,
+            nonce=nonce,
+            code_challenge=create_s256_code_challenge(verifier),
+            code_challenge_method="S256",
+        )
         cookie = self._seal(
             {
                 "p": provider.name,
@@ -179,11 +187,14 @@ class UpstreamLogin:
             async with httpx.AsyncClient(timeout=TIMEOUT) as http:
                 response = await http.post(
                     metadata["token_endpoint"],
-                    data={"grant_type": "authorization_code", "code": code,
-                          "redirect_uri": self.redirect_uri(provider),
-                          "code_verifier": pending["v"]},
+                    data={
+                        "grant_type": "authorization_code",
+                        "code": code,
+                        "redirect_uri": self.redirect_uri(provider),
+                        "code_verifier": pending["v"],
+                    },
                     auth=(provider.client_id, provider.client_secret),
-                )  # fmt: skip
+                )
             tokens = response.json()
         except (httpx.HTTPError, ValueError) as exc:
             raise UpstreamError(f"the login provider's token endpoint failed: {exc}") from exc
@@ -209,8 +220,9 @@ class UpstreamLogin:
     ) -> dict[str, Any]:
         keys = KeySet.import_key_set(await self._get_json(metadata["jwks_uri"]))  # type: ignore[arg-type]
         try:
-            claims: dict[str, Any] = jwt.decode(id_token, keys,
-                                                algorithms=["RS256", "ES256"]).claims  # fmt: skip
+            claims: dict[str, Any] = jwt.decode(
+                id_token, keys, algorithms=["RS256", "ES256"]
+            ).claims
         except JoseError as exc:
             raise UpstreamError(f"the provider's ID token does not verify: {exc}") from exc
         audience = claims.get("aud")

@@ -11,8 +11,8 @@ from skyalert.auth import audit
 from skyalert.auth.errors import Conflict, InvalidInput, NotFound
 from skyalert.auth.models import GroupMembership, User
 from skyalert.auth.scopes import PUBLIC_GROUP, known_groups, scopes_of_groups
-from skyalert.auth.secrets import hash_password, random_token
-from skyalert.broker.db import utcnow
+from skyalert.broker.core.db import utcnow
+from skyalert.broker.core.secrets import hash_password, random_token
 from skyalert.schemas.catalog import Catalog
 
 #: Deliberately loose: one @, something on each side, a dot-free local part allowed (localhost).

@@ -207,8 +207,11 @@ def run_topics(args: argparse.Namespace) -> int:
     rows += [(t.name, t.format, t.read_scope, t.title) for t in catalog.topics]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)),
-              row[3], sep="  ")  # fmt: skip
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)),
+            row[3],
+            sep="  ",
+        )
     return 0
 
 
@@ -277,9 +280,15 @@ def _listen_websocket(args: argparse.Namespace, matcher: Filter | None) -> int:
     if args.since is None and since is not None:
         logging.getLogger(__name__).info("resuming after %s (from %s)", since, place.path)
     alerts = stream(
-        server, client_id, secret, args.topics, matcher,
-        since=since, format=args.format, include_tests=args.tests,
-    )  # fmt: skip
+        server,
+        client_id,
+        secret,
+        args.topics,
+        matcher,
+        since=since,
+        format=args.format,
+        include_tests=args.tests,
+    )
     return asyncio.run(_write_stream(alerts, place, args))
 
 

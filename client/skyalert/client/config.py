@@ -26,9 +26,17 @@ ENV_PREFIX = "SKYALERT_CLIENT_"
 OWN_KEYS = ("client_id", "client_secret", "server")
 #: Options whose real names have underscores: confluent-kafka's Python ones and log_level.
 UNDERSCORED = frozenset(
-    {"error_cb", "throttle_cb", "stats_cb", "oauth_cb", "on_delivery", "on_commit", "logger",
-     "log_level"}
-)  # fmt: skip
+    {
+        "error_cb",
+        "throttle_cb",
+        "stats_cb",
+        "oauth_cb",
+        "on_delivery",
+        "on_commit",
+        "logger",
+        "log_level",
+    }
+)
 _ENV_SEPARATORS = re.compile(r"_+")
 _ENV_REPLACEMENTS = {"_": ".", "__": "-", "___": "_"}
 
@@ -176,8 +184,11 @@ def config_from_env(
     ``SKYALERT_CLIENT_KAFKA_GROUP_ID`` is ``group.id``).
     """
     source = os.environ if env is None else env
-    own = {f"{prefix}SERVER": "server", f"{prefix}ID": "client_id",
-           f"{prefix}SECRET": "client_secret"}  # fmt: skip
+    own = {
+        f"{prefix}SERVER": "server",
+        f"{prefix}ID": "client_id",
+        f"{prefix}SECRET": "client_secret",
+    }
     kafka_prefix = f"{prefix}KAFKA_"
     config: dict[str, Any] = {}
     for key, value in source.items():

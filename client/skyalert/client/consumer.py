@@ -81,9 +81,15 @@ class Consumer(confluent_kafka.Consumer):
         **kwargs: Any,
     ) -> None:
         resolved = resolve(
-            "consumer", client_id=client_id, client_secret=client_secret, server=server,
-            config=config, discovery=discovery, kwargs=kwargs, error_cb=self._on_error,
-        )  # fmt: skip
+            "consumer",
+            client_id=client_id,
+            client_secret=client_secret,
+            server=server,
+            config=config,
+            discovery=discovery,
+            kwargs=kwargs,
+            error_cb=self._on_error,
+        )
         self.discovery = resolved.discovery
         self.client_id: str | None = resolved.client_id
         self._secret = resolved.client_secret
@@ -206,8 +212,11 @@ class Consumer(confluent_kafka.Consumer):
         except UndecodableAlert as exc:
             log.error(
                 "skipping message %s/%s@%s: %s",
-                message.topic(), message.partition(), message.offset(), exc,
-            )  # fmt: skip
+                message.topic(),
+                message.partition(),
+                message.offset(),
+                exc,
+            )
             return None
         if alert.test and not plan.include_tests:
             return None

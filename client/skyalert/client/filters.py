@@ -63,9 +63,21 @@ MAX_TEXT: Final = 256 * 1024
 
 OPERATORS: Final = ("eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "exists")
 #: Other languages' spellings, for the hint in an error (not accepted as operators).
-_SPELLINGS: Final = {"==": "eq", "=": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt",
-                     ">=": "ge", "gte": "ge", "lte": "le", "neq": "ne", "equals": "eq",
-                     "nin": "in", "has": "contains"}  # fmt: skip
+_SPELLINGS: Final = {
+    "==": "eq",
+    "=": "eq",
+    "!=": "ne",
+    "<": "lt",
+    "<=": "le",
+    ">": "gt",
+    ">=": "ge",
+    "gte": "ge",
+    "lte": "le",
+    "neq": "ne",
+    "equals": "eq",
+    "nin": "in",
+    "has": "contains",
+}
 _COMBINATORS: Final = ("all", "any", "not", "cone")
 _FORMS: Final = "all, any, not, cone, or field/op/value"
 #: Small slack so an alert exactly on the cone's edge is inside despite rounding.

@@ -26,30 +26,39 @@ def _user_dir(kind: str, places: Mapping[str, Callable[[], Path]]) -> Path:
 
 def config_dir() -> Path:
     """``$SKYALERT_CLIENT_CONFIG_DIR``, else the platform's per-user config folder."""
-    return _user_dir("CONFIG", {
-        "win32": lambda: _home_dir("APPDATA", "AppData", "Roaming") / APP,
-        "darwin": lambda: Path.home() / "Library" / "Application Support" / APP,
-        "*": lambda: _home_dir("XDG_CONFIG_HOME", ".config") / APP,
-    })  # fmt: skip
+    return _user_dir(
+        "CONFIG",
+        {
+            "win32": lambda: _home_dir("APPDATA", "AppData", "Roaming") / APP,
+            "darwin": lambda: Path.home() / "Library" / "Application Support" / APP,
+            "*": lambda: _home_dir("XDG_CONFIG_HOME", ".config") / APP,
+        },
+    )
 
 
 def cache_dir() -> Path:
     """``$SKYALERT_CLIENT_CACHE_DIR``, else the platform's per-user cache folder."""
-    return _user_dir("CACHE", {
-        "win32": lambda: _home_dir("LOCALAPPDATA", "AppData", "Local") / APP / "Cache",
-        "darwin": lambda: Path.home() / "Library" / "Caches" / APP,
-        "*": lambda: _home_dir("XDG_CACHE_HOME", ".cache") / APP,
-    })  # fmt: skip
+    return _user_dir(
+        "CACHE",
+        {
+            "win32": lambda: _home_dir("LOCALAPPDATA", "AppData", "Local") / APP / "Cache",
+            "darwin": lambda: Path.home() / "Library" / "Caches" / APP,
+            "*": lambda: _home_dir("XDG_CACHE_HOME", ".cache") / APP,
+        },
+    )
 
 
 def state_dir() -> Path:
     """``$SKYALERT_CLIENT_STATE_DIR``, else the platform's per-user state folder (where
     ``listen --websocket`` keeps its place)."""
-    return _user_dir("STATE", {
-        "win32": lambda: _home_dir("LOCALAPPDATA", "AppData", "Local") / APP / "State",
-        "darwin": lambda: Path.home() / "Library" / "Application Support" / APP / "state",
-        "*": lambda: _home_dir("XDG_STATE_HOME", ".local", "state") / APP,
-    })  # fmt: skip
+    return _user_dir(
+        "STATE",
+        {
+            "win32": lambda: _home_dir("LOCALAPPDATA", "AppData", "Local") / APP / "State",
+            "darwin": lambda: Path.home() / "Library" / "Application Support" / APP / "state",
+            "*": lambda: _home_dir("XDG_STATE_HOME", ".local", "state") / APP,
+        },
+    )
 
 
 def write_private(path: Path, data: bytes, mode: int = 0o600) -> None:

@@ -42,9 +42,15 @@ class Producer(confluent_kafka.Producer):
         **kwargs: Any,
     ) -> None:
         resolved = resolve(
-            "producer", client_id=client_id, client_secret=client_secret, server=server,
-            config=config, discovery=discovery, kwargs=kwargs, error_cb=self._on_error,
-        )  # fmt: skip
+            "producer",
+            client_id=client_id,
+            client_secret=client_secret,
+            server=server,
+            config=config,
+            discovery=discovery,
+            kwargs=kwargs,
+            error_cb=self._on_error,
+        )
         self.discovery = resolved.discovery
         self.client_id: str | None = resolved.client_id
         self._config = resolved.config

@@ -38,8 +38,12 @@ CITE_KINDS = ("followup", "supersedes", "retraction")
 #: Longest IVORN accepted (the archive indexes them).
 MAX_IVORN = 512
 #: VOEvent roles and the ``alert_tense`` of the JSON alerts they correspond to.
-TENSE_OF_ROLE = {"observation": "current", "prediction": "planned", "utility": "current",
-                 "test": "test"}  # fmt: skip
+TENSE_OF_ROLE = {
+    "observation": "current",
+    "prediction": "planned",
+    "utility": "current",
+    "test": "test",
+}
 #: Space frames whose coordinates count as ICRS: FK5 (J2000) differs by under 0.1 arcsecond.
 ICRS_FRAMES = frozenset({"ICRS", "FK5"})
 _INT_TYPES = frozenset({"int", "long", "short"})
@@ -92,9 +96,13 @@ def _parser() -> Any:
     parser = getattr(_LOCAL, "parser", None)
     if parser is None:
         parser = _LOCAL.parser = etree.XMLParser(
-            resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-            huge_tree=False, collect_ids=False,
-        )  # fmt: skip
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=False,
+            collect_ids=False,
+        )
     return parser
 
 
@@ -110,9 +118,14 @@ def _vet(raw: bytes) -> None:
     except DefusedXmlException as exc:
         raise VOEventRejected(
             "malformed_voevent",
-            [LineError(_line_of(raw, b"<!"), f"{type(exc).__name__}: DTDs, entity declarations "
-                      "and external references are not allowed in a VOEvent")],
-        ) from None  # fmt: skip
+            [
+                LineError(
+                    _line_of(raw, b"<!"),
+                    f"{type(exc).__name__}: DTDs, entity declarations "
+                    "and external references are not allowed in a VOEvent",
+                )
+            ],
+        ) from None
     except SafeElementTree.ParseError as exc:
         line, column = exc.position
         message = xml.parsers.expat.ErrorString(exc.code) or str(exc)
@@ -131,15 +144,30 @@ def _validate(raw: bytes) -> None:
     name = etree.QName(root)
     line = root.sourceline
     if name.localname != "VOEvent":
-        raise VOEventRejected("invalid_voevent", [LineError(line, (
-            f"the root element is <{name.localname}>; a VOEvent packet's root is <VOEvent> "
-            f"in the namespace {NAMESPACE}"))])  # fmt: skip
+        raise VOEventRejected(
+            "invalid_voevent",
+            [
+                LineError(
+                    line,
+                    (
+                        f"the root element is <{name.localname}>; "
+                        f"a VOEvent packet's root is <VOEvent> "
+                        f"in the namespace {NAMESPACE}"
+                    ),
+                )
+            ],
+        )
     if name.namespace != NAMESPACE:
         found = f"the namespace {name.namespace}" if name.namespace else "no namespace"
-        hint = " (VOEvent 1.1 is not accepted; send VOEvent 2.0)" if name.namespace and \
-            name.namespace.endswith("/v1.1") else ""  # fmt: skip
-        raise VOEventRejected("invalid_voevent", [LineError(
-            line, f"<VOEvent> is in {found}; expected {NAMESPACE}{hint}")])  # fmt: skip
+        hint = (
+            " (VOEvent 1.1 is not accepted; send VOEvent 2.0)"
+            if name.namespace and name.namespace.endswith("/v1.1")
+            else ""
+        )
+        raise VOEventRejected(
+            "invalid_voevent",
+            [LineError(line, f"<VOEvent> is in {found}; expected {NAMESPACE}{hint}")],
+        )
     if root.get("version") != VERSION:
         raise VOEventRejected(
             "invalid_voevent",
@@ -244,9 +272,14 @@ def _finite(text: str | None) -> float | None:
 
 
 def _author(packet: Any) -> dict[str, str]:
-    fields = {"ivorn": "Who/AuthorIVORN", "date": "Who/Date", "short_name": "Who/Author/shortName",
-              "title": "Who/Author/title", "contact_name": "Who/Author/contactName",
-              "contact_email": "Who/Author/contactEmail"}  # fmt: skip
+    fields = {
+        "ivorn": "Who/AuthorIVORN",
+        "date": "Who/Date",
+        "short_name": "Who/Author/shortName",
+        "title": "Who/Author/title",
+        "contact_name": "Who/Author/contactName",
+        "contact_email": "Who/Author/contactEmail",
+    }
     found = {key: _text(packet.find(path)) for key, path in fields.items()}
     return {key: value for key, value in found.items() if value is not None}
 
@@ -362,8 +395,10 @@ def _position(packet: Any) -> dict[str, Any] | None:
     unit = str(found.units)
     scale = {"deg": 1.0, "rad": math.degrees(1.0), "arcmin": 1 / 60, "arcsec": 1 / 3600}
     if unit not in scale:
-        raise VOEventRejected("invalid_voevent", [LineError(
-            line, f'Position2D unit="{unit}" is not understood; use deg')])  # fmt: skip
+        raise VOEventRejected(
+            "invalid_voevent",
+            [LineError(line, f'Position2D unit="{unit}" is not understood; use deg')],
+        )
     ra, dec, error = (value * scale[unit] for value in (found.ra, found.dec, found.err))
     problems = []
     if not (math.isfinite(ra) and 0 <= ra < 360):

@@ -9,43 +9,38 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from skyalert.broker.settings import Settings, load_settings
-from skyalert.web import (
-    account_pages,
-    admin_pages,
-    alert_pages,
-    api_docs,
-    archive_api,
-    catalog_api,
-    credentials_api,
-    discovery,
-    docs_pages,
-    email_pages,
-    errors,
-    health,
-    live_page,
-    metrics,
-    oauth_routes,
-    pages,
-    publish_api,
-    quickstart_page,
-    status_page,
-    stream,
-    subscription_pages,
-    subscriptions_api,
-    topic_pages,
-    upstream_login,
-)
-from skyalert.web.csrf import CsrfCookieMiddleware
-from skyalert.web.security_headers import SecurityHeaders
-from skyalert.web.server_timing import ServerTiming
+from skyalert.broker.core.settings import Settings, load_settings
+from skyalert.web import errors
+from skyalert.web.api import alerts as archive_api
+from skyalert.web.api import credentials as credentials_api
+from skyalert.web.api import discovery, health, metrics, stream
+from skyalert.web.api import oauth as oauth_routes
+from skyalert.web.api import publish as publish_api
+from skyalert.web.api import subscriptions as subscriptions_api
+from skyalert.web.api import topics as catalog_api
+from skyalert.web.middleware.csrf import CsrfCookieMiddleware
+from skyalert.web.middleware.headers import SecurityHeaders
+from skyalert.web.middleware.timing import ServerTiming
+from skyalert.web.portal import account as account_pages
+from skyalert.web.portal import admin as admin_pages
+from skyalert.web.portal import alerts as alert_pages
+from skyalert.web.portal import api_docs, pages, upstream_login
+from skyalert.web.portal import docs as docs_pages
+from skyalert.web.portal import email as email_pages
+from skyalert.web.portal import live as live_page
+from skyalert.web.portal import quickstart as quickstart_page
+from skyalert.web.portal import status as status_page
+from skyalert.web.portal import subscriptions as subscription_pages
+from skyalert.web.portal import topics as topic_pages
 from skyalert.web.state import AppState
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, workers: tuple[str, ...] = ()) -> FastAPI:
+    """The web app; ``workers`` names the background workers the status page expects."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = AppState.build(settings)
+        state = AppState.build(settings, workers)
         app.state.skyalert = state
         try:
             async with stream.running(app, state):
@@ -77,8 +72,16 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(archive_api.router)
     app.include_router(subscriptions_api.router)
     app.include_router(email_pages.router)
-    portals = (topic_pages, alert_pages, live_page, quickstart_page, status_page, docs_pages,
-               admin_pages, subscription_pages)  # fmt: skip
+    portals = (
+        topic_pages,
+        alert_pages,
+        live_page,
+        quickstart_page,
+        status_page,
+        docs_pages,
+        admin_pages,
+        subscription_pages,
+    )
     for portal in portals:
         app.include_router(portal.router)
     app.add_middleware(CsrfCookieMiddleware, secure=settings.base_url.startswith("https://"))

@@ -9,8 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from skyalert.broker.errors import SkyalertError
-from skyalert.web.pages import render
+from skyalert.broker.core.errors import SkyalertError
+from skyalert.web.portal.pages import render
 
 PROBLEM = "application/problem+json"
 
@@ -62,8 +62,9 @@ async def _skyalert_error(request: Request, exc: Exception) -> Response:
     # Errors that are the caller's doing carry their status (skyalert.auth.errors); the rest
     # are ours: the service cannot do it right now.
     status = getattr(exc, "http_status", 503)
-    response = problem(request, status, str(exc),
-                       title="Service unavailable" if status == 503 else None)  # fmt: skip
+    response = problem(
+        request, status, str(exc), title="Service unavailable" if status == 503 else None
+    )
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)

@@ -14,12 +14,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from skyalert.auth.context import AuthContext
-from skyalert.broker.admin import message_counts
-from skyalert.broker.db import make_engine, make_sessionmaker
-from skyalert.broker.ingest import IngestPipeline
-from skyalert.broker.kafka_config import consumer_config
-from skyalert.broker.settings import Settings
-from skyalert.broker.topic_rates import TopicRate, topic_rates
+from skyalert.broker.core.db import make_engine, make_sessionmaker
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.ingest.pipeline import IngestPipeline
+from skyalert.broker.kafka.admin import message_counts
+from skyalert.broker.kafka.config import consumer_config
+from skyalert.broker.kafka.topic_rates import TopicRate, topic_rates
 from skyalert.schemas.catalog import Catalog, load_catalog
 
 #: Message counts change slowly; a short cache keeps pages fast under load.
@@ -108,9 +108,11 @@ class AppState:
     kafka: KafkaProbe
     auth: AuthContext
     ingest: IngestPipeline
+    #: The workers a deployment runs (the registry in ``skyalert.broker.run.workers``).
+    workers: tuple[str, ...] = ()
 
     @classmethod
-    def build(cls, settings: Settings) -> AppState:
+    def build(cls, settings: Settings, workers: tuple[str, ...] = ()) -> AppState:
         engine = make_engine(settings)
         config = consumer_config(
             settings, group_id="skyalert-web-probe", log_level=0, socket_timeout_ms=2000
@@ -125,6 +127,7 @@ class AppState:
             kafka=KafkaProbe(config),
             auth=AuthContext.build(settings, sessions, catalog),
             ingest=IngestPipeline.build(settings, sessions, catalog),
+            workers=workers,
         )
 
     def close(self) -> None:

@@ -28,14 +28,19 @@ from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from skyalert.broker.db import utcnow
+from skyalert.broker.core.db import utcnow
+from skyalert.broker.core.errors import ConfigError
 from skyalert.broker.emails.models import EmailDelivery, EmailMail, EmailSubscription
 from skyalert.broker.emails.summary import Summary
-from skyalert.broker.errors import ConfigError
 
 QUEUED, SENDING, SENT, FAILED, SKIPPED, UNCERTAIN = (
-    "queued", "sending", "sent", "failed", "skipped", "uncertain"
-)  # fmt: skip
+    "queued",
+    "sending",
+    "sent",
+    "failed",
+    "skipped",
+    "uncertain",
+)
 #: Mails that count against the rate limits: taken by SMTP, or possibly taken.
 COUNTED = (SENDING, SENT, UNCERTAIN)
 #: A ``sending`` row older than this belongs to a worker that died mid-send.
@@ -159,9 +164,14 @@ def postpone(session: Session, mail_id: int, error: str, delay: float, max_attem
     session.execute(
         update(EmailDelivery)
         .where(carried, EmailDelivery.attempts + 1 >= max_attempts)
-        .values(status=FAILED, attempts=EmailDelivery.attempts + 1, finished_at=now,
-                message=None, error=f"gave up after {max_attempts} attempts: {error}"[:2000])
-    )  # fmt: skip
+        .values(
+            status=FAILED,
+            attempts=EmailDelivery.attempts + 1,
+            finished_at=now,
+            message=None,
+            error=f"gave up after {max_attempts} attempts: {error}"[:2000],
+        )
+    )
     session.execute(
         update(EmailDelivery)
         .where(carried)
@@ -180,9 +190,13 @@ def skip(session: Session, ids: Sequence[int]) -> None:
     session.execute(
         update(EmailDelivery)
         .where(EmailDelivery.id.in_(list(ids)), EmailDelivery.status == QUEUED)
-        .values(status=SKIPPED, finished_at=utcnow(), message=None,
-                error="the subscription was stopped before this alert was mailed")
-    )  # fmt: skip
+        .values(
+            status=SKIPPED,
+            finished_at=utcnow(),
+            message=None,
+            error="the subscription was stopped before this alert was mailed",
+        )
+    )
 
 
 def forget_old(session: Session, keep: timedelta) -> int:
@@ -226,15 +240,25 @@ def counts(session: Session, subscription_id: int) -> dict[str, int]:
 
 def last_failure(session: Session, subscription_id: int) -> dict[str, Any] | None:
     row = session.execute(
-        select(EmailDelivery.alert_id, EmailDelivery.finished_at, EmailDelivery.error,
-               EmailDelivery.status)
-        .where(EmailDelivery.subscription_id == subscription_id,
-               EmailDelivery.status.in_((FAILED, UNCERTAIN)))
+        select(
+            EmailDelivery.alert_id,
+            EmailDelivery.finished_at,
+            EmailDelivery.error,
+            EmailDelivery.status,
+        )
+        .where(
+            EmailDelivery.subscription_id == subscription_id,
+            EmailDelivery.status.in_((FAILED, UNCERTAIN)),
+        )
         .order_by(EmailDelivery.id.desc())
         .limit(1)
-    ).first()  # fmt: skip
+    ).first()
     if row is None:
         return None
     alert_id, at, error, status = row
-    return {"alert_id": alert_id, "at": at.isoformat() if at else None, "status": status,
-            "error": error}  # fmt: skip
+    return {
+        "alert_id": alert_id,
+        "at": at.isoformat() if at else None,
+        "status": status,
+        "error": error,
+    }

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlencode
 
-from skyalert.auth.secrets import keyed_hash, same
+from skyalert.broker.core.secrets import keyed_hash, same
 from skyalert.broker.emails.errors import BadLink
 
 UNSUBSCRIBE_PATH = "/email/unsubscribe"

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from skyalert.auth.scopes import ADMIN, read_scope
 from skyalert.auth.users import scopes_of_user
-from skyalert.broker.alert_ids import alert_id_time, is_alert_id
-from skyalert.broker.db import utcnow
+from skyalert.broker.archive.alert_ids import alert_id_time, is_alert_id
+from skyalert.broker.core.db import utcnow
 from skyalert.broker.emails import ledger
 from skyalert.broker.emails.models import EmailSubscription
 from skyalert.broker.emails.render import AlertMails, MailContext, Target
@@ -115,8 +115,7 @@ def rows_for(
         try:
             rows += _rows_for(message, topic, wanted, ctx, now)
         except Exception:  # one odd message must not stop every subscriber's mail
-            log.exception("skipping %s [%s] @%s", topic.name, message.partition(),
-                          message.offset())  # fmt: skip
+            log.exception("skipping %s [%s] @%s", topic.name, message.partition(), message.offset())
     return rows
 
 
@@ -141,10 +140,18 @@ def _rows_for(
             continue
         if not sub.filter.matches(alert):
             continue
-        rows.append({
-            "subscription_id": sub.target.id, "alert_id": alert_id[:64], "topic": topic.name,
-            "status": ledger.QUEUED, "message": mails.for_target(sub.target),
-            "summary": json.dumps(summary),
-            "queued_at": now, "next_attempt_at": now, "attempts": 0, "error": "",
-        })  # fmt: skip
+        rows.append(
+            {
+                "subscription_id": sub.target.id,
+                "alert_id": alert_id[:64],
+                "topic": topic.name,
+                "status": ledger.QUEUED,
+                "message": mails.for_target(sub.target),
+                "summary": json.dumps(summary),
+                "queued_at": now,
+                "next_attempt_at": now,
+                "attempts": 0,
+                "error": "",
+            }
+        )
     return rows

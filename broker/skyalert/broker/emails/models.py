@@ -15,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from skyalert.broker.db import Base, UTCDateTime, utcnow
+from skyalert.broker.core.db import Base, UTCDateTime, utcnow
 
 
 class EmailRecipient(Base):

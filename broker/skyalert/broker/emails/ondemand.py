@@ -12,8 +12,12 @@ from typing import Any
 import voeventparse.fixtures.datapaths
 from sqlalchemy.orm import Session, sessionmaker
 
-from skyalert.broker.alert_ids import new_alert_id
-from skyalert.broker.db import utcnow
+from skyalert.broker.archive.alert_ids import new_alert_id
+from skyalert.broker.core.db import utcnow
+from skyalert.broker.core.errors import MailError
+from skyalert.broker.core.mail import Mailer
+from skyalert.broker.core.rates import Rate
+from skyalert.broker.core.settings import Settings
 from skyalert.broker.emails import ledger
 from skyalert.broker.emails.errors import SendFailed, TooManyMails
 from skyalert.broker.emails.links import confirm_url
@@ -21,10 +25,6 @@ from skyalert.broker.emails.models import EmailSubscription
 from skyalert.broker.emails.recipients import CONFIRM_HOURS
 from skyalert.broker.emails.render import MailContext, Target, alert_mail, confirm_mail
 from skyalert.broker.emails.summary import summarize
-from skyalert.broker.errors import MailError
-from skyalert.broker.mail import Mailer
-from skyalert.broker.rates import Rate
-from skyalert.broker.settings import Settings
 from skyalert.schemas.catalog import Catalog, ContentType, Topic
 from skyalert.schemas.voevent import voevent_to_json
 
@@ -98,8 +98,9 @@ def send_confirmation(
                 retry_after=int(rate.period),
             )
     url = confirm_url(ctx.base_url, secret)
-    return _send(settings, sessions, confirm_mail(ctx, address, account, url, CONFIRM_HOURS),
-                 "confirm")  # fmt: skip
+    return _send(
+        settings, sessions, confirm_mail(ctx, address, account, url, CONFIRM_HOURS), "confirm"
+    )
 
 
 def send_test(

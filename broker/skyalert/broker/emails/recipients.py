@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 
 from skyalert.auth.errors import InvalidInput
 from skyalert.auth.models import User
-from skyalert.auth.secrets import keyed_hash, random_token
 from skyalert.auth.users import normalize_email
-from skyalert.broker.db import utcnow
+from skyalert.broker.core.db import utcnow
+from skyalert.broker.core.secrets import keyed_hash, random_token
 from skyalert.broker.emails.errors import BadLink, InvalidSubscription
 from skyalert.broker.emails.models import EmailRecipient
 

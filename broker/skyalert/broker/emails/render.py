@@ -234,9 +234,15 @@ class AlertMails:
 
     def _build(self, format: str) -> _Template | None:
         message = _alert_message(
-            self.ctx, format, self.summary, self.payload, self.alert,
-            head=_HEAD, text=_TEXT, html=_HTML,
-        )  # fmt: skip
+            self.ctx,
+            format,
+            self.summary,
+            self.payload,
+            self.alert,
+            head=_HEAD,
+            text=_TEXT,
+            html=_HTML,
+        )
         raw = wire(message)
         quoted: set[str] = set()
         for part, fields in _PARTS:

@@ -9,14 +9,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from skyalert.broker.db import utcnow
+from skyalert.broker.core.db import utcnow
+from skyalert.broker.core.errors import MailError
+from skyalert.broker.core.mail import Mailer
+from skyalert.broker.core.rates import Rate
+from skyalert.broker.core.settings import Settings
 from skyalert.broker.emails import ledger
 from skyalert.broker.emails.limits import plan
 from skyalert.broker.emails.render import MailContext, Target, digest_mail, wire
-from skyalert.broker.errors import MailError
-from skyalert.broker.mail import Mailer
-from skyalert.broker.rates import Rate
-from skyalert.broker.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +161,13 @@ class Sender:
             log.warning("mail %s to %s: %s (%s)", mail_id, to, error, result)
             with self.sessions.begin() as session:
                 if result == ledger.QUEUED:
-                    ledger.postpone(session, mail_id, error, self.backoff(attempts),
-                                    self.settings.email_max_attempts)  # fmt: skip
+                    ledger.postpone(
+                        session,
+                        mail_id,
+                        error,
+                        self.backoff(attempts),
+                        self.settings.email_max_attempts,
+                    )
                 elif result == ledger.UNCERTAIN:
                     note = f"{error}; it may have arrived, so it is not sent again"
                     ledger.finish(session, [mail_id], ledger.UNCERTAIN, note)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from skyalert.auth.principal import Principal
 from skyalert.auth.scopes import READ_PUBLIC, read_scope
-from skyalert.broker.db import utcnow
+from skyalert.broker.core.db import utcnow
 from skyalert.broker.emails import ledger
 from skyalert.broker.emails.errors import (
     InvalidSubscription,
@@ -146,10 +146,18 @@ def create(
     now = utcnow()
     user = owner(session, principal.user_id)
     sub = EmailSubscription(
-        user_id=user.id, name="", recipient=user.email, topics="[]", format="text",
-        filter=None, include_tests=False, active=True, active_since=now, created_at=now,
+        user_id=user.id,
+        name="",
+        recipient=user.email,
+        topics="[]",
+        format="text",
+        filter=None,
+        include_tests=False,
+        active=True,
+        active_since=now,
+        created_at=now,
         updated_at=now,
-    )  # fmt: skip
+    )
     values = dict(fields)
     values.setdefault("recipient", None)
     values.setdefault("format", "json")
@@ -171,9 +179,12 @@ def owned(session: Session, principal: Principal, sub_id: int) -> EmailSubscript
 
 
 def update(
-    session: Session, principal: Principal, catalog: Catalog, sub_id: int,
+    session: Session,
+    principal: Principal,
+    catalog: Catalog,
+    sub_id: int,
     fields: Mapping[str, Any],
-) -> EmailSubscription:  # fmt: skip
+) -> EmailSubscription:
     sub = owned(session, principal, sub_id)
     _apply(session, principal, catalog, sub, fields)
     return sub

@@ -8,9 +8,21 @@ from typing import Any, TypedDict
 #: Keys tried in order for the time of the event itself (JSON alerts, then VOEvent's form).
 EVENT_TIME_KEYS = ("trigger_time", "event_time", "alert_datetime")
 #: Keys shown first among the key fields when an alert has them.
-PREFERRED = ("mission", "instrument", "alert_type", "alert_tense", "ivorn", "role",
-             "importance", "classification", "superevent_id", "far", "pipeline",
-             "description", "additional_info")  # fmt: skip
+PREFERRED = (
+    "mission",
+    "instrument",
+    "alert_type",
+    "alert_tense",
+    "ivorn",
+    "role",
+    "importance",
+    "classification",
+    "superevent_id",
+    "far",
+    "pipeline",
+    "description",
+    "additional_info",
+)
 MAX_FIELDS = 12
 MAX_VALUE = 200
 

@@ -18,15 +18,15 @@ from confluent_kafka import Consumer, KafkaException, Message
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from skyalert.auth.secrets import server_secret
+from skyalert.broker.core.errors import DatabaseError, MailError
+from skyalert.broker.core.liveness import Liveness
+from skyalert.broker.core.secrets import server_secret
+from skyalert.broker.core.settings import Settings
 from skyalert.broker.emails import ledger
 from skyalert.broker.emails.matcher import Active, load_active, rows_for
 from skyalert.broker.emails.render import MailContext
 from skyalert.broker.emails.sender import Sender
-from skyalert.broker.errors import DatabaseError, MailError
-from skyalert.broker.kafka_config import consumer_config
-from skyalert.broker.liveness import Liveness
-from skyalert.broker.settings import Settings
+from skyalert.broker.kafka.config import consumer_config
 from skyalert.schemas.catalog import Catalog
 
 log = logging.getLogger(__name__)

