@@ -84,7 +84,7 @@ def test_server_wheel_holds_only_skyalert(tmp_path: Path) -> None:
     for package in ("broker", "auth", "web", "schemas"):
         assert f"skyalert/{package}/__init__.py" in names
     assert "skyalert/schemas/catalog.json" in names
-    assert "skyalert/broker/migrations/env.py" in names
+    assert "skyalert/broker/core/migrations/env.py" in names
     assert any(n.startswith("skyalert/web/templates/") for n in names)
 
 
