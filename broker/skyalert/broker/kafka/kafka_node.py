@@ -157,6 +157,13 @@ logger.kafka.level = {level}
 """
 
 
+def new_cluster_id() -> str:
+    cluster_id = "-"
+    while cluster_id.startswith("-"):  # the storage tool would read it as an option
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    return cluster_id
+
+
 @dataclass(frozen=True)
 class ClientListener:
     """A listener for subscribers beside the services' own: its name, protocol per listener,
@@ -181,6 +188,12 @@ class LocalKafka:
     #: More listeners as name -> security protocol; their ports are picked like the others.
     extra_listeners: Mapping[str, str] = field(default_factory=dict)
     jvm_options: tuple[str, ...] = ()
+    #: In a cluster: this node's id, the shared controller voters and cluster id, and how many
+    #: copies of each partition the cluster keeps (see :class:`KafkaCluster`).
+    node_id: int = 1
+    voters: str | None = None
+    cluster_id: str | None = None
+    replication: int = 1
     ports: dict[str, int] = field(default_factory=dict)
     process: Child | None = None
 
@@ -220,11 +233,15 @@ class LocalKafka:
         advertised = ",".join(
             f"{n}://127.0.0.1:{self.ports[n]}" for n in protocols if n != "CONTROLLER"
         )
+        copies = str(self.replication)
+        # Three copies with two in sync: one broker may die and every write is still on two.
+        in_sync = "2" if self.replication >= 3 else "1"
         props = {
             "process.roles": "broker,controller",
-            "node.id": "1",
+            "node.id": str(self.node_id),
             # A static voter set lets the controller port change between runs.
-            "controller.quorum.voters": f"1@127.0.0.1:{self.ports['CONTROLLER']}",
+            "controller.quorum.voters": self.voters
+            or f"{self.node_id}@127.0.0.1:{self.ports['CONTROLLER']}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
             "listeners": listeners,
@@ -232,15 +249,15 @@ class LocalKafka:
             "listener.security.protocol.map": ",".join(f"{n}:{p}" for n, p in protocols.items()),
             "log.dirs": str(self.home / "data"),
             "num.partitions": "1",
-            "default.replication.factor": "1",
-            "min.insync.replicas": "1",
-            "offsets.topic.replication.factor": "1",
+            "default.replication.factor": copies,
+            "min.insync.replicas": in_sync,
+            "offsets.topic.replication.factor": copies,
             "offsets.topic.num.partitions": "4",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.replication.factor": copies,
+            "transaction.state.log.min.isr": in_sync,
             "transaction.state.log.num.partitions": "2",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": copies,
+            "share.coordinator.state.topic.min.isr": in_sync,
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "false",
             "log.retention.check.interval.ms": "60000",
@@ -265,43 +282,61 @@ class LocalKafka:
 
     def start(self, timeout: float = 60.0, progress: Progress = _silent) -> None:
         """Start the broker and return once it answers; raise LocalBrokerError otherwise."""
-        (self.home / "logs").mkdir(parents=True, exist_ok=True)
-        for note in self._choose_ports():
+        for note in self.choose_ports():
             progress(note)
+        self.prepare()
+        self.launch()
+        self.wait_ready(timeout)
+
+    def choose_ports(self) -> list[str]:
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        return self._choose_ports()
+
+    def prepare(self) -> None:
+        """Write the configuration and format the storage (once; data survives restarts)."""
         (self.home / "log4j2.properties").write_text(
             _LOG4J2.format(log=self.log_file, level=self.log_level), "utf-8"
         )
         properties = self.home / "server.properties"
         properties.write_text(self._properties(), "utf-8")
-        if not (self.home / "data" / "meta.properties").exists():
-            cluster_id = "-"
-            while cluster_id.startswith("-"):  # the storage tool would read it as an option
-                cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            result = subprocess.run(
-                self._java(
-                    "kafka.tools.StorageTool",
-                    "format",
-                    "--ignore-formatted",
-                    "-t",
-                    cluster_id,
-                    "-c",
-                    str(properties),
-                ),
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if result.returncode != 0:
-                raise LocalBrokerError(
-                    f"formatting Kafka's storage in {self.home / 'data'} failed:\n"
-                    + (result.stdout + result.stderr)[-2000:]
-                )
-        self.process = spawn(
-            "kafka", self._java("kafka.Kafka", str(properties)), self.home / "logs" / "stdout.log"
+        if (self.home / "data" / "meta.properties").exists():
+            return
+        result = subprocess.run(
+            self._java(
+                "kafka.tools.StorageTool",
+                "format",
+                "--ignore-formatted",
+                "-t",
+                self.cluster_id or new_cluster_id(),
+                "-c",
+                str(properties),
+            ),
+            capture_output=True,
+            text=True,
+            check=False,
         )
-        self._wait_ready(timeout)
+        if result.returncode != 0:
+            raise LocalBrokerError(
+                f"formatting Kafka's storage in {self.home / 'data'} failed:\n"
+                + (result.stdout + result.stderr)[-2000:]
+            )
 
-    def _wait_ready(self, timeout: float) -> None:
+    def launch(self) -> None:
+        properties = self.home / "server.properties"
+        self.process = spawn(
+            f"kafka-{self.node_id}",
+            self._java("kafka.Kafka", str(properties)),
+            self.home / "logs" / "stdout.log",
+        )
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: for fault tests."""
+        process, self.process = self.process, None
+        if process is not None:
+            process.process.kill()
+            process.process.wait()
+
+    def wait_ready(self, timeout: float, brokers: int = 1) -> None:
         # log_level 0: connection refusals are expected while the JVM starts.
         admin = AdminClient(
             {"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 1000, "log_level": 0}
@@ -314,7 +349,7 @@ class LocalKafka:
                     f"Last lines of {self.log_file}:\n{self.log_tail()}"
                 )
             try:
-                if admin.list_topics(timeout=0.5).brokers:
+                if len(admin.list_topics(timeout=0.5).brokers) >= brokers:
                     return
             except KafkaException:
                 time.sleep(0.1)
@@ -336,3 +371,76 @@ class LocalKafka:
         process, self.process = self.process, None
         if process is not None:
             process.stop(timeout)
+
+
+@dataclass
+class KafkaCluster:
+    """Several Apache Kafka nodes on loopback, each broker and controller, one KRaft quorum.
+
+    With three nodes every partition has three copies and ``min.insync.replicas=2``, so one
+    node may die without losing an acknowledged write. ``nodes[i].kill()`` is a crash.
+    """
+
+    home: Path
+    classpath: str
+    size: int = 3
+    heap: str = "384m"
+    extra_properties: Mapping[str, str] = field(default_factory=dict)
+    extra_listeners: Mapping[str, str] = field(default_factory=dict)
+    jvm_options: tuple[str, ...] = ()
+    nodes: list[LocalKafka] = field(default_factory=list)
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.bootstrap for node in self.nodes)
+
+    def listener_address(self, name: str) -> str:
+        return ",".join(node.listener_address(name) for node in self.nodes)
+
+    def _cluster_id(self) -> str:
+        saved = self.home / "cluster-id"
+        if not saved.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            saved.write_text(new_cluster_id(), "utf-8")
+        return saved.read_text("utf-8").strip()
+
+    def start(self, timeout: float = 90.0, progress: Progress = _silent) -> None:
+        cluster_id = self._cluster_id()
+        self.nodes = [
+            LocalKafka(
+                home=self.home / f"node-{n}",
+                classpath=self.classpath,
+                heap=self.heap,
+                extra_properties=self.extra_properties,
+                extra_listeners=self.extra_listeners,
+                jvm_options=self.jvm_options,
+                node_id=n,
+                cluster_id=cluster_id,
+                replication=min(self.size, 3),
+            )
+            for n in range(1, self.size + 1)
+        ]
+        for node in self.nodes:
+            for note in node.choose_ports():
+                progress(note)
+        voters = ",".join(f"{n.node_id}@127.0.0.1:{n.ports['CONTROLLER']}" for n in self.nodes)
+        for node in self.nodes:
+            node.voters = voters
+            node.prepare()
+        for node in self.nodes:  # all at once: no node is ready before a quorum runs
+            node.launch()
+        for node in self.nodes:
+            node.wait_ready(timeout, brokers=self.size)
+
+    def restart(self, index: int, timeout: float = 90.0) -> None:
+        """Start a node that was stopped or killed again, with its data and ports."""
+        node = self.nodes[index]
+        node.launch()
+        node.wait_ready(timeout, brokers=self.size)
+
+    def alive(self) -> bool:
+        return all(n.process is not None and n.process.exited() is None for n in self.nodes)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
