@@ -29,11 +29,11 @@ def var_with_jars(var: Path, classpath: str) -> Path:
 class Up:
     """A running `skyalert up`, its output read line by line without blocking the test."""
 
-    def __init__(self, var: Path, port: int, **env: str) -> None:
+    def __init__(self, var: Path, port: int, *args: str, **env: str) -> None:
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.output: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "skyalert.broker.run.cli", "up"],
+            [sys.executable, "-m", "skyalert.broker.run.cli", "up", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Protocol
@@ -19,6 +20,7 @@ from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.kafka_node import (
     KAFKA_VERSION,
     ClientListener,
+    KafkaCluster,
     LocalKafka,
     free_port,
     kafka_classpath,
@@ -43,7 +45,7 @@ class LocalBroker(Protocol):
     def client_security_protocol(self) -> str: ...
 
     @property
-    def pid(self) -> int | None: ...
+    def pids(self) -> list[int]: ...
 
     def start(self, say: Say) -> None: ...
 
@@ -54,12 +56,17 @@ class LocalBroker(Protocol):
 
 @dataclass
 class KafkaBroker:
-    """Apache Kafka 4.x in KRaft mode; data kept in ``<var>/kafka`` across restarts."""
+    """Apache Kafka 4.x in KRaft mode; data kept in ``<var>/kafka`` across restarts.
+
+    ``size`` nodes: one by default; three make a replicated cluster (three copies, two in sync)
+    that keeps serving while one node is down.
+    """
 
     settings: Settings
     #: Builds the subscribers' listener at start (the supervisor hands in auth's OAUTHBEARER one).
     client_listener: Callable[[Settings], ClientListener]
-    kafka: LocalKafka | None = None
+    size: int = 1
+    kafka: LocalKafka | KafkaCluster | None = None
     listener_name: str = ""
     description: str = "Apache Kafka"
 
@@ -78,8 +85,9 @@ class KafkaBroker:
         return "SASL_PLAINTEXT"
 
     @property
-    def pid(self) -> int | None:
-        return self.kafka.process.pid if self.kafka and self.kafka.process else None
+    def pids(self) -> list[int]:
+        nodes = self.kafka.nodes if isinstance(self.kafka, KafkaCluster) else [self.kafka]
+        return [n.process.pid for n in nodes if n is not None and n.process is not None]
 
     def start(self, say: Say) -> None:
         home = self.settings.var_dir / "kafka"
@@ -88,21 +96,30 @@ class KafkaBroker:
         # our own services keep the loopback PLAINTEXT listener as super user.
         sasl = self.client_listener(self.settings)
         self.listener_name = sasl.name
-        self.kafka = LocalKafka(
-            home=home / "node",
+        data = home / ("node" if self.size == 1 else f"cluster-{self.size}")
+        kind = LocalKafka if self.size == 1 else partial(KafkaCluster, size=self.size)
+        self.kafka = kind(
+            home=data,
             classpath=classpath,
             heap=self.settings.kafka_heap,
             extra_listeners=sasl.listeners,
             extra_properties=sasl.properties,
             jvm_options=sasl.jvm_options,
         )
-        say(f"starting Apache Kafka (data in {home / 'node' / 'data'}) …")
+        nodes = "" if self.size == 1 else f", {self.size} nodes"
+        say(f"starting Apache Kafka{nodes} (data in {data}) …")
         started = time.monotonic()
         self.kafka.start(progress=say)
-        self.description = f"Apache Kafka {KAFKA_VERSION}, data in {home}"
+        self.description = f"Apache Kafka {KAFKA_VERSION}{nodes}, data in {data}"
         say(f"Apache Kafka answers on {self.kafka.bootstrap} ({time.monotonic() - started:.1f} s)")
 
     def alive(self) -> bool:
+        """A cluster is alive while a majority of its nodes runs (the KRaft quorum holds)."""
+        if isinstance(self.kafka, KafkaCluster):
+            running = sum(
+                n.process is not None and n.process.exited() is None for n in self.kafka.nodes
+            )
+            return running > self.size // 2
         return (
             self.kafka is not None
             and self.kafka.process is not None
@@ -137,8 +154,8 @@ class TansuBroker:
         return "PLAINTEXT"  # tansu has no usable authentication
 
     @property
-    def pid(self) -> int | None:
-        return self.child.pid if self.child else None
+    def pids(self) -> list[int]:
+        return [self.child.pid] if self.child else []
 
     def _binary(self) -> Path:
         try:
@@ -200,8 +217,10 @@ class TansuBroker:
 
 
 def local_broker(
-    settings: Settings, client_listener: Callable[[Settings], ClientListener]
+    settings: Settings, client_listener: Callable[[Settings], ClientListener], size: int = 1
 ) -> LocalBroker:
     if settings.local_broker == "tansu":
+        if size != 1:
+            raise LocalBrokerError("tansu runs one node only; drop --brokers or install Java 17+")
         return TansuBroker(settings)
-    return KafkaBroker(settings, client_listener)
+    return KafkaBroker(settings, client_listener, size)

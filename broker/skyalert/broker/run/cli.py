@@ -37,7 +37,8 @@ def say(message: str) -> None:
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from skyalert.broker.run import stack
 
-    return stack.run(settings, say)
+    workers = {name: getattr(args, name) for name in NAMES if WORKERS[name].scalable}
+    return stack.run(settings, say, stack.Scale(args.brokers, args.web, workers))
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -168,6 +169,12 @@ def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skyalert",
@@ -177,6 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="run the whole stack locally (Kafka, database, web, workers)")
+    up.add_argument(
+        "--brokers", type=_positive, default=1, help="local Apache Kafka nodes (3: replicated)"
+    )
+    up.add_argument(
+        "--web", type=_positive, default=1, help="web replicas, on SKYALERT_PORT, +1, +2 …"
+    )
+    for name in NAMES:
+        if WORKERS[name].scalable:
+            up.add_argument(f"--{name}", type=_positive, default=1, help=f"{name} workers")
     up.set_defaults(func=cmd_up)
 
     serve = sub.add_parser("serve", help="run the web app (portal, API, live feed)")

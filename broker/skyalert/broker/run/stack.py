@@ -27,7 +27,7 @@ from skyalert.broker.kafka.config import admin_config
 from skyalert.broker.kafka.inboxes import topics_to_sync
 from skyalert.broker.kafka.kafka_node import port_is_free
 from skyalert.broker.kafka.local_broker import LocalBroker, local_broker
-from skyalert.broker.run.workers import NAMES
+from skyalert.broker.run.workers import NAMES, WORKERS
 from skyalert.schemas.catalog import load_catalog
 
 Say = Callable[[str], None]
@@ -73,10 +73,27 @@ class Service:
         return delay
 
 
+@dataclass(frozen=True)
+class Scale:
+    """How many of each: local Kafka nodes, web replicas, and scalable workers by name."""
+
+    brokers: int = 1
+    web: int = 1
+    workers: dict[str, int] = field(default_factory=dict)
+
+    def count(self, worker: str) -> int:
+        return self.workers.get(worker, 1) if WORKERS[worker].scalable else 1
+
+
+def _numbered(name: str, count: int) -> list[str]:
+    return [name] if count == 1 else [f"{name}-{n}" for n in range(1, count + 1)]
+
+
 @dataclass
 class Stack:
     settings: Settings
     say: Say
+    scale: Scale = field(default_factory=Scale)
     broker: LocalBroker | None = None
     services: list[Service] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -99,7 +116,7 @@ class Stack:
         var.mkdir(parents=True, exist_ok=True)
         settings = settings.model_copy(update={"var_dir": var})
         if settings.kafka_bootstrap is None:
-            self.broker = local_broker(settings, oauth_listener)
+            self.broker = local_broker(settings, oauth_listener, self.scale.brokers)
             self.broker.start(self.say)
             updates = {"kafka_bootstrap": self.broker.bootstrap}
             if settings.kafka_client_bootstrap is None:  # subscribers: the SASL listener
@@ -134,9 +151,13 @@ class Stack:
                 "stop what runs there or choose another with SKYALERT_PORT"
             )
         env = {**os.environ, **_environment(settings)}
-        self.services = [Service("web", _cli("serve"), self.logs / "web.log", env)] + [
-            Service(worker, _cli("worker", worker), self.logs / f"{worker}.log", env)
+        self.services = [
+            Service(name, _cli("serve", "--port", str(port)), self.logs / f"{name}.log", env)
+            for port, name in enumerate(_numbered("web", self.scale.web), start=settings.port)
+        ] + [
+            Service(name, _cli("worker", worker), self.logs / f"{name}.log", env)
             for worker in NAMES
+            for name in _numbered(worker, self.scale.count(worker))
         ]
         for service in self.services:
             service.start()
@@ -231,13 +252,15 @@ def _environment(settings: Settings) -> dict[str, str]:
     }
 
 
-def run(settings: Settings, say: Say) -> int:
-    stack = Stack(settings, say)
+def run(settings: Settings, say: Say, scale: Scale | None = None) -> int:
+    stack = Stack(settings, say, scale or Scale())
     try:
         started = stack.start()  # Ctrl-C here raises KeyboardInterrupt; finally cleans up
         stack.handle_signals()
         say("")
         say(f"  portal           {started.base_url}/")
+        for replica in range(1, stack.scale.web):
+            say(f"  web replica      http://{started.host}:{started.port + replica}/")
         say(f"  Kafka bootstrap  {started.kafka_bootstrap} (our services)")
         if started.kafka_client_bootstrap:
             say(
@@ -254,7 +277,8 @@ def run(settings: Settings, say: Say) -> int:
                 else f"  admin login      {email} (password as set before)"
             )
         if stack.broker is not None:
-            say(f"  {'broker':<16} pid {stack.broker.pid}, {stack.broker.description}")
+            pids = ", ".join(str(pid) for pid in stack.broker.pids)
+            say(f"  {'broker':<16} pid {pids}, {stack.broker.description}")
         for child in stack.children:
             say(f"  {child.name:<16} pid {child.pid}, log {child.log}")
         say("")

@@ -26,6 +26,8 @@ class Worker:
     name: str
     help: str
     run: Run
+    #: Several may run at once (they share a Kafka consumer group): ``skyalert up --NAME N``.
+    scalable: bool = False
 
 
 def _heartbeat(
@@ -66,8 +68,13 @@ WORKERS: dict[str, Worker] = {
     w.name: w
     for w in (
         Worker("heartbeat", "publish the heartbeat once a second", _heartbeat),
-        Worker("ingest", "ingest alerts from the Kafka inboxes; re-send unacknowledged", _ingest),
-        Worker("email", "mail alerts to email subscriptions", _email),
+        Worker(
+            "ingest",
+            "ingest alerts from the Kafka inboxes; re-send unacknowledged",
+            _ingest,
+            scalable=True,
+        ),
+        Worker("email", "mail alerts to email subscriptions", _email, scalable=True),
         Worker("maintenance", "idle-credential warnings and expiry, Kafka ACL sync", _maintenance),
     )
 }

@@ -1,0 +1,75 @@
+"""`skyalert up --brokers 3 --web 2 --email 2`: all processes shown; alerts flow, a broker down."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.kafka_node import port_is_free
+from skyalert.client import Consumer
+from support.auth import get_token, make_credential, make_user
+from support.client import within
+from support.ingest import GUANO_TOPIC
+from support.stack import Up, var_with_jars
+from support.stream import guano, post_json
+
+pytestmark = pytest.mark.slow
+
+
+def _two_free_ports() -> int:
+    for port in range(24000, 24400, 2):
+        if port_is_free(port) and port_is_free(port + 1):
+            return port
+    raise AssertionError("no two consecutive free ports between 24000 and 24400")
+
+
+def test_scaled_stack_keeps_delivering_with_one_broker_killed(
+    tmp_path: Path, kafka_classpath_str: str
+) -> None:
+    var = var_with_jars(tmp_path, kafka_classpath_str)
+    port = _two_free_ports()
+    up = Up(var, port, "--brokers", "3", "--web", "2", "--email", "2")
+    try:
+        info = up.started()
+        text = "\n".join(up.output)
+        for name in ("web-1", "web-2", "email-1", "email-2", "ingest", "heartbeat"):
+            assert re.search(rf"^\s+{name}\s+pid \d+, log ", text, re.M), name
+        brokers = re.search(r"broker\s+pid ([\d, ]+), Apache Kafka .*3 nodes", text)
+        assert brokers is not None, text
+        pids = [int(pid) for pid in brokers.group(1).split(", ")]
+        assert len(pids) == 3
+        replica = f"http://127.0.0.1:{port + 1}"
+        assert httpx.get(f"{replica}/readyz", timeout=10).status_code == 200
+
+        settings = Settings(var_dir=var, port=port, kafka_bootstrap=info["bootstrap"])
+        reader_id, reader_secret = make_credential(settings, make_user(settings))
+        producer = make_credential(settings, make_user(settings, groups=["producers.gcn"]))
+        os.kill(pids[2], signal.SIGKILL)
+        consumer = Consumer(
+            client_id=reader_id,
+            client_secret=reader_secret,
+            server=info["portal"].rstrip("/"),
+            group_id=f"{reader_id}.cluster",
+            config={"auto.offset.reset": "earliest"},
+        )
+        try:
+            alerts = consumer.alerts(GUANO_TOPIC, stall_timeout=None)
+            with httpx.Client(base_url=replica, timeout=30) as http:
+                http.headers["Authorization"] = f"Bearer {get_token(replica, *producer)}"
+                alert_id = post_json(http, guano(uuid.uuid4().hex))
+            with within(60):
+                for alert in alerts:
+                    if alert.id == alert_id:
+                        break
+        finally:
+            consumer.close()
+        assert "the local Kafka broker exited" not in "\n".join(up.output)
+    finally:
+        assert up.interrupt(timeout=60) == 0
