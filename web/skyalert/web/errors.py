@@ -7,6 +7,7 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from skyalert.broker.core.errors import SkyalertError
@@ -73,7 +74,25 @@ async def _skyalert_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+#: Seconds a client should wait when the database is out of reach (a restart or failover).
+DATABASE_RETRY_AFTER = 5
+
+
+async def _database_unreachable(request: Request, exc: Exception) -> Response:
+    # A lost or refused connection is an outage, not a bug: nothing was stored, try again.
+    response = problem(
+        request,
+        503,
+        "the database is out of reach; nothing was stored. Try again in a few seconds.",
+        title="Service unavailable",
+    )
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
+    return response
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(SkyalertError, _skyalert_error)
+    app.add_exception_handler(OperationalError, _database_unreachable)
+    app.add_exception_handler(InterfaceError, _database_unreachable)
