@@ -6,17 +6,21 @@ import os
 import re
 import signal
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.kafka_node import port_is_free
 from skyalert.client import Consumer
-from support.auth import get_token, make_credential, make_user
+from support.auth import DEFAULT_PASSWORD, get_token, make_credential, make_user
+from support.browser import CHROMIUM, CHROMIUM_ARGS, log_in
 from support.client import within
-from support.ingest import GUANO_TOPIC
+from support.ingest import GUANO_TOPIC, find_messages, has_header
 from support.stack import Up, var_with_jars
 from support.stream import guano, post_json
 
@@ -30,9 +34,29 @@ def _two_free_ports() -> int:
     raise AssertionError("no two consecutive free ports between 24000 and 24400")
 
 
+def _live_page_shows(portal: str, email: str, publish: Callable[[], str]) -> bool:
+    """A logged-in browser on the live page sees an alert published after it subscribed."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(base_url=portal).new_page()
+            log_in(page, email, DEFAULT_PASSWORD)
+            page.goto("/live")
+            expect(page.locator("#live-status")).to_have_attribute("data-state", "subscribed")
+            alert_id = publish()
+            item = page.locator(f'#live-feed li[data-alert="{alert_id}"]')
+            expect(item).to_be_visible(timeout=30_000)
+            return True
+        finally:
+            browser.close()
+
+
 def test_scaled_stack_keeps_delivering_with_one_broker_killed(
-    tmp_path: Path, kafka_classpath_str: str
+    tmp_path: Path, kafka_classpath_str: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A fresh stack on a portal URL an earlier run used: the client's cached discovery (with that
+    # run's Kafka ports) must not stand in.
+    monkeypatch.setenv("SKYALERT_CLIENT_CACHE_DIR", str(tmp_path / "client-cache"))
     var = var_with_jars(tmp_path, kafka_classpath_str)
     port = _two_free_ports()
     up = Up(var, port, "--brokers", "3", "--web", "2", "--email", "2")
@@ -61,15 +85,33 @@ def test_scaled_stack_keeps_delivering_with_one_broker_killed(
         )
         try:
             alerts = consumer.alerts(GUANO_TOPIC, stall_timeout=None)
-            with httpx.Client(base_url=replica, timeout=30) as http:
-                http.headers["Authorization"] = f"Bearer {get_token(replica, *producer)}"
-                alert_id = post_json(http, guano(uuid.uuid4().hex))
-            with within(60):
+            bearer = get_token(replica, *producer)
+
+            def publish() -> str:
+                with httpx.Client(base_url=replica, timeout=30) as http:
+                    http.headers["Authorization"] = f"Bearer {bearer}"
+                    return post_json(http, guano(uuid.uuid4().hex))
+
+            alert_id = publish()
+            # On the topic (the services' listener) first: tells a lost write from a stuck reader.
+            find_messages(
+                info["bootstrap"],
+                GUANO_TOPIC,
+                has_header("alert-id", alert_id.encode()),
+                timeout=90,
+            )
+            with within(90):
                 for alert in alerts:
                     if alert.id == alert_id:
                         break
         finally:
             consumer.close()
+        viewer = make_user(settings)
+        with ThreadPoolExecutor(1) as thread:  # Playwright's sync API wants a loop of its own
+            shown = thread.submit(
+                _live_page_shows, info["portal"].rstrip("/"), viewer.email, publish
+            ).result(timeout=120)
+        assert shown
         assert "the local Kafka broker exited" not in "\n".join(up.output)
     finally:
         assert up.interrupt(timeout=60) == 0
