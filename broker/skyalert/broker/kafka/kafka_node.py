@@ -25,7 +25,7 @@ from confluent_kafka.admin import AdminClient
 from skyalert.broker.core.errors import LocalBrokerError
 from skyalert.broker.core.processes import Child, spawn
 
-KAFKA_VERSION = "4.1.1"
+KAFKA_VERSION = "4.4.0"
 SCALA_VERSION = "2.13"
 # Kafka logs through slf4j 1.x; this binding sends it to log4j2 and so to our log file.
 EXTRA_ARTIFACTS = ("org.apache.logging.log4j:log4j-slf4j-impl:2.24.3",)
