@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from skyalert.broker.archive.cone import Cone, angular_distance, bounding_box
+from skyalert.broker.archive.cone import Cone, angular_distance, cell_ranges, sky_cell
 
 
 def test_known_distances() -> None:
@@ -34,30 +34,61 @@ def test_invalid_cones(ra: float, dec: float, radius: float) -> None:
         Cone(ra, dec, radius)
 
 
-def inside(box_ranges: tuple[tuple[float, float], ...] | None, ra: float) -> bool:
-    return box_ranges is None or any(low <= ra <= high for low, high in box_ranges)
+def covered(ranges: list[tuple[int, int]], ra: float, dec: float) -> bool:
+    cell = sky_cell(ra, dec)
+    return any(low <= cell <= high for low, high in ranges)
 
 
-def test_bounding_box_contains_every_point_of_the_circle() -> None:
+def random_point_near(
+    rng: random.Random, ra: float, dec: float, radius: float
+) -> tuple[float, float]:
+    """A point around (ra, dec), often just inside or just outside ``radius``."""
+    stretch = max(0.01, math.cos(math.radians(dec)))
+    p_ra = (ra + rng.uniform(-1, 1) * radius * 1.2 / stretch) % 360
+    p_dec = max(-90.0, min(90.0, dec + rng.uniform(-1, 1) * radius * 1.2))
+    return p_ra, p_dec
+
+
+def test_cell_ranges_cover_every_point_of_the_circle() -> None:
     rng = random.Random(4)
-    for _ in range(3000):
+    checked = 0
+    for _ in range(400):
         ra, dec = rng.uniform(0, 360), math.degrees(math.asin(rng.uniform(-1, 1)))
-        radius = rng.choice([0.01, 0.5, 3.0, 20.0, 60.0])
-        box = bounding_box(ra, dec, radius)
-        # A random point within the circle:
-        p_ra, p_dec = rng.uniform(0, 360), math.degrees(math.asin(rng.uniform(-1, 1)))
-        if angular_distance(ra, dec, p_ra, p_dec) > radius:
-            p_ra = (
-                ra + rng.uniform(-1, 1) * radius * 0.7 / max(0.05, math.cos(math.radians(dec)))
-            ) % 360
-            p_dec = max(-90.0, min(90.0, dec + rng.uniform(-1, 1) * radius * 0.7))
-        if angular_distance(ra, dec, p_ra, p_dec) <= radius:
-            assert box.dec_min <= p_dec <= box.dec_max
-            assert inside(box.ra_ranges, p_ra), (ra, dec, radius, p_ra, p_dec, box)
+        radius = rng.choice([0.001, 0.5, 2.0, 11.0, 60.0, 180.0])
+        ranges = cell_ranges(ra, dec, radius)
+        for _ in range(20):
+            p_ra, p_dec = random_point_near(rng, ra, dec, radius)
+            if angular_distance(ra, dec, p_ra, p_dec) <= radius:
+                checked += 1
+                assert covered(ranges, p_ra, p_dec), (ra, dec, radius, p_ra, p_dec)
+    assert checked > 2000
 
 
-def test_bounding_box_wraps_at_ra_zero_and_opens_at_the_poles() -> None:
-    wrapped = bounding_box(0.5, 0, 1)
-    assert wrapped.ra_ranges is not None
-    assert len(wrapped.ra_ranges) == 2
-    assert bounding_box(10, 89.5, 1).ra_ranges is None
+@pytest.mark.parametrize(
+    ("ra", "dec"), [(0.0, 0.0), (359.99, 0.0), (0.2, 45.0), (10.0, 90.0), (200.0, -90.0)]
+)
+def test_cell_ranges_wrap_at_ra_zero_and_cover_the_poles(ra: float, dec: float) -> None:
+    ranges = cell_ranges(ra, dec, 1.0)
+    rng = random.Random(7)
+    for _ in range(300):
+        p_ra, p_dec = random_point_near(rng, ra, dec, 1.0)
+        if angular_distance(ra, dec, p_ra, p_dec) <= 1.0:
+            assert covered(ranges, p_ra, p_dec), (p_ra, p_dec)
+    # The pole itself, and points across RA 0 from the centre:
+    if abs(dec) == 90:
+        assert all(covered(ranges, a, dec) for a in (0.0, 90.0, 180.0, 359.9))
+    assert covered(ranges, (ra + 0.3) % 360, max(-90.0, min(90.0, dec)))
+
+
+def test_cell_ranges_stay_tight_and_short() -> None:
+    """A 1° cover spans a few times the circle's area, in a short list of ranges."""
+    ranges = cell_ranges(120.0, -30.0, 1.0)
+    cells = sum(high - low + 1 for low, high in ranges)
+    sky = 12 * 4**16
+    circle = (1 - math.cos(math.radians(1.0))) / 2  # fraction of the sphere
+    assert circle * sky <= cells <= 8 * circle * sky
+    assert len(ranges) <= 40
+
+
+def test_far_points_are_not_covered() -> None:
+    assert not covered(cell_ranges(120.0, -30.0, 1.0), 300.0, 30.0)

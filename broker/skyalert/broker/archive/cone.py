@@ -1,9 +1,19 @@
-"""Cone geometry on the sky (degrees): exact distances and the bounding boxes SQL can prefilter."""
+"""Cone geometry on the sky (degrees): exact distances, and the HEALPix cells SQL prefilters by."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+import astropy.units as u
+from astropy_healpix import core as healpix
+
+#: HEALPix order (nested scheme) of the archived cell index: nside 2**16, cells of about 3.2
+#: arcseconds, 12 * 4**16 ≈ 5.2e10 cells (a 64-bit integer).
+CELL_ORDER = 16
+#: Cells a cone covering aims at: enough that the cover hugs the circle, few enough that the
+#: SQL stays a short list of index ranges.
+_CELLS_PER_RADIUS = 4
 
 
 @dataclass(frozen=True)
@@ -35,26 +45,32 @@ def angular_distance(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
     return math.degrees(math.atan2(num, den))
 
 
-@dataclass(frozen=True)
-class Box:
-    """Declination band plus RA ranges (``None``: every RA) containing a circle on the sky."""
-
-    dec_min: float
-    dec_max: float
-    ra_ranges: tuple[tuple[float, float], ...] | None
+def sky_cell(ra: float, dec: float) -> int:
+    """The nested HEALPix cell of order :data:`CELL_ORDER` holding (ra, dec)."""
+    cell = healpix.lonlat_to_healpix(ra * u.deg, dec * u.deg, 2**CELL_ORDER, order="nested")
+    return int(cell)
 
 
-def bounding_box(ra: float, dec: float, radius: float) -> Box:
-    """The smallest RA/Dec box around a circle of ``radius`` degrees centred on (ra, dec)."""
-    dec_min, dec_max = dec - radius, dec + radius
-    if dec_min <= -90 or dec_max >= 90 or radius >= 90:
-        return Box(max(dec_min, -90.0), min(dec_max, 90.0), None)  # a pole is inside
-    half = math.degrees(
-        math.asin(min(1.0, math.sin(math.radians(radius)) / math.cos(math.radians(dec))))
+def cell_ranges(ra: float, dec: float, radius: float) -> list[tuple[int, int]]:
+    """Inclusive ranges of :data:`CELL_ORDER` cells covering every point within ``radius``.
+
+    The circle is covered by coarser cells (each about a quarter of the radius across, including
+    those it only partly overlaps); in the nested scheme a coarse cell is one contiguous range of
+    fine cells, and neighbouring ranges are merged.
+    """
+    radius = min(radius, 180.0)
+    resolution = healpix.nside_to_pixel_resolution(1).to_value(u.deg)
+    wanted = math.ceil(math.log2(resolution * _CELLS_PER_RADIUS / radius))
+    order = max(0, min(CELL_ORDER, wanted))
+    coarse = healpix.healpix_cone_search(
+        ra * u.deg, dec * u.deg, radius * u.deg, 2**order, order="nested"
     )
-    low, high = ra - half, ra + half
-    if low < 0:
-        return Box(dec_min, dec_max, ((0.0, high), (low + 360, 360.0)))
-    if high >= 360:
-        return Box(dec_min, dec_max, ((low, 360.0), (0.0, high - 360)))
-    return Box(dec_min, dec_max, ((low, high),))
+    shift = 2 * (CELL_ORDER - order)
+    ranges: list[tuple[int, int]] = []
+    for cell in sorted(int(c) for c in coarse):
+        low, high = cell << shift, ((cell + 1) << shift) - 1
+        if ranges and ranges[-1][1] + 1 == low:
+            ranges[-1] = (ranges[-1][0], high)
+        else:
+            ranges.append((low, high))
+    return ranges

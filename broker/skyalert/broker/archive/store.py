@@ -1,8 +1,9 @@
 """The alert archive: every accepted alert, its JSON form and its original bytes, and queries.
 
 Ids are time-ordered (:mod:`skyalert.broker.archive.alert_ids`), so time ranges become id ranges and
-pages are cut by id. Cone searches prefilter by a bounding box in SQL, then measure exact
-angular distances in Python.
+pages are cut by id. Cone searches prefilter in SQL by HEALPix cell ranges (a B-tree on
+``sky_cell``, the same on PostgreSQL and SQLite) for alerts with small error circles and by a
+declination band for the few wide ones, then measure exact angular distances in Python.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ColumnElement,
     Float,
@@ -25,7 +27,6 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     and_,
-    func,
     or_,
     select,
     update,
@@ -33,11 +34,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from skyalert.broker.archive.alert_ids import highest_id_at, lowest_id_at
-from skyalert.broker.archive.cone import Cone, bounding_box
+from skyalert.broker.archive.cone import Cone, cell_ranges, sky_cell
 from skyalert.broker.core.db import Base, UTCDateTime, utcnow
 
-#: Alerts with error circles up to this radius [deg] get a full RA/Dec box in SQL; wider ones
-#: (a few GRB monitors) only a declination band.
+#: Alerts with error circles up to this radius [deg] get a sky cell; wider ones (a few GRB
+#: monitors) are found by a declination band.
 SMALL_ERROR = 1.0
 MAX_PAGE = 500
 
@@ -67,10 +68,13 @@ class Alert(Base):
     content_sha256: Mapped[str] = mapped_column(String(64))
     ra: Mapped[float | None] = mapped_column(Float)
     dec: Mapped[float | None] = mapped_column(Float, index=True)
-    ra_dec_error: Mapped[float | None] = mapped_column(Float)
+    ra_dec_error: Mapped[float | None] = mapped_column(Float, index=True)
     document: Mapped[dict[str, Any]] = mapped_column(JSON)
     original: Mapped[bytes] = mapped_column(LargeBinary)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    #: Nested HEALPix cell (:func:`~skyalert.broker.archive.cone.sky_cell`) of the position when
+    #: its error circle is at most :data:`SMALL_ERROR`; None otherwise (see :func:`cell_of`).
+    sky_cell: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
 
 class AlertCitation(Base):
@@ -90,8 +94,16 @@ def find_by_dedupe_key(session: Session, topic: str, dedupe_key: str) -> Alert |
 
 def store(session: Session, alert: Alert, citations: Iterable[tuple[str, str]]) -> None:
     """Add an alert and its citations (``(ivorn, cite)``) to the session."""
+    alert.sky_cell = cell_of(alert.ra, alert.dec, alert.ra_dec_error)
     session.add(alert)
     session.add_all(AlertCitation(alert_id=alert.id, ivorn=i, cite=c) for i, c in citations)
+
+
+def cell_of(ra: float | None, dec: float | None, error: float | None) -> int | None:
+    """The ``sky_cell`` an alert at (ra, dec) with this error radius is indexed under."""
+    if ra is None or dec is None or (error or 0.0) > SMALL_ERROR:
+        return None
+    return sky_cell(ra, dec)
 
 
 def get(session: Session, alert_id: str) -> Alert | None:
@@ -215,20 +227,14 @@ def _filtered(query: AlertQuery) -> Select[Alert]:
 
 def _cone_prefilter(cone: Cone) -> ColumnElement[bool]:
     """Rows whose error circle may reach the cone: a superset, refined by :func:`_in_cone`."""
-    error = func.coalesce(Alert.ra_dec_error, 0.0)
-    box = bounding_box(cone.ra, cone.dec, cone.radius + SMALL_ERROR)
-    small: list[ColumnElement[bool]] = [
-        error <= SMALL_ERROR,
-        Alert.dec.between(box.dec_min, box.dec_max),
-    ]
-    if box.ra_ranges is not None:
-        small.append(or_(*(Alert.ra.between(low, high) for low, high in box.ra_ranges)))
+    cells = cell_ranges(cone.ra, cone.dec, cone.radius + SMALL_ERROR)
+    small = or_(*(Alert.sky_cell.between(low, high) for low, high in cells))
     wide = and_(
-        error > SMALL_ERROR,
-        Alert.dec + error >= cone.dec - cone.radius,
-        Alert.dec - error <= cone.dec + cone.radius,
+        Alert.ra_dec_error > SMALL_ERROR,
+        Alert.dec + Alert.ra_dec_error >= cone.dec - cone.radius,
+        Alert.dec - Alert.ra_dec_error <= cone.dec + cone.radius,
     )
-    return and_(Alert.ra.is_not(None), Alert.dec.is_not(None), or_(and_(*small), wide))
+    return or_(small, and_(Alert.ra.is_not(None), wide))
 
 
 def unpublished(session: Session, older_than: timedelta, limit: int = 100) -> list[Alert]:
