@@ -221,7 +221,9 @@ class LocalKafka:
             if port is not None and port_is_free(port):
                 self.ports[name] = port
             else:
-                self.ports[name] = free_port()
+                # Not a port another listener of this node keeps (or is about to reuse).
+                taken = set(saved.values()) | set(self.ports.values())
+                self.ports[name] = next(p for p in iter(free_port, 0) if p not in taken)
                 if port is not None:
                     notes.append(f"port {port} ({name}) is taken; using {self.ports[name]}")
         saved_file.write_text(json.dumps(self.ports), "utf-8")
