@@ -145,11 +145,13 @@ class Stack:
         for line in report.lines():
             self.say(f"topics: {line}")
 
-        if not port_is_free(settings.port, settings.host):
-            raise SkyalertError(
-                f"port {settings.port} on {settings.host} is in use; "
-                "stop what runs there or choose another with SKYALERT_PORT"
-            )
+        for port in range(settings.port, settings.port + self.scale.web):
+            if not port_is_free(port, settings.host):
+                raise SkyalertError(
+                    f"port {port} on {settings.host} is in use (web replicas take "
+                    f"{self.scale.web} ports from SKYALERT_PORT); "
+                    "stop what runs there or choose another with SKYALERT_PORT"
+                )
         env = {**os.environ, **_environment(settings)}
         self.services = [
             Service(name, _cli("serve", "--port", str(port)), self.logs / f"{name}.log", env)
@@ -165,19 +167,26 @@ class Stack:
         return settings
 
     def _wait_for_web(self, settings: Settings, timeout: float = 30.0) -> None:
-        web = self.children[0]
+        """Return once every web replica answers /readyz on its port."""
         deadline = time.monotonic() + timeout
+        webs = self.services[: self.scale.web]  # started first, on consecutive ports
         with httpx.Client(timeout=2.0) as http:
-            while time.monotonic() < deadline:
-                if web.exited() is not None:
-                    raise SkyalertError(f"the web app exited while starting:\n{web.log_tail()}")
-                try:
-                    if http.get(f"http://{settings.host}:{settings.port}/readyz").is_success:
-                        return
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.1)
-        raise SkyalertError(f"the web app did not become ready in {timeout:g} s:\n{web.log_tail()}")
+            for port, web in enumerate(webs, start=settings.port):
+                self._wait_for_one(http, web, f"http://{settings.host}:{port}/readyz", deadline)
+
+    def _wait_for_one(self, http: httpx.Client, web: Service, url: str, deadline: float) -> None:
+        child = web.child
+        assert child is not None
+        while time.monotonic() < deadline:
+            if child.exited() is not None:
+                raise SkyalertError(f"{web.name} exited while starting:\n{child.log_tail()}")
+            try:
+                if http.get(url).is_success:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise SkyalertError(f"{web.name} did not become ready in time:\n{child.log_tail()}")
 
     def supervise(self) -> int:
         """Wait for Ctrl-C or SIGTERM, restarting processes that exit (with growing delays);
