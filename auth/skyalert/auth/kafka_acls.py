@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from skyalert.auth.credentials import effective_scopes
 from skyalert.auth.models import Credential
-from skyalert.auth.scopes import ADMIN, publish_scope, read_scope
+from skyalert.auth.scopes import may_publish, may_read
 from skyalert.auth.users import scopes_of_user
 from skyalert.broker.core.errors import SkyalertError
 from skyalert.broker.core.settings import Settings
@@ -90,11 +90,7 @@ def credential_bindings(client_id: str, scopes: Iterable[str], catalog: Catalog)
     }
     namespaces = set()
     for topic in catalog.topics:
-        if (
-            topic.visibility is Visibility.RESTRICTED
-            and topic.consumer_group is not None
-            and (ADMIN in held or read_scope(topic.consumer_group) in held)
-        ):
+        if topic.visibility is Visibility.RESTRICTED and may_read(held, topic):
             bindings.add(
                 _binding(
                     ResourceType.TOPIC,
@@ -104,7 +100,7 @@ def credential_bindings(client_id: str, scopes: Iterable[str], catalog: Catalog)
                     AclOperation.READ,
                 )
             )
-        if publish_scope(topic.namespace) in held:
+        if may_publish(held, topic):
             namespaces.add(topic.namespace)
     for namespace in namespaces:
         bindings.add(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from skyalert.auth.scopes import ADMIN, READ_PUBLIC, publish_scope, read_scope
+from skyalert.auth import scopes as rules
 from skyalert.schemas.catalog import Topic, Visibility
 
 
@@ -29,11 +29,13 @@ class Principal:
         return scope in self.scopes
 
     def may_read(self, topic: Topic) -> bool:
-        if self.has(ADMIN):
-            return True
-        if topic.visibility is Visibility.PUBLIC:
-            return self.has(READ_PUBLIC)
-        return topic.consumer_group is not None and self.has(read_scope(topic.consumer_group))
+        return rules.may_read(self.scopes, topic)
 
     def may_publish(self, topic: Topic) -> bool:
-        return self.has(publish_scope(topic.namespace))
+        return rules.may_publish(self.scopes, topic)
+
+
+def may_view(viewer: Principal | None, topic: Topic) -> bool:
+    """The archive's and the portal's rule: public topics are open data, for anyone, signed in
+    or not; restricted ones for whoever may read them."""
+    return topic.visibility is Visibility.PUBLIC or (viewer is not None and viewer.may_read(topic))

@@ -10,9 +10,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
-from skyalert.schemas.catalog import Catalog
+from skyalert.schemas.catalog import Catalog, Topic, Visibility
 
 PUBLIC_GROUP = "consumers.public"
 ADMIN_GROUP = "admins"
@@ -31,6 +31,22 @@ def publish_scope(namespace: str) -> str:
 
 def read_scope(group: str) -> str:
     return f"read:{group}"
+
+
+def topic_read_scope(topic: Topic) -> str:
+    """The scope that reads ``topic``: ``read:public``, or ``read:<group>`` if restricted."""
+    if topic.visibility is Visibility.PUBLIC:
+        return READ_PUBLIC
+    return read_scope(topic.consumer_group or "")
+
+
+def may_read(scopes: Collection[str], topic: Topic) -> bool:
+    """The one read rule, for tokens, Kafka ACLs and mail: ``admin`` or the topic's read scope."""
+    return ADMIN in scopes or topic_read_scope(topic) in scopes
+
+
+def may_publish(scopes: Collection[str], topic: Topic) -> bool:
+    return publish_scope(topic.namespace) in scopes
 
 
 def scopes_of_group(group: str, catalog: Catalog) -> frozenset[str]:

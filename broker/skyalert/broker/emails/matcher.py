@@ -13,7 +13,7 @@ from confluent_kafka import Message
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from skyalert.auth.scopes import ADMIN, read_scope
+from skyalert.auth.scopes import may_read
 from skyalert.auth.users import scopes_of_user
 from skyalert.broker.archive.alert_ids import alert_id_time, is_alert_id
 from skyalert.broker.core.db import utcnow
@@ -42,16 +42,10 @@ class Active:
 def readable(session: Session, catalog: Catalog, user_id: int, names: list[str]) -> frozenset[str]:
     """The topics among ``names`` the user may read now (a revoked group stops its mails)."""
     topics = [t for t in map(catalog.get, names) if t is not None]
-    if all(t.visibility is Visibility.PUBLIC for t in topics):
+    if all(t.visibility is Visibility.PUBLIC for t in topics):  # every account reads those
         return frozenset(t.name for t in topics)
     scopes = scopes_of_user(session, user_id, catalog)
-    return frozenset(
-        t.name
-        for t in topics
-        if ADMIN in scopes
-        or t.visibility is Visibility.PUBLIC
-        or read_scope(t.consumer_group or "") in scopes
-    )
+    return frozenset(t.name for t in topics if may_read(scopes, t))
 
 
 def load_active(session: Session, catalog: Catalog) -> list[Active]:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from skyalert.auth.principal import Principal
-from skyalert.auth.scopes import READ_PUBLIC, read_scope
+from skyalert.auth.scopes import topic_read_scope
 from skyalert.broker.core.db import utcnow
 from skyalert.broker.emails import ledger
 from skyalert.broker.emails.errors import (
@@ -23,7 +23,7 @@ from skyalert.broker.emails.models import EmailSubscription
 from skyalert.broker.emails.recipients import check_recipient, owner
 from skyalert.broker.emails.render import FORMATS
 from skyalert.client.filters import FilterError, compile_filter
-from skyalert.schemas.catalog import Catalog, ContentType, Role, Topic, Visibility
+from skyalert.schemas.catalog import Catalog, ContentType, Role, Topic
 
 MAX_TOPICS = 50
 MAX_NAME = 100
@@ -41,14 +41,9 @@ def _topic(catalog: Catalog, principal: Principal, name: object) -> Topic:
     if topic.role is not Role.ALERTS:
         raise InvalidSubscription(f"topics: {name} carries no alerts; it cannot be mailed")
     if not principal.may_read(topic):
-        needed = (
-            READ_PUBLIC
-            if topic.visibility is Visibility.PUBLIC
-            else read_scope(topic.consumer_group or "")
-        )
         raise TopicNotAllowed(
-            f"you may not read {name}: it needs the scope {needed!r}, which this token does not "
-            "hold; use a credential (or token) that includes it"
+            f"you may not read {name}: it needs the scope {topic_read_scope(topic)!r}, which "
+            "this token does not hold; use a credential (or token) that includes it"
         )
     return topic
 

@@ -13,13 +13,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from skyalert.auth.principal import Principal
+from skyalert.auth.principal import Principal, may_view
+from skyalert.auth.scopes import topic_read_scope
 from skyalert.broker.archive import store as archive
 from skyalert.broker.archive.alert_ids import is_alert_id
 from skyalert.broker.archive.cone import Cone
 from skyalert.broker.archive.store import Alert, AlertQuery, CitationLink
 from skyalert.broker.ingest.dead_letters import utc_text
-from skyalert.schemas.catalog import ContentType, Topic, Visibility
+from skyalert.schemas.catalog import ContentType, Topic
 from skyalert.web.api.security import current_principal
 from skyalert.web.state import AppState, State
 
@@ -42,23 +43,17 @@ async def optional_principal(request: Request, state: State) -> Principal | None
 MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
 
 
-def may_read(topic: Topic, principal: Principal | None) -> bool:
-    if topic.visibility is Visibility.PUBLIC:
-        return True
-    return principal is not None and principal.may_read(topic)
-
-
 def readable_topic(state: AppState, name: str, principal: Principal | None) -> Topic:
     topic = state.catalog.get(name)
     if topic is None:
         raise HTTPException(404, f"no topic named {name!r}; see /api/v1/topics")
-    if not may_read(topic, principal):
+    if not may_view(principal, topic):
         _forbid(topic, principal)
     return topic
 
 
 def _forbid(topic: Topic, principal: Principal | None) -> None:
-    need = f"read:{topic.consumer_group}"
+    need = topic_read_scope(topic)
     if principal is None:
         raise HTTPException(
             401,
@@ -130,7 +125,7 @@ async def search_alerts(
     if topic:
         topics = [readable_topic(state, name, principal).name for name in topic]
     else:
-        topics = [t.name for t in state.catalog.alert_topics if may_read(t, principal)]
+        topics = [t.name for t in state.catalog.alert_topics if may_view(principal, t)]
     cone = None
     if (ra, dec, radius) != (None, None, None):
         if ra is None or dec is None or radius is None:
@@ -198,7 +193,7 @@ async def get_alert(
     if alert is None:
         raise HTTPException(404, f"no alert {alert_id!r} in the archive")
     topic = state.catalog.get(alert.topic)
-    if topic is not None and not may_read(topic, principal):
+    if topic is not None and not may_view(principal, topic):
         _forbid(topic, principal)
     wanted = preferred_type(request.headers.get("accept"))
     if wanted in XML_TYPES:

@@ -13,13 +13,13 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
-from skyalert.auth.principal import Principal
+from skyalert.auth.principal import Principal, may_view
 from skyalert.broker.archive import store as archive
 from skyalert.broker.archive.alert_ids import is_alert_id
 from skyalert.broker.archive.cone import Cone
 from skyalert.broker.archive.store import Alert, AlertQuery, CitationLink
 from skyalert.schemas.catalog import ContentType, Topic
-from skyalert.web.portal.archive_views import may_read, readable_topics
+from skyalert.web.portal.archive_views import readable_topics
 from skyalert.web.portal.pages import Viewer, render
 from skyalert.web.portal.skymap import graticule, marker
 from skyalert.web.state import AppState, State
@@ -200,7 +200,7 @@ def _load(state: AppState, alert_id: str, viewer: Principal | None) -> AlertView
             archive.citations_of(session, alert),
             archive.cited_by(session, alert),
         )
-    if view.topic is not None and not may_read(view.topic, viewer):
+    if view.topic is not None and not may_view(viewer, view.topic):
         hint = "log in with an account" if viewer is None else "your account needs to be"
         raise HTTPException(
             403,
