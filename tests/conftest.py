@@ -34,6 +34,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.kafka)
 
 
+@pytest.fixture(autouse=True)
+def client_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own client cache, config and state folders (never the user's), and
+    no client credential in the environment."""
+    monkeypatch.setenv("SKYALERT_CLIENT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SKYALERT_CLIENT_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("SKYALERT_CLIENT_STATE_DIR", str(tmp_path / "state"))
+    for name in ("SKYALERT_CLIENT_ID", "SKYALERT_CLIENT_SECRET", "SKYALERT_CLIENT_SERVER"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def kafka_classpath_str() -> str:
     home = os.environ.get("SKYALERT_KAFKA_HOME")
@@ -99,9 +111,13 @@ def postgres_url(postgres_admin_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(var_dir: Path, postgres_url: str, kafka: LocalKafka) -> Settings:
-    """Settings of the running test stack: PostgreSQL and the real Kafka."""
+    """Settings of the running test stack: PostgreSQL and the real Kafka; ``app_url`` serves
+    the app where ``public_url`` says, so discovery documents point back at it."""
+    port = free_port()
     settings = Settings(
         var_dir=var_dir,
+        port=port,
+        public_url=f"http://127.0.0.1:{port}",
         database_url=postgres_url,
         kafka_bootstrap=kafka.bootstrap,
         heartbeat_interval=0.05,
@@ -142,7 +158,7 @@ def serving(settings: Settings, port: int | None = None) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def app_url(settings: Settings) -> Iterator[str]:
-    with serving(settings) as url:
+    with serving(settings, settings.port) as url:
         yield url
 
 

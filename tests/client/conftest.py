@@ -1,9 +1,8 @@
-"""Fixtures of the client tests: a server whose discovery says PLAINTEXT, private client dirs."""
+"""Fixtures of the client tests: a server whose discovery says PLAINTEXT."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -11,18 +10,6 @@ from conftest import serving
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.kafka_node import LocalKafka, free_port
 from support.client import ensure_catalog_topics
-
-
-@pytest.fixture(autouse=True)
-def client_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Each test gets its own cache, config and state folders, and no credential in the
-    environment."""
-    monkeypatch.setenv("SKYALERT_CLIENT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("SKYALERT_CLIENT_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("SKYALERT_CLIENT_STATE_DIR", str(tmp_path / "state"))
-    for name in ("SKYALERT_CLIENT_ID", "SKYALERT_CLIENT_SECRET", "SKYALERT_CLIENT_SERVER"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
 
 
 @pytest.fixture(scope="session")

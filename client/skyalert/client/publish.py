@@ -22,6 +22,8 @@ class Published:
     topic: str
     created: bool
     url: str
+    #: False when the server archived the alert but Kafka had not acknowledged it yet.
+    published: bool = True
 
 
 def content_type_for(path: Path | None, data: bytes) -> str:
@@ -53,6 +55,7 @@ def publish(
         topic=str(answer.get("topic", topic)),
         created=bool(answer.get("created", True)),
         url=str(answer.get("url", "")),
+        published=bool(answer.get("published", True)),
     )
 
 

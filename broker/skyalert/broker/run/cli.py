@@ -25,6 +25,10 @@ from skyalert.broker.kafka.config import admin_config
 from skyalert.broker.kafka.inboxes import topics_to_sync
 from skyalert.broker.kafka.kafka_node import kafka_classpath
 from skyalert.broker.run.workers import NAMES, WORKERS
+from skyalert.client.discovery import fetch_discovery
+from skyalert.client.errors import SkyalertClientError
+from skyalert.client.publish import content_type_for, publish
+from skyalert.client.tokens import fetch_token
 from skyalert.schemas.catalog import load_catalog
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -118,8 +122,7 @@ def cmd_topics_sync(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
-    from skyalert.broker.run.publish import publish
-
+    """Publish with the client's own publisher: one way to publish over HTTP."""
     client_id = args.client_id or os.environ.get("SKYALERT_CLIENT_ID")
     secret = args.client_secret or os.environ.get("SKYALERT_CLIENT_SECRET")
     if not client_id or not secret:
@@ -127,22 +130,25 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
             "publishing needs a producer credential: set SKYALERT_CLIENT_ID and "
             "SKYALERT_CLIENT_SECRET (or pass --client-id and --client-secret)"
         )
+    path = None if args.file == "-" else Path(args.file)
     try:
-        payload = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+        payload = sys.stdin.buffer.read() if path is None else path.read_bytes()
     except OSError as exc:
         raise SkyalertError(f"cannot read {args.file}: {exc.strerror}") from exc
+    discovery = fetch_discovery(args.server or settings.base_url)
+    token = fetch_token(discovery.token_endpoint, client_id, secret)
     done = publish(
-        args.server or settings.base_url,
-        (client_id, secret),
+        discovery,
+        token.access_token,
         args.topic,
         payload,
-        content_type=args.content_type,
+        args.content_type or content_type_for(path, payload),
         idempotency_key=args.idempotency_key,
     )
     state = "published" if done.created else "already published (a repeat)"
     if not done.published:
         state += "; archived, Kafka has not acknowledged it yet"
-    say(f"{done.alert_id} {done.topic}: {state}")
+    say(f"{done.id} {done.topic}: {state}")
     return 0
 
 
@@ -266,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
         func: Command = args.func
         return func(args, settings)
-    except SkyalertError as exc:
+    except (SkyalertError, SkyalertClientError) as exc:
         print(f"skyalert: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
