@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,10 +17,15 @@ import httpx
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
+from skyalert.broker.core.running import FILE as RUNNING_FILE
 from skyalert.broker.kafka.kafka_node import free_port
 from skyalert.broker.run.stack import CRASH_WINDOW, MAX_CRASHES, Service
+from skyalert.client import Consumer as AlertConsumer
 from skyalert.schemas.catalog import load_catalog
+from support.client import within
+from support.ingest import GUANO_TOPIC
 from support.stack import Up, var_with_jars
+from support.stream import guano
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,8 +84,64 @@ def newest_heartbeat_after_restart(bootstrap: str, topic: str) -> bytes:
     raise AssertionError(f"no heartbeat on {topic} within 30 s after the restart")
 
 
+def _second_terminal(var: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """A ``skyalert`` command typed in another terminal of the checkout: no SKYALERT_* set."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SKYALERT_")}
+    return subprocess.run(
+        [sys.executable, "-m", "skyalert.broker.run.cli", *args],
+        env={**clean, "SKYALERT_VAR_DIR": str(var), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _credential_from_second_terminal(var: Path, email: str, *groups: str) -> tuple[str, str]:
+    assert _second_terminal(var, "users", "create", email, "--verified").returncode == 0
+    for group in groups:
+        assert _second_terminal(var, "users", "grant", email, group).returncode == 0
+    made = _second_terminal(var, "credentials", "create", "--user", email, "--name", "t", "--json")
+    assert made.returncode == 0, made.stderr
+    assert "Kafka ACLs were not updated" not in made.stderr  # it found the stack's Kafka
+    credential = json.loads(made.stdout)
+    return credential["client_id"], credential["client_secret"]
+
+
+def _operator_cli_reaches_the_stack(var: Path, portal: str, tmp_path: Path) -> None:
+    """Credentials made and an alert published from a second terminal work at once."""
+    suffix = uuid.uuid4().hex[:8]
+    reader = _credential_from_second_terminal(var, f"reader-{suffix}@example.org")
+    author = _credential_from_second_terminal(var, f"author-{suffix}@example.org", "producers.gcn")
+    alert = tmp_path / "guano.json"
+    alert.write_text(json.dumps(guano(suffix)))
+    sent = _second_terminal(
+        var,
+        "publish",
+        "--topic",
+        GUANO_TOPIC,
+        str(alert),
+        SKYALERT_CLIENT_ID=author[0],
+        SKYALERT_CLIENT_SECRET=author[1],
+    )
+    assert sent.returncode == 0, sent.stderr
+    alert_id = sent.stdout.split()[0]
+    consumer = AlertConsumer(
+        client_id=reader[0],
+        client_secret=reader[1],
+        server=portal,
+        group_id=f"{reader[0]}.second-terminal",
+        config={"auto.offset.reset": "earliest"},
+    )
+    try:
+        with within(60):
+            assert any(a.id == alert_id for a in consumer.alerts(GUANO_TOPIC, stall_timeout=None))
+    finally:
+        consumer.close()
+
+
 @pytest.mark.slow
-def test_up_serves_stops_and_keeps_data(var: Path) -> None:
+def test_up_serves_stops_and_keeps_data(var: Path, tmp_path: Path) -> None:
     catalog = load_catalog()
     port = free_port()
     up = Up(var, port)
@@ -109,6 +171,11 @@ def test_up_serves_stops_and_keeps_data(var: Path) -> None:
         info["pids"] += f" {restarted}"
         assert newest_heartbeat_after_restart(info["bootstrap"], catalog.heartbeat.name)
 
+        _operator_cli_reaches_the_stack(var, info["portal"].rstrip("/"), tmp_path)
+        second = Up(var, free_port())
+        second.wait_for("skyalert is already running here")
+        assert second.finished(30) == 2
+
         producer = Producer({"bootstrap.servers": info["bootstrap"]})
         producer.produce("igwn.gwalert", b'{"kept": "across restarts"}')
         assert producer.flush(10) == 0
@@ -116,6 +183,7 @@ def test_up_serves_stops_and_keeps_data(var: Path) -> None:
         code = up.interrupt()
     assert code == 0
     assert "stopped" in up.output
+    assert not (var / RUNNING_FILE).exists()
     pids = [int(p) for p in info["pids"].split()]
     assert len(pids) >= 3  # kafka, web, heartbeat
     assert not [p for p in pids if alive(p)], "Ctrl-C left processes behind"

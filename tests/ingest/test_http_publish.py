@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from conftest import serving
 from skyalert.broker.archive.store import Alert
 from skyalert.broker.core.db import make_engine
+from skyalert.broker.core.rates import Rate
 from skyalert.broker.core.settings import Settings
 from skyalert.schemas.catalog import load_catalog
 from skyalert.schemas.validation import schema_directory
@@ -213,7 +214,7 @@ def test_ten_megabytes_are_refused_and_the_next_alert_still_gets_in(
 
 
 def test_publishing_is_rate_limited_per_credential(settings: Settings) -> None:
-    limited = settings.model_copy(update={"rate_limit_publish": "3/hour"})
+    limited = settings.model_copy(update={"rate_limit_publish": Rate.parse("3/hour")})
     with serving(limited) as url:
         first, second = (token_for(settings, url, groups=["producers.gcn"]) for _ in range(2))
         answers = [post(url, GUANO_TOPIC, guano(), bearer(first, **JSON)) for _ in range(4)]

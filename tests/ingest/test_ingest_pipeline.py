@@ -172,7 +172,7 @@ def test_json_repeats_by_content_and_by_idempotency_key(
     conflict = submit(pipeline, topic, json.dumps(document).encode(), idempotency_key="mission-42")
     assert isinstance(conflict, Refused)
     assert conflict.rejected.reason == "idempotency_conflict"
-    assert conflict.rejected.status == 409
+    assert conflict.rejected.http_status == 409
     assert keyed.alert_id in conflict.rejected.detail
 
 

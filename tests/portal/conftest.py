@@ -26,6 +26,7 @@ from playwright.sync_api import (
 
 from conftest import serving
 from skyalert.auth.models import User
+from skyalert.broker.core.rates import Rate
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.kafka_node import LocalKafka, free_port
 from support.auth import DEFAULT_PASSWORD, make_user, token_for
@@ -176,7 +177,7 @@ def local_url(settings: Settings, kafka: LocalKafka, catalog_topics: None) -> It
             "kafka_client_bootstrap": kafka.bootstrap,
             "kafka_client_security_protocol": "PLAINTEXT",
             # Other tests sign up from the same loopback address in the same database.
-            "rate_limit_signup": "1000/hour",
+            "rate_limit_signup": Rate.parse("1000/hour"),
         }
     )
     with serving(local, port) as url:

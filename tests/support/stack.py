@@ -83,6 +83,10 @@ class Up:
 
     def interrupt(self, timeout: float = 20.0) -> int:
         self.process.send_signal(signal.SIGINT)
+        return self.finished(timeout)
+
+    def finished(self, timeout: float = 20.0) -> int:
+        """The exit status, once the process ended and all its output was read."""
         code = self.process.wait(timeout)
         self.reader.join(5)
         assert self.process.stdout is not None

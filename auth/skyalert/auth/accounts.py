@@ -40,8 +40,8 @@ class Accounts:
     sessions: sessionmaker[Session]
     secret: bytes
 
-    def _limit(self, bucket: str, rate: str, what: str) -> None:
-        hit(self.sessions, bucket, Rate.parse(rate), what)
+    def _limit(self, bucket: str, rate: Rate, what: str) -> None:
+        hit(self.sessions, bucket, rate, what)
 
     def _send(self, mail: Mail | None) -> None:
         if mail is not None:
@@ -77,7 +77,7 @@ class Accounts:
 
         Failed attempts are limited per client address and per account (brute force);
         successful logins are not counted."""
-        rate = Rate.parse(self.settings.rate_limit_login)
+        rate = self.settings.rate_limit_login
         buckets = (f"login-ip:{client}", f"login-account:{email.strip().lower()}")
         for bucket in buckets:
             check(self.sessions, bucket, rate, "failed logins")

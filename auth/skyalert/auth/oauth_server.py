@@ -46,7 +46,6 @@ from skyalert.auth.scopes import OIDC_SCOPES, known_scopes
 from skyalert.auth.tokens import issue_access_token, verify_access_token
 from skyalert.auth.users import scopes_of_user
 from skyalert.broker.core.db import utcnow
-from skyalert.broker.core.rates import Rate
 from skyalert.broker.core.secrets import keyed_hash, random_token
 from skyalert.broker.core.settings import Settings
 from skyalert.schemas.catalog import Catalog
@@ -448,7 +447,7 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
         self.catalog = catalog
         self.ring = ring
         self.secret = secret
-        self.token_rate = Rate.parse(settings.rate_limit_token)
+        self.token_rate = settings.rate_limit_token
         self.known_scopes = known_scopes(catalog)
         self.register_token_generator("default", self._generate_token)
         self.register_grant(ClientCredentialsGrant)

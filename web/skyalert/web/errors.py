@@ -60,15 +60,13 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _skyalert_error(request: Request, exc: Exception) -> Response:
-    # Errors that are the caller's doing carry their status (skyalert.auth.errors); the rest
-    # are ours: the service cannot do it right now.
-    status = getattr(exc, "http_status", 503)
+    assert isinstance(exc, SkyalertError)
+    status = exc.http_status  # the caller's mistakes say so; the rest default to 503
     response = problem(
         request, status, str(exc), title="Service unavailable" if status == 503 else None
     )
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None:
-        response.headers["Retry-After"] = str(retry_after)
+    if exc.retry_after is not None:
+        response.headers["Retry-After"] = str(exc.retry_after)
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="skyalert"'
     return response

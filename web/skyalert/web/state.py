@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaException
 from confluent_kafka.admin import AdminClient
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +23,8 @@ from skyalert.broker.kafka.admin import message_counts
 from skyalert.broker.kafka.config import consumer_config
 from skyalert.broker.kafka.topic_rates import TopicRate, topic_rates
 from skyalert.schemas.catalog import Catalog, load_catalog
+
+T = TypeVar("T")
 
 #: Message counts change slowly; a short cache keeps pages fast under load.
 COUNTS_TTL = 2.0
@@ -129,6 +133,24 @@ class AppState:
             ingest=IngestPipeline.build(settings, sessions, catalog),
             workers=workers,
         )
+
+    async def read(self, work: Callable[[Session], T]) -> T:
+        """``work`` with a database session, in a worker thread (the drivers block)."""
+
+        def run() -> T:
+            with self.sessions() as session:
+                return work(session)
+
+        return await run_in_threadpool(run)
+
+    async def write(self, work: Callable[[Session], T]) -> T:
+        """``work`` in one transaction, committed if it returns, in a worker thread."""
+
+        def run() -> T:
+            with self.sessions.begin() as session:
+                return work(session)
+
+        return await run_in_threadpool(run)
 
     def close(self) -> None:
         self.kafka.close()

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic import (
+    AnyHttpUrl,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from skyalert.broker.core.errors import ConfigError
+from skyalert.broker.core.rates import Rate
+from skyalert.broker.core.running import running_environment
 
 ENV_PREFIX = "SKYALERT_"
-#: A rate limit: how many per period, e.g. "10/minute".
-RATE = r"^\d+/(second|minute|hour|day)$"
+#: A rate limit: how many per period, e.g. "10/minute"; parsed once, when settings are read.
+RateSetting = Annotated[Rate, NoDecode, BeforeValidator(Rate.setting), PlainSerializer(str)]
 
 
 class Settings(BaseSettings):
@@ -136,21 +147,20 @@ class Settings(BaseSettings):
     credential_warning_days: int = Field(
         default=7, ge=1, description="Days before idle expiry when the owner is warned by email."
     )
-    rate_limit_signup: str = Field(
-        default="10/hour", pattern=RATE, description="Sign-ups per client address."
+    rate_limit_signup: RateSetting = Field(
+        default=Rate.parse("10/hour"), description="Sign-ups per client address."
     )
-    rate_limit_login: str = Field(
-        default="10/minute", pattern=RATE, description="Logins per address and per account."
+    rate_limit_login: RateSetting = Field(
+        default=Rate.parse("10/minute"), description="Logins per address and per account."
     )
-    rate_limit_password_reset: str = Field(
-        default="5/hour", pattern=RATE, description="Password-reset mails per address."
+    rate_limit_password_reset: RateSetting = Field(
+        default=Rate.parse("5/hour"), description="Password-reset mails per address."
     )
-    rate_limit_token: str = Field(
-        default="120/minute", pattern=RATE, description="Token requests per client id."
+    rate_limit_token: RateSetting = Field(
+        default=Rate.parse("120/minute"), description="Token requests per client id."
     )
-    rate_limit_publish: str = Field(
-        default="1200/minute",
-        pattern=RATE,
+    rate_limit_publish: RateSetting = Field(
+        default=Rate.parse("1200/minute"),
         description="Alerts published over HTTP per credential; over it the API answers 429 "
         "with Retry-After and stores nothing.",
     )
@@ -173,19 +183,16 @@ class Settings(BaseSettings):
         default="skyalert-email",
         description="Kafka consumer group of the email workers (run several: they share it).",
     )
-    email_rate_recipient: str = Field(
-        default="10/minute",
-        pattern=RATE,
+    email_rate_recipient: RateSetting = Field(
+        default=Rate.parse("10/minute"),
         description="Mails per recipient address; a burst beyond it is folded into one digest.",
     )
-    email_rate_global: str = Field(
-        default="600/minute",
-        pattern=RATE,
+    email_rate_global: RateSetting = Field(
+        default=Rate.parse("600/minute"),
         description="Mails per email worker deployment in all (your SMTP relay's quota).",
     )
-    email_rate_confirm: str = Field(
-        default="5/hour",
-        pattern=RATE,
+    email_rate_confirm: RateSetting = Field(
+        default=Rate.parse("5/hour"),
         description="Address-confirmation mails per address (whoever asks for them).",
     )
     email_digest_delay: float = Field(
@@ -250,9 +257,16 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build the settings from the environment; a bad value names its variable."""
+    """Build the settings from the environment, then from a running ``skyalert up`` of the
+    same var folder (core/running.py); a bad value names its variable."""
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
+        running = {
+            name.removeprefix(ENV_PREFIX).lower(): value
+            for name, value in running_environment(settings.var_dir).items()
+            if name.startswith(ENV_PREFIX) and name not in os.environ
+        }
+        return Settings(**{**running, **overrides}) if running else settings
     except SettingsError as exc:  # a complex value (JSON) that does not parse
         found = re.search(r'field "(\w+)"', str(exc))
         variable = ENV_PREFIX + (found.group(1).upper() if found else "?")
@@ -289,6 +303,8 @@ def settings_markdown() -> str:
             default = repr(field.default_factory())  # type: ignore[call-arg]
         else:
             default = "unset" if field.default is None else repr(field.default)
+            if isinstance(field.default, Rate):
+                default = repr(field.default.text)
         default = default.replace("PosixPath(", "").replace("')", "'")
         description = (field.description or "").replace("|", "\\|")
         lines.append(f"| `{ENV_PREFIX}{name.upper()}` | `{default}` | {description} |")

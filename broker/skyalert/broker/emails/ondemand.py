@@ -16,7 +16,6 @@ from skyalert.broker.archive.alert_ids import new_alert_id
 from skyalert.broker.core.db import utcnow
 from skyalert.broker.core.errors import MailError
 from skyalert.broker.core.mail import Mailer
-from skyalert.broker.core.rates import Rate
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.emails import ledger
 from skyalert.broker.emails.errors import SendFailed, TooManyMails
@@ -48,7 +47,7 @@ def sample(topic: Topic) -> tuple[bytes, dict[str, Any]]:
 
 
 def _check_rate(settings: Settings, session: Session, recipient: str) -> None:
-    rate = Rate.parse(settings.email_rate_recipient)
+    rate = settings.email_rate_recipient
     used = ledger.mails_since(session, utcnow() - timedelta(seconds=rate.period), recipient)
     if used >= rate.count:
         raise TooManyMails(
@@ -88,7 +87,7 @@ def send_confirmation(
     secret: str,
 ) -> str:
     # Someone else's address: only a few confirmation mails, whoever asks for them.
-    rate = Rate.parse(settings.email_rate_confirm)
+    rate = settings.email_rate_confirm
     with sessions() as session:
         since = utcnow() - timedelta(seconds=rate.period)
         if ledger.mails_since(session, since, address, kind="confirm") >= rate.count:

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from skyalert.broker.core.db import utcnow
 from skyalert.broker.core.errors import MailError
 from skyalert.broker.core.mail import Mailer
-from skyalert.broker.core.rates import Rate
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.emails import ledger
 from skyalert.broker.emails.limits import plan
@@ -56,8 +55,8 @@ class Sender:
     ctx: MailContext
 
     def __post_init__(self) -> None:
-        self.per_recipient = Rate.parse(self.settings.email_rate_recipient)
-        self.overall = Rate.parse(self.settings.email_rate_global)
+        self.per_recipient = self.settings.email_rate_recipient
+        self.overall = self.settings.email_rate_global
         self._outbox = self.settings.smtp_url is None
         self._global_left = 0
         self._accepted: list[int] = []

@@ -3,26 +3,46 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 from typing import Any
 
 from skyalert.broker.core.errors import SkyalertError
 from skyalert.schemas.validation import Violation
 from skyalert.schemas.voevent import LineError
 
-#: HTTP status for each reason; the dead-letter envelope and the rejections list carry the reason.
+
+class Reason(StrEnum):
+    """Machine-readable refusal reasons: problem+json ``reason``, the dead-letter envelope and
+    header, the rejections list. A contract with publishers: add, never rename."""
+
+    TOO_LARGE = "too_large"
+    UNKNOWN_TOPIC = "unknown_topic"
+    NOT_PUBLISHABLE = "not_publishable"
+    FORBIDDEN_TOPIC = "forbidden_topic"
+    UNSUPPORTED_CONTENT_TYPE = "unsupported_content_type"
+    BAD_IDEMPOTENCY_KEY = "bad_idempotency_key"
+    MALFORMED_JSON = "malformed_json"
+    MALFORMED_VOEVENT = "malformed_voevent"
+    SCHEMA_VIOLATION = "schema_violation"
+    INVALID_VOEVENT = "invalid_voevent"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    UNPROCESSABLE = "unprocessable"
+
+
+#: HTTP status for each reason.
 STATUS = {
-    "too_large": 413,
-    "unknown_topic": 404,
-    "not_publishable": 403,
-    "forbidden_topic": 403,
-    "unsupported_content_type": 415,
-    "bad_idempotency_key": 400,
-    "malformed_json": 400,
-    "malformed_voevent": 400,
-    "schema_violation": 422,
-    "invalid_voevent": 422,
-    "idempotency_conflict": 409,
-    "unprocessable": 500,
+    Reason.TOO_LARGE: 413,
+    Reason.UNKNOWN_TOPIC: 404,
+    Reason.NOT_PUBLISHABLE: 403,
+    Reason.FORBIDDEN_TOPIC: 403,
+    Reason.UNSUPPORTED_CONTENT_TYPE: 415,
+    Reason.BAD_IDEMPOTENCY_KEY: 400,
+    Reason.MALFORMED_JSON: 400,
+    Reason.MALFORMED_VOEVENT: 400,
+    Reason.SCHEMA_VIOLATION: 422,
+    Reason.INVALID_VOEVENT: 422,
+    Reason.IDEMPOTENCY_CONFLICT: 409,
+    Reason.UNPROCESSABLE: 500,
 }
 
 
@@ -35,22 +55,17 @@ class Rejected(SkyalertError):
 
     def __init__(
         self,
-        reason: str,
+        reason: Reason | str,
         detail: str,
         violations: Sequence[Violation] = (),
         errors: Sequence[LineError] = (),
     ) -> None:
-        if reason not in STATUS:
-            raise ValueError(f"unknown rejection reason {reason!r}")
         super().__init__(detail)
-        self.reason = reason
+        self.reason = Reason(reason)  # an unknown one is a ValueError: a bug, not a refusal
+        self.http_status = STATUS[self.reason]
         self.detail = detail
         self.violations = list(violations)
         self.errors = list(errors)
-
-    @property
-    def status(self) -> int:
-        return STATUS[self.reason]
 
     def violations_json(self) -> list[dict[str, str]]:
         return [{"path": v.path, "message": v.message} for v in self.violations]

@@ -67,7 +67,7 @@ def record(session: Session, message: RefusedMessage, rejected: Rejected) -> Rej
         sender=_text(message.sender, 320),
         source=message.source,
         reason=rejected.reason,
-        status=rejected.status,
+        status=rejected.http_status,
         detail=_text(rejected.detail),
         violations=rejected.violations_json(),
         errors=rejected.errors_json(),

@@ -48,6 +48,8 @@ class CloseCode(IntEnum):
 class StreamRequestError(SkyalertError):
     """A client message the live feed refuses; the message tells the client what to fix."""
 
+    http_status = 400
+
 
 @dataclass(frozen=True)
 class Since:

@@ -21,6 +21,7 @@ from skyalert.broker.core import migrate
 from skyalert.broker.core.db import check_database, make_engine
 from skyalert.broker.core.errors import SkyalertError
 from skyalert.broker.core.processes import Child, spawn
+from skyalert.broker.core.running import RunningStack
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.admin import sync_topics, wait_for_kafka
 from skyalert.broker.kafka.config import admin_config
@@ -97,6 +98,7 @@ class Stack:
     broker: LocalBroker | None = None
     services: list[Service] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
+    running: RunningStack | None = None
     #: The first admin's email, and its password when this start created it (printed once).
     admin: tuple[str, str | None] | None = None
 
@@ -115,6 +117,8 @@ class Stack:
         var = settings.var_dir.resolve()
         var.mkdir(parents=True, exist_ok=True)
         settings = settings.model_copy(update={"var_dir": var})
+        self.running = RunningStack(var)
+        self.running.claim()
         if settings.kafka_bootstrap is None:
             self.broker = local_broker(settings, oauth_listener, self.scale.brokers)
             self.broker.start(self.say)
@@ -164,6 +168,7 @@ class Stack:
         for service in self.services:
             service.start()
         self._wait_for_web(settings)
+        self.running.publish(_shared_environment(settings))
         return settings
 
     def _wait_for_web(self, settings: Settings, timeout: float = 30.0) -> None:
@@ -233,6 +238,8 @@ class Stack:
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
+        if self.running is not None:
+            self.running.release()
 
     def handle_signals(self) -> None:
         def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -259,6 +266,15 @@ def _environment(settings: Settings) -> dict[str, str]:
             else {}
         ),
     }
+
+
+def _shared_environment(settings: Settings) -> dict[str, str]:
+    """What a second terminal's ``skyalert`` commands need to reach this stack: the
+    ``SKYALERT_*`` variables it was started with and the addresses it chose."""
+    given = {k: v for k, v in os.environ.items() if k.startswith("SKYALERT_")}
+    shared = {**given, **_environment(settings)}
+    shared.pop("SKYALERT_VAR_DIR")  # they found the file through it
+    return shared
 
 
 def run(settings: Settings, say: Say, scale: Scale | None = None) -> int:

@@ -133,11 +133,7 @@ async def _userinfo(principal: Principal, state: AppState) -> dict[str, Any]:
     if principal.client_id is None or not principal.has("openid"):
         raise HTTPException(403, "userinfo needs an access token with the 'openid' scope")
 
-    def load() -> User | None:
-        with state.sessions() as session:
-            return session.get(User, principal.user_id)
-
-    user = await run_in_threadpool(load)
+    user = await state.read(lambda s: s.get(User, principal.user_id))
     if user is None:
         raise HTTPException(404, "the account no longer exists")
     return dict(user_info(user, " ".join(principal.scopes)))

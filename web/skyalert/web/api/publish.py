@@ -12,7 +12,6 @@ from skyalert.auth import ratelimit
 from skyalert.auth.principal import Principal
 from skyalert.auth.scopes import publish_scope
 from skyalert.broker.core.db import utcnow
-from skyalert.broker.core.rates import Rate
 from skyalert.broker.ingest import rejections
 from skyalert.broker.ingest.dead_letters import utc_text
 from skyalert.broker.ingest.pipeline import Refused, Submission
@@ -76,7 +75,7 @@ def refused(request: Request, topic: str, outcome: Refused) -> Response:
         extra["violations"] = rejected.violations_json()
     if rejected.errors:
         extra["errors"] = rejected.errors_json()
-    return problem(request, rejected.status, rejected.detail, title="Alert refused", **extra)
+    return problem(request, rejected.http_status, rejected.detail, title="Alert refused", **extra)
 
 
 @router.post(
@@ -108,7 +107,7 @@ async def publish_alert(
     (``violations``: JSON pointer and message) or the syntax errors by line (``errors``).
     """
     found = publishable(state, topic, principal)
-    rate = Rate.parse(state.settings.rate_limit_publish)
+    rate = state.settings.rate_limit_publish
     await run_in_threadpool(
         ratelimit.hit, state.sessions, f"publish:{principal.subject}", rate, "alerts published"
     )

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from skyalert.auth.principal import Principal
 from skyalert.broker.emails import ondemand, recipients, subscriptions
@@ -53,24 +54,25 @@ def _fields(body: SubscriptionFields) -> dict[str, Any]:
     return body.model_dump(exclude_unset=True)
 
 
-def _view(state: AppState, sub_id: int, principal: Principal) -> dict[str, Any]:
-    with state.sessions() as session:
+async def _view(state: AppState, sub_id: int, principal: Principal) -> dict[str, Any]:
+    def view(session: Session) -> dict[str, Any]:
         sub = subscriptions.owned(session, principal, sub_id)
         return subscriptions.represent(session, sub, state.settings.base_url)
+
+    return await state.read(view)
 
 
 @router.get("/subscriptions")
 async def list_subscriptions(principal: CurrentPrincipal, state: State) -> dict[str, Any]:
     """Your email subscriptions, each with its delivery record and last failure."""
 
-    def load() -> list[dict[str, Any]]:
-        with state.sessions() as session:
-            return [
-                subscriptions.represent(session, sub, state.settings.base_url)
-                for sub in subscriptions.listing(session, principal)
-            ]
+    def load(session: Session) -> list[dict[str, Any]]:
+        return [
+            subscriptions.represent(session, sub, state.settings.base_url)
+            for sub in subscriptions.listing(session, principal)
+        ]
 
-    return {"subscriptions": await run_in_threadpool(load)}
+    return {"subscriptions": await state.read(load)}
 
 
 @router.post("/subscriptions", status_code=201)
@@ -80,19 +82,15 @@ async def create_subscription(
     """Subscribe: topics you may read, an optional filter, a format and a verified address."""
     fields = _fields(body)
 
-    def create() -> int:
-        with state.sessions.begin() as session:
-            return subscriptions.create(session, principal, state.catalog, fields).id
-
-    sub_id = await run_in_threadpool(create)
-    shown = await run_in_threadpool(_view, state, sub_id, principal)
+    made = await state.write(lambda s: subscriptions.create(s, principal, state.catalog, fields))
+    shown = await _view(state, made.id, principal)
     return JSONResponse(shown, status_code=201, headers={"Location": shown["links"]["self"]})
 
 
 @router.get("/subscriptions/{sub_id}")
 async def get_subscription(sub_id: int, principal: CurrentPrincipal, state: State) -> Any:
     """One of your subscriptions."""
-    return await run_in_threadpool(_view, state, sub_id, principal)
+    return await _view(state, sub_id, principal)
 
 
 @router.patch("/subscriptions/{sub_id}")
@@ -102,23 +100,15 @@ async def update_subscription(
     """Change the fields sent; ``{"active": true}`` resumes a stopped subscription."""
     fields = _fields(body)
 
-    def update() -> None:
-        with state.sessions.begin() as session:
-            subscriptions.update(session, principal, state.catalog, sub_id, fields)
-
-    await run_in_threadpool(update)
-    return await run_in_threadpool(_view, state, sub_id, principal)
+    await state.write(lambda s: subscriptions.update(s, principal, state.catalog, sub_id, fields))
+    return await _view(state, sub_id, principal)
 
 
 @router.delete("/subscriptions/{sub_id}", status_code=204)
 async def delete_subscription(sub_id: int, principal: CurrentPrincipal, state: State) -> Response:
     """Delete a subscription and its delivery record."""
 
-    def delete() -> None:
-        with state.sessions.begin() as session:
-            subscriptions.delete(session, principal, sub_id)
-
-    await run_in_threadpool(delete)
+    await state.write(lambda s: subscriptions.delete(s, principal, sub_id))
     return Response(status_code=204)
 
 
@@ -126,9 +116,9 @@ async def delete_subscription(sub_id: int, principal: CurrentPrincipal, state: S
 async def send_test_message(sub_id: int, principal: CurrentPrincipal, state: State) -> Any:
     """Send a sample alert of the subscription's first topic to its address now."""
 
+    sub = await state.read(lambda s: subscriptions.owned(s, principal, sub_id))
+
     def send() -> dict[str, Any]:
-        with state.sessions() as session:
-            sub = subscriptions.owned(session, principal, sub_id)
         ctx = mail_context(state.settings)
         message_id = ondemand.send_test(state.settings, state.sessions, ctx, state.catalog, sub)
         return {"sent": True, "recipient": sub.recipient, "message_id": message_id}
@@ -140,11 +130,10 @@ async def send_test_message(sub_id: int, principal: CurrentPrincipal, state: Sta
 async def list_recipients(principal: CurrentPrincipal, state: State) -> dict[str, Any]:
     """Addresses you may mail alerts to, and those waiting for confirmation."""
 
-    def load() -> list[dict[str, object]]:
-        with state.sessions() as session:
-            return recipients.listed(session, recipients.owner(session, principal.user_id))
+    def load(session: Session) -> list[dict[str, object]]:
+        return recipients.listed(session, recipients.owner(session, principal.user_id))
 
-    return {"recipients": await run_in_threadpool(load)}
+    return {"recipients": await state.read(load)}
 
 
 @router.post("/email-recipients", status_code=202)

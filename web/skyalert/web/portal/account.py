@@ -7,7 +7,6 @@ Every form posts a CSRF token; a failed form comes back with the reason and what
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
@@ -20,7 +19,7 @@ from skyalert.auth.principal import Principal
 from skyalert.auth.scopes import scopes_of_groups
 from skyalert.auth.sessions import COOKIE
 from skyalert.web.middleware.csrf import check_csrf
-from skyalert.web.portal.pages import Viewer, render
+from skyalert.web.portal.pages import LoggedIn, Viewer, render
 from skyalert.web.state import AppState, State
 
 router = APIRouter(prefix="/account", include_in_schema=False)
@@ -37,11 +36,6 @@ def safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return "/account"
-
-
-def _login_first(request: Request) -> RedirectResponse:
-    target = request.url.path + ("?" + request.url.query if request.url.query else "")
-    return RedirectResponse("/account/login?" + urlencode({"next": target}), status_code=303)
 
 
 def set_session_cookie(response: Response, state: AppState, cookie: str) -> None:
@@ -231,11 +225,7 @@ async def reset_confirm(
 async def _account_page(
     request: Request, state: AppState, viewer: Principal, status_code: int = 200, **extra: Any
 ) -> HTMLResponse:
-    def load() -> User | None:
-        with state.sessions() as session:
-            return session.get(User, viewer.user_id)
-
-    user = await run_in_threadpool(load)
+    user = await state.read(lambda s: s.get(User, viewer.user_id))
     groups = await run_in_threadpool(state.auth.directory.groups, viewer.user_id)
     return render(
         request,
@@ -249,9 +239,7 @@ async def _account_page(
 
 
 @router.get("", response_class=HTMLResponse)
-async def account(request: Request, state: State, viewer: Viewer) -> Response:
-    if viewer is None:
-        return _login_first(request)
+async def account(request: Request, state: State, viewer: LoggedIn) -> Response:
     return await _account_page(request, state, viewer)
 
 
@@ -259,12 +247,10 @@ async def account(request: Request, state: State, viewer: Viewer) -> Response:
 async def profile(
     request: Request,
     state: State,
-    viewer: Viewer,
+    viewer: LoggedIn,
     name: Text = "",
     affiliation: Text = "",
 ) -> Response:
-    if viewer is None:
-        return _login_first(request)
     await _csrf(request, state)
     try:
         await run_in_threadpool(
@@ -279,12 +265,10 @@ async def profile(
 async def change_password(
     request: Request,
     state: State,
-    viewer: Viewer,
+    viewer: LoggedIn,
     current: Text = "",
     password: Text = "",
 ) -> Response:
-    if viewer is None:
-        return _login_first(request)
     await _csrf(request, state)
     try:
         await run_in_threadpool(
@@ -303,10 +287,8 @@ async def change_password(
 
 @router.post("/email", response_model=None)
 async def change_email(
-    request: Request, state: State, viewer: Viewer, email: Text, password: Text = ""
+    request: Request, state: State, viewer: LoggedIn, email: Text, password: Text = ""
 ) -> Response:
-    if viewer is None:
-        return _login_first(request)
     await _csrf(request, state)
     try:
         await run_in_threadpool(
@@ -354,18 +336,14 @@ async def _credentials_page(
 
 
 @router.get("/credentials", response_class=HTMLResponse)
-async def credentials(request: Request, state: State, viewer: Viewer) -> Response:
-    if viewer is None:
-        return _login_first(request)
+async def credentials(request: Request, state: State, viewer: LoggedIn) -> Response:
     return await _credentials_page(request, state, viewer)
 
 
 @router.post("/credentials", response_model=None)
 async def create_credential(
-    request: Request, state: State, viewer: Viewer, name: Text = ""
+    request: Request, state: State, viewer: LoggedIn, name: Text = ""
 ) -> Response:
-    if viewer is None:
-        return _login_first(request)
     form = await request.form()
     check_csrf(request, state.auth.secret, str(form.get("csrf_token", "")))
     chosen = [str(s) for s in form.getlist("scope")]
@@ -391,10 +369,8 @@ async def create_credential(
 
 @router.post("/credentials/{client_id}/delete", response_model=None)
 async def delete_credential(
-    request: Request, state: State, viewer: Viewer, client_id: str
+    request: Request, state: State, viewer: LoggedIn, client_id: str
 ) -> Response:
-    if viewer is None:
-        return _login_first(request)
     await _csrf(request, state)
     try:
         await run_in_threadpool(

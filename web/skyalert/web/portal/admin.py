@@ -3,14 +3,12 @@ credentials, and the audit log. Only for members of ``admins``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 from confluent_kafka import KafkaException
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
 
 from skyalert.auth.errors import AuthError
 from skyalert.auth.principal import Principal
@@ -18,18 +16,14 @@ from skyalert.auth.scopes import ADMIN, PUBLIC_GROUP, known_groups
 from skyalert.broker.kafka.topic_state import TopicState, topic_states
 from skyalert.web.middleware.csrf import check_csrf
 from skyalert.web.portal import admin_queries
-from skyalert.web.portal.pages import Viewer, render
+from skyalert.web.portal.pages import LoggedIn, render
 from skyalert.web.state import AppState, State
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 T = TypeVar("T")
 
 
-async def admin_viewer(request: Request, viewer: Viewer) -> Principal:
-    if viewer is None:
-        raise HTTPException(
-            303, "log in first", headers={"Location": f"/account/login?next={request.url.path}"}
-        )
+async def admin_viewer(viewer: LoggedIn) -> Principal:
     if not viewer.has(ADMIN):
         raise HTTPException(403, "These pages are for administrators (the group admins).")
     return viewer
@@ -37,14 +31,6 @@ async def admin_viewer(request: Request, viewer: Viewer) -> Principal:
 
 Admin = Annotated[Principal, Depends(admin_viewer)]
 Csrf = Annotated[str, Form(alias="csrf_token")]
-
-
-async def _read(state: AppState, query: Callable[[Session], T]) -> T:
-    def run() -> T:
-        with state.sessions() as session:
-            return query(session)
-
-    return await run_in_threadpool(run)
 
 
 @router.get("", response_class=HTMLResponse)
@@ -56,7 +42,7 @@ async def overview(request: Request, admin: Admin) -> HTMLResponse:
 async def users(
     request: Request, state: State, admin: Admin, q: str = "", group: str = ""
 ) -> HTMLResponse:
-    rows = await _read(state, lambda s: admin_queries.search_users(s, q.strip(), group))
+    rows = await state.read(lambda s: admin_queries.search_users(s, q.strip(), group))
     groups = sorted(known_groups(state.catalog) - {PUBLIC_GROUP})
     return render(
         request, "admin/users.html", section="users", rows=rows, q=q, group=group, groups=groups
@@ -66,7 +52,7 @@ async def users(
 async def _user_page(
     request: Request, state: AppState, user_id: int, error: str = "", status_code: int = 200
 ) -> HTMLResponse:
-    row = await _read(state, lambda s: admin_queries.user_row(s, user_id))
+    row = await state.read(lambda s: admin_queries.user_row(s, user_id))
     if row is None:
         raise HTTPException(404, f"There is no account with id {user_id}.")
     creds = await run_in_threadpool(state.auth.directory.credentials, user_id)
@@ -91,7 +77,7 @@ async def user_detail(request: Request, state: State, admin: Admin, user_id: int
 async def _change_group(
     request: Request, state: AppState, admin: Principal, user_id: int, group: str, *, grant: bool
 ) -> Response:
-    row = await _read(state, lambda s: admin_queries.user_row(s, user_id))
+    row = await state.read(lambda s: admin_queries.user_row(s, user_id))
     if row is None:
         raise HTTPException(404, f"There is no account with id {user_id}.")
     change = state.auth.directory.grant if grant else state.auth.directory.revoke
@@ -114,7 +100,7 @@ async def change_access(
 ) -> Response:
     """Disable an account (no login, tokens refused, Kafka ACLs gone) or re-enable it."""
     check_csrf(request, state.auth.secret, csrf)
-    row = await _read(state, lambda s: admin_queries.user_row(s, user_id))
+    row = await state.read(lambda s: admin_queries.user_row(s, user_id))
     if row is None:
         raise HTTPException(404, f"There is no account with id {user_id}.")
     if row.email == admin.email and access == "disabled":
@@ -163,7 +149,7 @@ async def topics(request: Request, state: State, admin: Admin) -> HTMLResponse:
 @router.get("/publishers", response_class=HTMLResponse)
 async def publishers(request: Request, state: State, admin: Admin) -> HTMLResponse:
     groups = {t.producer_group: t.namespace for t in state.catalog.topics}
-    found = await _read(state, lambda s: admin_queries.publishers(s, groups))
+    found = await state.read(lambda s: admin_queries.publishers(s, groups))
     return render(request, "admin/publishers.html", section="publishers", found=found)
 
 
@@ -171,7 +157,7 @@ async def publishers(request: Request, state: State, admin: Admin) -> HTMLRespon
 async def credentials(
     request: Request, state: State, admin: Admin, owner: str = ""
 ) -> HTMLResponse:
-    rows = await _read(state, lambda s: admin_queries.credentials(s, owner.strip()))
+    rows = await state.read(lambda s: admin_queries.credentials(s, owner.strip()))
     return render(request, "admin/credentials.html", section="credentials", rows=rows, owner=owner)
 
 
@@ -179,7 +165,7 @@ async def credentials(
 async def audit(
     request: Request, state: State, admin: Admin, q: str = "", before: int | None = None
 ) -> HTMLResponse:
-    entries = await _read(state, lambda s: admin_queries.audit_log(s, q.strip(), before))
+    entries = await state.read(lambda s: admin_queries.audit_log(s, q.strip(), before))
     older: dict[str, Any] | None = None
     if len(entries) == admin_queries.PAGE:
         older = {"q": q, "before": entries[-1].id}

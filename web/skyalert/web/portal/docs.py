@@ -42,6 +42,6 @@ async def docs_page(slug: str, request: Request, state: State, viewer: Viewer) -
         title=title,
         discovery=discovery_document(state),
         catalog=state.catalog,
-        publish_rate=state.settings.rate_limit_publish.replace("/", " alerts per "),
+        publish_rate=state.settings.rate_limit_publish.text.replace("/", " alerts per "),
         max_alert_mib=state.settings.ingest_max_bytes / 2**20,
     )

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
 from skyalert.broker.emails import recipients, subscriptions
 from skyalert.broker.emails.links import read_unsubscribe_token
@@ -59,12 +60,11 @@ async def unsubscribe(request: Request, state: State, token: str = "") -> HTMLRe
 
 @router.get("/confirm", response_class=HTMLResponse)
 async def confirm_page(request: Request, state: State, token: str = "") -> HTMLResponse:
-    def load() -> tuple[str, str]:
-        with state.sessions() as session:
-            row, user = recipients.pending(session, state.auth.secret, token)
-            return row.address, user.email
+    def load(session: Session) -> tuple[str, str]:
+        row, user = recipients.pending(session, state.auth.secret, token)
+        return row.address, user.email
 
-    address, account = await run_in_threadpool(load)
+    address, account = await state.read(load)
     return render(
         request, "email/confirm.html", address=address, account=account, token=token, done=False
     )
@@ -74,13 +74,12 @@ async def confirm_page(request: Request, state: State, token: str = "") -> HTMLR
 async def confirm(
     request: Request, state: State, token: Annotated[str, Form()] = ""
 ) -> HTMLResponse:
-    def save() -> tuple[str, str]:
-        with state.sessions.begin() as session:
-            row, user = recipients.pending(session, state.auth.secret, token)
-            recipients.confirm(session, state.auth.secret, token)
-            return row.address, user.email
+    def save(session: Session) -> tuple[str, str]:
+        row, user = recipients.pending(session, state.auth.secret, token)
+        recipients.confirm(session, state.auth.secret, token)
+        return row.address, user.email
 
-    address, account = await run_in_threadpool(save)
+    address, account = await state.write(save)
     return render(
         request, "email/confirm.html", address=address, account=account, token="", done=True
     )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
@@ -31,6 +32,22 @@ async def portal_viewer(request: Request, state: State) -> Principal | None:
 
 
 Viewer = Annotated[Principal | None, Depends(portal_viewer)]
+
+
+def login_url(request: Request) -> str:
+    """The login page, coming back to this page (with its query) afterwards."""
+    target = request.url.path + ("?" + request.url.query if request.url.query else "")
+    return "/account/login?" + urlencode({"next": target}, safe="/")
+
+
+async def logged_in(request: Request, viewer: Viewer) -> Principal:
+    """The logged-in viewer; anyone else is sent to log in first, and back."""
+    if viewer is None:
+        raise HTTPException(303, "log in first", headers={"Location": login_url(request)})
+    return viewer
+
+
+LoggedIn = Annotated[Principal, Depends(logged_in)]
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:

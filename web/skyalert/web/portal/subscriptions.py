@@ -4,7 +4,6 @@ message, delete), on the same rules as ``/api/v1/subscriptions``."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Request
@@ -19,7 +18,7 @@ from skyalert.broker.emails.errors import SubscriptionError
 from skyalert.broker.emails.worker import mail_context
 from skyalert.web.middleware.csrf import FIELD, check_csrf
 from skyalert.web.portal.archive_views import readable_topics
-from skyalert.web.portal.pages import Viewer, render
+from skyalert.web.portal.pages import LoggedIn, render
 from skyalert.web.portal.topics import by_mission
 from skyalert.web.state import AppState, State
 
@@ -35,22 +34,6 @@ FORMATS = (
     ("json", "Summary with the JSON alert attached"),
     ("voevent", "Summary with the VOEvent XML attached (VOEvent topics only)"),
 )
-
-
-def _viewer(request: Request, viewer: Principal | None) -> Principal:
-    if viewer is None:
-        raise HTTPException(
-            303, "log in first", headers={"Location": f"/account/login?next={request.url.path}"}
-        )
-    return viewer
-
-
-async def _in_transaction(state: AppState, work: Callable[[Session], T]) -> T:
-    def run() -> T:
-        with state.sessions.begin() as session:
-            return work(session)
-
-    return await run_in_threadpool(run)
 
 
 def _fields(form: FormData) -> dict[str, Any]:
@@ -95,7 +78,7 @@ async def _page(
             for sub in subscriptions.listing(session, viewer)
         ]
 
-    subs = await _in_transaction(state, load)
+    subs = await state.write(load)
     return render(
         request,
         "account/subscriptions.html",
@@ -111,21 +94,18 @@ async def _page(
 
 
 @router.get("", response_class=HTMLResponse)
-async def listing(request: Request, state: State, viewer: Viewer, notice: str = "") -> Response:
+async def listing(request: Request, state: State, viewer: LoggedIn, notice: str = "") -> Response:
     said = NOTICES.get(notice, "")
-    return await _page(request, state, _viewer(request, viewer), notice=said)
+    return await _page(request, state, viewer, notice=said)
 
 
 @router.post("", response_class=HTMLResponse)
-async def create(request: Request, state: State, viewer: Viewer) -> Response:
-    principal = _viewer(request, viewer)
+async def create(request: Request, state: State, principal: LoggedIn) -> Response:
     form = await request.form()
     check_csrf(request, state.auth.secret, str(form.get(FIELD, "")))
     try:
         fields = _fields(form)
-        await _in_transaction(
-            state, lambda s: subscriptions.create(s, principal, state.catalog, fields)
-        )
+        await state.write(lambda s: subscriptions.create(s, principal, state.catalog, fields))
     except SubscriptionError as exc:
         return await _page(
             request,
@@ -152,23 +132,21 @@ async def _owned_or_404(state: AppState, viewer: Principal, sub_id: int) -> dict
 
 
 @router.get("/{sub_id}", response_class=HTMLResponse)
-async def edit(request: Request, state: State, viewer: Viewer, sub_id: int) -> Response:
-    principal = _viewer(request, viewer)
+async def edit(request: Request, state: State, principal: LoggedIn, sub_id: int) -> Response:
     sub = await _owned_or_404(state, principal, sub_id)
     values = {**sub, "filter": json.dumps(sub["filter"]) if sub["filter"] else ""}
     return await _page(request, state, principal, editing=sub, values=values)
 
 
 @router.post("/{sub_id}", response_class=HTMLResponse)
-async def save(request: Request, state: State, viewer: Viewer, sub_id: int) -> Response:
-    principal = _viewer(request, viewer)
+async def save(request: Request, state: State, principal: LoggedIn, sub_id: int) -> Response:
     sub = await _owned_or_404(state, principal, sub_id)
     form = await request.form()
     check_csrf(request, state.auth.secret, str(form.get(FIELD, "")))
     try:
         fields = {**_fields(form), "active": form.get("active") == "1"}
-        await _in_transaction(
-            state, lambda s: subscriptions.update(s, principal, state.catalog, sub_id, fields)
+        await state.write(
+            lambda s: subscriptions.update(s, principal, state.catalog, sub_id, fields)
         )
     except SubscriptionError as exc:
         return await _page(
@@ -184,8 +162,7 @@ async def save(request: Request, state: State, viewer: Viewer, sub_id: int) -> R
 
 
 @router.post("/{sub_id}/test", response_class=HTMLResponse)
-async def send_test(request: Request, state: State, viewer: Viewer, sub_id: int) -> Response:
-    principal = _viewer(request, viewer)
+async def send_test(request: Request, state: State, principal: LoggedIn, sub_id: int) -> Response:
     form = await request.form()
     check_csrf(request, state.auth.secret, str(form.get(FIELD, "")))
 
@@ -207,17 +184,17 @@ async def send_test(request: Request, state: State, viewer: Viewer, sub_id: int)
 
 
 @router.get("/{sub_id}/delete", response_class=HTMLResponse)
-async def confirm_delete(request: Request, state: State, viewer: Viewer, sub_id: int) -> Response:
-    principal = _viewer(request, viewer)
+async def confirm_delete(
+    request: Request, state: State, principal: LoggedIn, sub_id: int
+) -> Response:
     sub = await _owned_or_404(state, principal, sub_id)
     return render(request, "account/subscription_delete.html", sub=sub)
 
 
 @router.post("/{sub_id}/delete", response_class=HTMLResponse)
-async def delete(request: Request, state: State, viewer: Viewer, sub_id: int) -> Response:
-    principal = _viewer(request, viewer)
+async def delete(request: Request, state: State, principal: LoggedIn, sub_id: int) -> Response:
     form = await request.form()
     check_csrf(request, state.auth.secret, str(form.get(FIELD, "")))
     await _owned_or_404(state, principal, sub_id)
-    await _in_transaction(state, lambda s: subscriptions.delete(s, principal, sub_id))
+    await state.write(lambda s: subscriptions.delete(s, principal, sub_id))
     return RedirectResponse("/account/subscriptions?notice=deleted", status_code=303)
