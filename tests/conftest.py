@@ -59,8 +59,17 @@ def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def app_port() -> int:
+    """Where ``app_url`` serves the app, and so the issuer its tokens name."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
 def kafka(
-    tmp_path_factory: pytest.TempPathFactory, kafka_classpath_str: str, var_dir: Path
+    tmp_path_factory: pytest.TempPathFactory,
+    kafka_classpath_str: str,
+    var_dir: Path,
+    app_port: int,
 ) -> Iterator[LocalKafka]:
     """One real single-node Apache Kafka for the whole run.
 
@@ -68,7 +77,9 @@ def kafka(
     The ``SASL`` listener (``kafka.listener_address("SASL")``) is what subscribers use:
     OAUTHBEARER tokens from our token endpoint, checked against ACLs.
     """
-    sasl = oauth_listener(Settings(var_dir=var_dir))
+    sasl = oauth_listener(
+        Settings(var_dir=var_dir, port=app_port, public_url=f"http://127.0.0.1:{app_port}")
+    )
     broker = LocalKafka(
         home=tmp_path_factory.mktemp("kafka"),
         classpath=kafka_classpath_str,
@@ -110,14 +121,13 @@ def postgres_url(postgres_admin_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(var_dir: Path, postgres_url: str, kafka: LocalKafka) -> Settings:
+def settings(var_dir: Path, postgres_url: str, kafka: LocalKafka, app_port: int) -> Settings:
     """Settings of the running test stack: PostgreSQL and the real Kafka; ``app_url`` serves
     the app where ``public_url`` says, so discovery documents point back at it."""
-    port = free_port()
     settings = Settings(
         var_dir=var_dir,
-        port=port,
-        public_url=f"http://127.0.0.1:{port}",
+        port=app_port,
+        public_url=f"http://127.0.0.1:{app_port}",
         database_url=postgres_url,
         kafka_bootstrap=kafka.bootstrap,
         heartbeat_interval=0.05,
