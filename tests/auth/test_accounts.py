@@ -16,16 +16,8 @@ from skyalert.broker.core import migrate
 from skyalert.broker.core.db import make_engine
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.kafka_node import LocalKafka
-from support.auth import DEFAULT_PASSWORD, make_user
+from support.auth import DEFAULT_PASSWORD, csrf_of, make_user
 from support.smtp import SMTPServer
-
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def csrf_of(page: httpx.Response) -> str:
-    found = CSRF.search(page.text)
-    assert found is not None, page.text
-    return found.group(1)
 
 
 def link_in(mail_text: str, path: str) -> str:

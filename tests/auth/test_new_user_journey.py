@@ -11,15 +11,8 @@ import pytest
 
 from conftest import serving
 from skyalert.broker.core.settings import Settings
+from support.auth import csrf_of, shown_credential
 from support.smtp import SMTPServer
-
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def csrf_of(page: httpx.Response) -> str:
-    found = CSRF.search(page.text)
-    assert found is not None, page.text
-    return found.group(1)
 
 
 @pytest.fixture
@@ -79,8 +72,7 @@ def test_sign_up_to_revoked_token(mailing_app: str, smtp_server: SMTPServer) -> 
             data={"csrf_token": csrf_of(page), "name": "my pipeline", "scope": "all"},
         )
         assert created.status_code == 200
-        client_id = re.search(r'id="client-id">([^<]+)<', created.text).group(1)
-        secret = re.search(r'id="client-secret">([^<]+)<', created.text).group(1)
+        client_id, secret = shown_credential(created)
 
     token = httpx.post(
         f"{mailing_app}/oauth2/token",
