@@ -285,7 +285,7 @@ def test_dead_letter_envelope_carries_violations(registry: SchemaRegistry) -> No
     original = json.dumps({"alert_type": "initial", "ra": 400}).encode()
     violations = registry.violations(GUANO, json.loads(original))
     assert violations
-    envelope = {
+    envelope: dict[str, Any] = {
         "topic": "gcn.notices.swift.bat.guano",
         "reason": "schema_violation",
         "violations": [dataclasses.asdict(v) for v in violations],
