@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -12,6 +10,7 @@ import pytest
 from conftest import serving
 from skyalert.broker.core.settings import Settings
 from support.auth import csrf_of, shown_credential
+from support.email import link_in
 from support.smtp import SMTPServer
 
 
@@ -19,13 +18,6 @@ from support.smtp import SMTPServer
 def mailing_app(settings: Settings, smtp_server: SMTPServer) -> Iterator[str]:
     with serving(settings.model_copy(update={"smtp_url": smtp_server.url})) as url:
         yield url
-
-
-def link_in(text: str, path: str) -> str:
-    found = re.search(r"https?://\S+" + re.escape(path) + r"\?token=\S+", text)
-    assert found is not None, text
-    parts = urlsplit(found.group(0))
-    return f"{parts.path}?{parts.query}"
 
 
 def test_sign_up_to_revoked_token(mailing_app: str, smtp_server: SMTPServer) -> None:

@@ -350,6 +350,7 @@ def test_arguments_are_checked_before_connecting() -> None:
     with pytest.raises(ConfigurationError, match="one or more topic names"):
         stream(nowhere, "id", "secret", [])
     with pytest.raises(ConfigurationError, match="format must be"):
+        # Wrong types on purpose: callers without a type checker get a clear error.
         stream(nowhere, "id", "secret", [GUANO_TOPIC], format="xml")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="since must be"):
         stream(nowhere, "id", "secret", [GUANO_TOPIC], since=3)  # type: ignore[arg-type]
