@@ -3,10 +3,8 @@ CSRF refusals, rate limits, password reset, change of email, profile."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -16,23 +14,9 @@ from skyalert.broker.core import migrate
 from skyalert.broker.core.db import make_engine
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.kafka_node import LocalKafka
-from support.auth import DEFAULT_PASSWORD, make_user
+from support.auth import DEFAULT_PASSWORD, csrf_of, make_user
+from support.email import link_in
 from support.smtp import SMTPServer
-
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def csrf_of(page: httpx.Response) -> str:
-    found = CSRF.search(page.text)
-    assert found is not None, page.text
-    return found.group(1)
-
-
-def link_in(mail_text: str, path: str) -> str:
-    found = re.search(r"https?://\S+" + re.escape(path) + r"\?token=\S+", mail_text)
-    assert found is not None, mail_text
-    parts = urlsplit(found.group(0))
-    return f"{parts.path}?{parts.query}"
 
 
 @pytest.fixture

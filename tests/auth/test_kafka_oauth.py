@@ -32,7 +32,7 @@ from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.ingest.heartbeat import heartbeat_message
 from skyalert.broker.kafka.admin import sync_topics
-from skyalert.broker.kafka.config import admin_config, producer_config
+from skyalert.broker.kafka.config import KafkaConfig, admin_config, producer_config
 from skyalert.broker.kafka.inboxes import topics_to_sync
 from skyalert.broker.kafka.kafka_node import LocalKafka
 from skyalert.schemas.catalog import load_catalog
@@ -69,7 +69,7 @@ def publish(settings: Settings, topic: str) -> bytes:
     catalog = load_catalog()
     if topic == PUBLIC:
         body = heartbeat_message(catalog.heartbeat)
-        headers = [("content-type", b"application/json")]
+        headers: list[tuple[str, str | bytes | None]] = [("content-type", b"application/json")]
     else:
         examples = resources.files("skyalert.schemas").joinpath("json", "examples")
         body = examples.joinpath(f"{topic}.example.json").read_bytes()
@@ -144,8 +144,8 @@ def test_restricted_topic_refused_until_granted_and_again_after_deletion(
         while time.monotonic() < deadline:
             publish(settings, RESTRICTED)
             message = consumer.poll(0.5)
-            if message is not None and message.error() is not None:
-                assert message.error().code() in {
+            if message is not None and (error := message.error()) is not None:
+                assert error.code() in {
                     KafkaError.TOPIC_AUTHORIZATION_FAILED,
                     KafkaError.GROUP_AUTHORIZATION_FAILED,
                 }
@@ -183,7 +183,11 @@ def test_cannot_produce_outside_its_namespace(
     assert error is None
     # Take it out again: the ingest worker's tests read this inbox from the beginning.
     admin = AdminClient(admin_config(settings))
-    gone = TopicPartition(written.topic(), written.partition(), written.offset() + 1)
+    topic, partition, offset = written.topic(), written.partition(), written.offset()
+    assert topic is not None
+    assert partition is not None
+    assert offset is not None
+    gone = TopicPartition(topic, partition, offset + 1)
     for future in admin.delete_records([gone]).values():
         future.result()
     for elsewhere in ("igwn.inbox", GUANO):  # another namespace; a public topic directly
@@ -210,16 +214,15 @@ def test_kafka_refuses_bad_tokens(
     settings: Settings, app_url: str, kafka: LocalKafka, forged: dict[str, str], state: str
 ) -> None:
     errors: list[KafkaError] = []
-    admin = AdminClient(
-        {
-            "bootstrap.servers": kafka.listener_address("SASL"),
-            "security.protocol": "SASL_PLAINTEXT",
-            "sasl.mechanisms": "OAUTHBEARER",
-            "oauth_cb": lambda _config: (forged[state], time.time() + 300, "forger"),
-            "error_cb": errors.append,
-            "log_level": 0,
-        }
-    )
+    config: KafkaConfig = {
+        "bootstrap.servers": kafka.listener_address("SASL"),
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanisms": "OAUTHBEARER",
+        "oauth_cb": lambda _config: (forged[state], time.time() + 300, "forger"),
+        "error_cb": errors.append,
+        "log_level": 0,
+    }
+    admin = AdminClient(config)
     # poll() hands the token to librdkafka (oauth_cb) and serves error_cb.
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:

@@ -20,6 +20,7 @@ from skyalert.broker.core.errors import MailError
 from skyalert.broker.core.mail import Mail, send_mail, send_mails
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.kafka_node import free_port
+from support.email import html_of, text_of
 from support.smtp import SMTPServer
 
 MAIL = Mail(to="someone@example.org", subject="Über alerts", text="Hello ✓\n", html="<p>Hi</p>")
@@ -34,8 +35,8 @@ def test_without_smtp_mails_go_to_the_outbox(tmp_path: Path) -> None:
     assert message["To"] == "someone@example.org"
     assert message["Subject"] == "Über alerts"
     assert message["Message-ID"]
-    assert message.get_body(("plain",)).get_content() == "Hello ✓\n"  # type: ignore[union-attr]
-    assert message.get_body(("html",)).get_content().strip() == "<p>Hi</p>"  # type: ignore[union-attr]
+    assert text_of(message) == "Hello ✓\n"
+    assert html_of(message).strip() == "<p>Hi</p>"
 
 
 def test_smtp_delivers(tmp_path: Path, smtp_server: SMTPServer) -> None:

@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from conftest import serving
 from skyalert.broker.core.settings import Settings
+from support.auth import csrf_of, shown_credential
+from support.email import link_in
 from support.smtp import SMTPServer
-
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def csrf_of(page: httpx.Response) -> str:
-    found = CSRF.search(page.text)
-    assert found is not None, page.text
-    return found.group(1)
 
 
 @pytest.fixture
 def mailing_app(settings: Settings, smtp_server: SMTPServer) -> Iterator[str]:
     with serving(settings.model_copy(update={"smtp_url": smtp_server.url})) as url:
         yield url
-
-
-def link_in(text: str, path: str) -> str:
-    found = re.search(r"https?://\S+" + re.escape(path) + r"\?token=\S+", text)
-    assert found is not None, text
-    parts = urlsplit(found.group(0))
-    return f"{parts.path}?{parts.query}"
 
 
 def test_sign_up_to_revoked_token(mailing_app: str, smtp_server: SMTPServer) -> None:
@@ -79,8 +64,7 @@ def test_sign_up_to_revoked_token(mailing_app: str, smtp_server: SMTPServer) -> 
             data={"csrf_token": csrf_of(page), "name": "my pipeline", "scope": "all"},
         )
         assert created.status_code == 200
-        client_id = re.search(r'id="client-id">([^<]+)<', created.text).group(1)
-        secret = re.search(r'id="client-secret">([^<]+)<', created.text).group(1)
+        client_id, secret = shown_credential(created)
 
     token = httpx.post(
         f"{mailing_app}/oauth2/token",

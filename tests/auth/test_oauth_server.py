@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 import secrets
 from typing import Any
@@ -19,17 +18,10 @@ from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.secrets import server_secret
 from skyalert.broker.core.settings import Settings
 from skyalert.schemas.catalog import load_catalog
-from support.auth import DEFAULT_PASSWORD, get_token, make_credential, make_user
+from support.auth import DEFAULT_PASSWORD, claims_of, csrf_of, get_token, make_credential, make_user
 
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 APP = "http://127.0.0.1:9999/callback"
-
-
-def claims_of(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    header, payload, _ = token.split(".")
-    decode = lambda part: json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))  # noqa: E731
-    return decode(header), decode(payload)
 
 
 def test_discovery_and_jwks(app_url: str, settings: Settings) -> None:
@@ -140,8 +132,8 @@ class Portal:
         answer = self.http.post(
             "/account/login",
             data={
-                "csrf_token": CSRF.search(page.text).group(1),
-                "email": email,  # type: ignore[union-attr]
+                "csrf_token": csrf_of(page),
+                "email": email,
                 "password": DEFAULT_PASSWORD,
             },
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -21,9 +20,10 @@ from skyalert.auth import keys
 from skyalert.auth.models import AuditEntry
 from skyalert.broker.core.db import make_engine
 from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.config import KafkaConfig
 from skyalert.broker.kafka.kafka_node import LocalKafka
 from skyalert.broker.run.cli import main
-from support.auth import get_token
+from support.auth import claims_of, get_token
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -183,15 +183,14 @@ def test_key_rotation_keeps_old_tokens_and_kafka_follows(
         )
         assert answer.status_code == 200
     # Kafka re-reads the JWKS file the CLI rewrote: the new key's tokens work there too.
-    admin = AdminClient(
-        {
-            "bootstrap.servers": kafka.listener_address("SASL"),
-            "security.protocol": "SASL_PLAINTEXT",
-            "sasl.mechanisms": "OAUTHBEARER",
-            "oauth_cb": lambda _c: (new, time.time() + 300, credential["client_id"]),
-            "log_level": 0,
-        }
-    )
+    config: KafkaConfig = {
+        "bootstrap.servers": kafka.listener_address("SASL"),
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanisms": "OAUTHBEARER",
+        "oauth_cb": lambda _c: (new, time.time() + 300, credential["client_id"]),
+        "log_level": 0,
+    }
+    admin = AdminClient(config)
     admin.poll(0.5)
     assert admin.list_topics(timeout=15).brokers
 
@@ -203,8 +202,8 @@ def test_acls_sync_reports_and_is_idempotent(skyalert: Run) -> None:
 
 
 def _kid(token: str) -> str:
-    header = token.split(".", 1)[0]
-    return str(json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"])
+    header, _claims = claims_of(token)
+    return str(header["kid"])
 
 
 def test_credential_created_without_kafka_says_acls_were_not_updated(

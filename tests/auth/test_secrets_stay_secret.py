@@ -16,9 +16,8 @@ from sqlalchemy import MetaData, select, text
 from conftest import serving
 from skyalert.broker.core.db import make_engine
 from skyalert.broker.core.settings import Settings
+from support.auth import csrf_of, shown_credential
 from support.smtp import SMTPServer
-
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def database_dump(settings: Settings) -> str:
@@ -52,7 +51,7 @@ def test_no_secret_is_stored_logged_or_shown_again(
         browser.post(
             "/account/signup",
             data={
-                "csrf_token": CSRF.search(page.text).group(1),
+                "csrf_token": csrf_of(page),
                 "email": email,
                 "password": password,
             },
@@ -66,7 +65,7 @@ def test_no_secret_is_stored_logged_or_shown_again(
         browser.post(
             "/account/login",
             data={
-                "csrf_token": CSRF.search(page.text).group(1),
+                "csrf_token": csrf_of(page),
                 "email": email,
                 "password": password,
             },
@@ -76,13 +75,12 @@ def test_no_secret_is_stored_logged_or_shown_again(
         created = browser.post(
             "/account/credentials",
             data={
-                "csrf_token": CSRF.search(page.text).group(1),
+                "csrf_token": csrf_of(page),
                 "name": "pipeline",
                 "scope": "all",
             },
         )
-        client_id = re.search(r'id="client-id">([^<]+)<', created.text).group(1)  # type: ignore[union-attr]
-        client_secret = re.search(r'id="client-secret">([^<]+)<', created.text).group(1)  # type: ignore[union-attr]
+        client_id, client_secret = shown_credential(created)
         assert created.headers["cache-control"] == "no-store"
 
         # An app with the code flow, to get a refresh token too.
@@ -112,7 +110,9 @@ def test_no_secret_is_stored_logged_or_shown_again(
         )
         fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', consent.text))
         back = browser.post("/oauth2/authorize", data={**fields, "decision": "allow"})
-        code = re.search(r"code=([^&]+)", back.headers["location"]).group(1)  # type: ignore[union-attr]
+        granted = re.search(r"code=([^&]+)", back.headers["location"])
+        assert granted is not None, back.headers["location"]
+        code = granted.group(1)
         tokens = httpx.post(
             f"{url}/oauth2/token",
             auth=(app["client_id"], app["client_secret"]),
@@ -154,5 +154,5 @@ def test_no_secret_is_stored_logged_or_shown_again(
     for name, value in secret_values.items():
         assert value not in dump, f"the {name} is stored in the database"
         assert value not in logs, f"the {name} is in the logs"
-        for page in later:
-            assert value not in page, f"the {name} is shown again"
+        for shown in later:
+            assert value not in shown, f"the {name} is shown again"

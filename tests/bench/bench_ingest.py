@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -46,7 +46,7 @@ from skyalert.broker.kafka.kafka_node import LocalKafka, free_port, kafka_classp
 from skyalert.schemas.catalog import load_catalog  # noqa: E402
 from support.auth import get_token  # noqa: E402
 from support.bench import wait_until_ready  # noqa: E402
-from support.ingest import BAT_TOPIC, sync_catalog, unique_bat  # noqa: E402
+from support.ingest import BAT_TOPIC, header, sync_catalog, unique_bat  # noqa: E402
 
 BASELINE_TOPIC = "bench.baseline.voevent"
 
@@ -77,7 +77,7 @@ def database(url: str | None) -> Iterator[str]:
 class Arrivals:
     """A plain consumer from the end of a topic, noting when each key first arrives."""
 
-    def __init__(self, bootstrap: str, topic: str, key: Callable[[object], str | None]) -> None:
+    def __init__(self, bootstrap: str, topic: str, key: Callable[[Message], str | None]) -> None:
         self.seen: dict[str, float] = {}
         self.lock = threading.Condition()
         self.stop = threading.Event()
@@ -128,16 +128,14 @@ class Arrivals:
         self.consumer.close()
 
 
-def alert_id_header(message: object) -> str | None:
-    for name, value in message.headers() or []:  # type: ignore[attr-defined]
-        if name == "alert-id" and isinstance(value, bytes):
-            return value.decode()
-    return None
+def alert_id_header(message: Message) -> str | None:
+    value = header(message, "alert-id")
+    return None if value is None else value.decode()
 
 
-def message_key(message: object) -> str | None:
-    key = message.key()  # type: ignore[attr-defined]
-    return key.decode() if isinstance(key, bytes) else None
+def message_key(message: Message) -> str | None:
+    key = message.key()
+    return None if key is None else key.decode()
 
 
 def percentile(values: list[float], share: float) -> float:

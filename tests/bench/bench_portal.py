@@ -26,14 +26,15 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from bench.bench_ingest import database, wait_ready  # noqa: E402
-from skyalert.broker import migrate  # noqa: E402
+from bench.bench_ingest import database  # noqa: E402
+from skyalert.broker.core import migrate  # noqa: E402
 from skyalert.broker.core.db import make_engine  # noqa: E402
 from skyalert.broker.core.processes import spawn  # noqa: E402
 from skyalert.broker.core.settings import Settings  # noqa: E402
 from skyalert.broker.kafka.kafka_node import LocalKafka, free_port, kafka_classpath  # noqa: E402
 from skyalert.schemas.catalog import load_catalog  # noqa: E402
 from support.auth import DEFAULT_PASSWORD, get_token, make_credential, make_user  # noqa: E402
+from support.bench import wait_until_ready  # noqa: E402
 from support.ingest import GUANO_TOPIC, sync_catalog  # noqa: E402
 from support.stream import guano  # noqa: E402
 
@@ -133,7 +134,7 @@ def main() -> None:
                 env,
             )
             url = f"http://127.0.0.1:{port}"
-            wait_ready(url)
+            wait_until_ready(url)
             publisher = make_user(settings, groups=["producers.gcn"])
             token = get_token(url, *make_credential(settings, publisher, ["publish:gcn"]))
             alert_id = ""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import importlib
 import inspect
+import pkgutil
 from pathlib import Path
 from typing import Any
 
@@ -94,10 +97,122 @@ ALERT_FIELDS = [
 ]
 
 
+#: Each module's ``__all__``: what the rest of the package, the server and the tests may import.
+MODULES = {
+    "alert": [
+        "JSON",
+        "VOEVENT",
+        "Alert",
+        "Headers",
+        "UndecodableAlert",
+        "decode_message",
+        "header_map",
+        "message_headers",
+    ],
+    "archive": ["Archive"],
+    "catalog": ["Catalog", "TopicInfo", "check_topics", "fetch_catalog"],
+    "cli": ["main"],
+    "config": [
+        "ENV_PREFIX",
+        "Resolved",
+        "config_from_env",
+        "default_group_id",
+        "dotted",
+        "kafka_config",
+        "resolve",
+        "split_own",
+    ],
+    "consumer": ["STALL_TIMEOUT", "Consumer", "Format", "OnStall"],
+    "discovery": ["Discovery", "cached_json", "fetch_discovery", "normalise_server"],
+    "errors": [
+        "ApiError",
+        "AuthenticationError",
+        "AuthorizationError",
+        "ConfigurationError",
+        "DiscoveryError",
+        "FilterError",
+        "KafkaClientError",
+        "ServerUnreachable",
+        "SkyalertClientError",
+        "StallError",
+        "UnknownTopicError",
+    ],
+    "filters": [
+        "MAX_DEPTH",
+        "MAX_IN_VALUES",
+        "MAX_NODES",
+        "MAX_STRING",
+        "MAX_VALUES",
+        "OPERATORS",
+        "Filter",
+        "FilterError",
+        "compile_filter",
+        "parse_filter",
+    ],
+    "http": ["Response", "get_json", "request"],
+    "kafka_errors": ["FailureLatch", "Reporter", "failure_of", "is_quiet_topic"],
+    "login": ["Login", "load_login", "login_file", "save_login"],
+    "output": ["write_file", "write_line", "write_pretty"],
+    "paths": ["cache_dir", "config_dir", "state_dir", "write_private"],
+    "places": ["SavedPlace"],
+    "producer": ["Producer"],
+    "publish": ["Published", "content_type_for", "publish"],
+    "shutdown": ["GracefulStop", "at_exit"],
+    "stream": ["Format", "Since", "Stream", "since_json", "stream"],
+    "tokens": ["Token", "TokenSource", "fetch_token"],
+    "version": ["USER_AGENT", "__version__"],
+}
+#: Where code that imports the client lives (the client itself included).
+IMPORTERS = ("broker", "auth", "web", "schemas", "client", "tests")
+
+
 def test_all_is_pinned() -> None:
     assert sorted(skyalert.client.__all__) == sorted(PUBLIC)
     for name in PUBLIC:
         assert hasattr(skyalert.client, name), name
+
+
+def test_every_module_has_a_pinned_all() -> None:
+    found = {info.name for info in pkgutil.iter_modules(skyalert.client.__path__)}
+    assert found == set(MODULES)
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_module_all_is_pinned(name: str) -> None:
+    module = importlib.import_module(f"skyalert.client.{name}")
+    assert sorted(module.__all__) == sorted(MODULES[name])
+    for exported in module.__all__:
+        assert hasattr(module, exported), exported
+
+
+def test_nothing_imports_a_client_name_outside_its_modules_all() -> None:
+    """``from skyalert.client.X import y`` anywhere in the repository: y is in X's ``__all__``
+    (a leading underscore marks a test reaching into internals on purpose)."""
+    root = Path(__file__).resolve().parents[2]
+    outside = []
+    for folder in IMPORTERS:
+        for path in (root / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+                if not isinstance(node, ast.ImportFrom) or node.module is None:
+                    continue
+                exported = _exports(node.module)
+                if exported is None:
+                    continue
+                outside += [
+                    f"{path.relative_to(root)}: {node.module}.{alias.name}"
+                    for alias in node.names
+                    if not alias.name.startswith("_") and alias.name not in exported
+                ]
+    assert outside == []
+
+
+def _exports(module: str) -> set[str] | None:
+    """What ``from module import ...`` may take: its ``__all__`` (the package's submodules too)."""
+    if module == "skyalert.client":
+        return set(skyalert.client.__all__) | set(MODULES)
+    if module.startswith("skyalert.client."):
+        return set(MODULES[module.removeprefix("skyalert.client.")])
+    return None
 
 
 @pytest.mark.parametrize("name", sorted(SIGNATURES))

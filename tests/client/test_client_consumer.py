@@ -21,6 +21,7 @@ from confluent_kafka.admin import AdminClient
 
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.admin import sync_topics
+from skyalert.broker.kafka.config import admin_config
 from skyalert.client import (
     Alert,
     ConfigurationError,
@@ -213,7 +214,7 @@ def test_a_program_stopped_by_ctrl_c_leaves_its_group(server_url: str, settings:
         program.send_signal(signal.SIGINT)
         assert program.wait(30) != 0  # KeyboardInterrupt
     # Left at exit: a restart need not wait for Kafka to give up on a silent member (45 s).
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient(admin_config(settings))
     (described,) = admin.describe_consumer_groups([group]).values()
     assert described.result(10).state == ConsumerGroupState.EMPTY
 
@@ -297,7 +298,7 @@ def test_a_quiet_topic_is_not_an_error(
 def own_heartbeat(server_url: str, settings: Settings) -> Iterator[tuple[str, Any]]:
     """A stub discovery naming a heartbeat topic of this test's own (nobody else beats there)."""
     topic = load_catalog().heartbeat.model_copy(update={"name": f"test.hb.{uuid.uuid4().hex[:8]}"})
-    sync_topics(AdminClient({"bootstrap.servers": settings.kafka_bootstrap}), [topic])
+    sync_topics(AdminClient(admin_config(settings)), [topic])
     document = fetch_discovery(server_url).document
     with JsonStub() as stub:
         stub.routes["/.well-known/skyalert"] = {**document, "heartbeat_topic": topic.name}

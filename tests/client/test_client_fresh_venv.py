@@ -22,8 +22,9 @@ from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.kafka_node import free_port
 from support.auth import get_token, make_credential, make_user
 from support.client import within
+from support.ingest import GUANO_TOPIC
 from support.stack import Up, var_with_jars
-from support.stream import GUANO_TOPIC, Publisher, guano, post_json
+from support.stream import Publisher, guano, post_json
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "client" / "README.md").read_text("utf-8")
@@ -91,7 +92,7 @@ def publish(stack: Stack) -> Iterator[Callable[[str], str]]:
 def readme_example(heading: str, marker: str) -> str:
     """The README's Python block under ``heading`` that contains ``marker``."""
     section = README.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    blocks: list[str] = re.findall(r"```python\n(.*?)```", section, re.S)
     (block,) = [block for block in blocks if marker in block]
     return block
 

@@ -31,8 +31,8 @@ from skyalert.client import (
 )
 from skyalert.client.stream import _Backoff, since_json
 from support.auth import get_token, make_credential, make_user, revoke_membership
-from support.ingest import BAT_RA, BAT_TOPIC, ivorn_of, unique_bat
-from support.stream import GUANO_TOPIC, WAIT, Publisher, guano, mine, own_loop
+from support.ingest import BAT_RA, BAT_TOPIC, GUANO_TOPIC, ivorn_of, unique_bat
+from support.stream import WAIT, Publisher, guano, mine, own_loop
 
 EARLY = "igwn.early_warning.gwalert"
 EARLY_GROUP = "restricted.lvk_early"
@@ -153,7 +153,9 @@ def stream_logs(caplog: pytest.LogCaptureFixture) -> None:
 
 
 @own_loop
-async def test_alerts_arrive_decoded_with_cursors(server_url, reader, publisher, caplog):
+async def test_alerts_arrive_decoded_with_cursors(
+    server_url: str, reader: tuple[str, str], publisher: Publisher, caplog: pytest.LogCaptureFixture
+) -> None:
     tag = uuid.uuid4().hex
     alerts = stream(server_url, *reader, [GUANO_TOPIC], mine(tag))
     async with collecting(alerts) as collector:
@@ -173,7 +175,9 @@ async def test_alerts_arrive_decoded_with_cursors(server_url, reader, publisher,
 
 
 @own_loop
-async def test_wildcards_tests_and_voevent_format(server_url, reader, publisher, caplog):
+async def test_wildcards_tests_and_voevent_format(
+    server_url: str, reader: tuple[str, str], publisher: Publisher, caplog: pytest.LogCaptureFixture
+) -> None:
     tag = uuid.uuid4().hex
     drills = stream(server_url, *reader, ["gcn.notices.swift.*"], mine(tag), include_tests=True)
     packet = unique_bat()
@@ -198,8 +202,8 @@ async def test_wildcards_tests_and_voevent_format(server_url, reader, publisher,
 
 @own_loop
 async def test_since_a_cursor_resumes_without_gaps_or_repeats(
-    server_url, reader, publisher, caplog
-):
+    server_url: str, reader: tuple[str, str], publisher: Publisher, caplog: pytest.LogCaptureFixture
+) -> None:
     tag = uuid.uuid4().hex
     async with collecting(stream(server_url, *reader, GUANO_TOPIC, mine(tag))) as collector:
         await subscribed(caplog)
@@ -215,7 +219,9 @@ async def test_since_a_cursor_resumes_without_gaps_or_repeats(
 
 
 @own_loop
-async def test_since_a_time_or_the_last_n(server_url, reader, publisher):
+async def test_since_a_time_or_the_last_n(
+    server_url: str, reader: tuple[str, str], publisher: Publisher
+) -> None:
     tag = uuid.uuid4().hex
     ids = [await publisher.json(guano(tag)) for _ in range(3)]
     by_time = stream(server_url, *reader, GUANO_TOPIC, mine(tag), since=timedelta(minutes=5))
@@ -230,8 +236,11 @@ async def test_since_a_time_or_the_last_n(server_url, reader, publisher):
 
 @own_loop
 async def test_a_restarted_server_is_reconnected_and_nothing_is_missed(
-    client_settings, reader, publisher, caplog
-):
+    client_settings: Settings,
+    reader: tuple[str, str],
+    publisher: Publisher,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     tag = uuid.uuid4().hex
     async with own_app(client_settings) as app:
         alerts = stream(app.url, *reader, GUANO_TOPIC, mine(tag), max_backoff=1.0)
@@ -251,8 +260,11 @@ async def test_a_restarted_server_is_reconnected_and_nothing_is_missed(
 
 @own_loop
 async def test_an_expired_token_is_renewed_and_the_stream_resumes(
-    client_settings, reader, publisher, caplog
-):
+    client_settings: Settings,
+    reader: tuple[str, str],
+    publisher: Publisher,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     tag = uuid.uuid4().hex
     async with own_app(client_settings, token_lifetime=2, stream_recheck_interval=0.2) as app:
         alerts = stream(app.url, *reader, GUANO_TOPIC, mine(tag))
@@ -268,7 +280,9 @@ async def test_an_expired_token_is_renewed_and_the_stream_resumes(
 
 
 @own_loop
-async def test_losing_the_group_ends_the_stream_naming_why(settings, client_settings, caplog):
+async def test_losing_the_group_ends_the_stream_naming_why(
+    settings: Settings, client_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
     user = make_user(settings, groups=[EARLY_GROUP])
     insider = make_credential(settings, user, "all")
     async with (
@@ -283,7 +297,9 @@ async def test_losing_the_group_ends_the_stream_naming_why(settings, client_sett
 
 
 @own_loop
-async def test_without_reconnect_a_drop_is_an_error(client_settings, reader, caplog):
+async def test_without_reconnect_a_drop_is_an_error(
+    client_settings: Settings, reader: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
     async with own_app(client_settings) as app:
         alerts = stream(app.url, *reader, GUANO_TOPIC, reconnect=False)
         async with collecting(alerts) as collector:
@@ -305,7 +321,9 @@ async def first_error(alerts: Stream) -> BaseException:
 
 
 @own_loop
-async def test_mistakes_are_refused_with_what_to_do(settings, server_url, reader):
+async def test_mistakes_are_refused_with_what_to_do(
+    settings: Settings, server_url: str, reader: tuple[str, str]
+) -> None:
     misspelt = await first_error(stream(server_url, *reader, ["gcn.notices.swift.bat.guan"]))
     assert isinstance(misspelt, UnknownTopicError)
     assert "did you mean gcn.notices.swift.bat.guano?" in str(misspelt)
@@ -332,6 +350,7 @@ def test_arguments_are_checked_before_connecting() -> None:
     with pytest.raises(ConfigurationError, match="one or more topic names"):
         stream(nowhere, "id", "secret", [])
     with pytest.raises(ConfigurationError, match="format must be"):
+        # Wrong types on purpose: callers without a type checker get a clear error.
         stream(nowhere, "id", "secret", [GUANO_TOPIC], format="xml")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="since must be"):
         stream(nowhere, "id", "secret", [GUANO_TOPIC], since=3)  # type: ignore[arg-type]
@@ -353,7 +372,9 @@ def test_since_forms() -> None:
 
 
 @own_loop
-async def test_voevent_alerts_in_their_json_form(server_url, reader, publisher, caplog):
+async def test_voevent_alerts_in_their_json_form(
+    server_url: str, reader: tuple[str, str], publisher: Publisher, caplog: pytest.LogCaptureFixture
+) -> None:
     packet = unique_bat()
     only = {"field": "ivorn", "op": "eq", "value": ivorn_of(packet)}
     async with collecting(stream(server_url, *reader, BAT_TOPIC, only)) as collector:
@@ -366,7 +387,9 @@ async def test_voevent_alerts_in_their_json_form(server_url, reader, publisher, 
 
 
 @own_loop
-async def test_an_unreachable_feed_without_reconnect_says_so(server_url, reader):
+async def test_an_unreachable_feed_without_reconnect_says_so(
+    server_url: str, reader: tuple[str, str]
+) -> None:
     real = fetch_discovery(server_url)
     closed = f"ws://127.0.0.1:{free_port()}/api/v1/stream"
     gone = dataclasses.replace(real, stream_url=closed)

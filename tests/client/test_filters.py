@@ -244,7 +244,8 @@ def test_odd_alerts_never_raise() -> None:
 # --- the cone -------------------------------------------------------------------------------
 
 
-def cone(ra: float, dec: float, radius: float) -> dict[str, Any]:
+def cone(ra: object, dec: object, radius: object) -> dict[str, Any]:
+    """A cone filter as sent, right or wrong."""
     return {"cone": {"ra": ra, "dec": dec, "radius": radius}}
 
 

@@ -93,8 +93,11 @@ def _ids_on_topic(bootstrap: str, wanted: set[str]) -> Counter[str]:
         alert_id = (header(message, "alert-id") or b"").decode()
         if alert_id in wanted:
             seen[alert_id] += 1
-        if message.offset() + 1 >= ends[message.partition()]:
-            done.add(message.partition())
+        partition, offset = message.partition(), message.offset()
+        assert partition is not None
+        assert offset is not None
+        if offset + 1 >= ends[partition]:
+            done.add(partition)
     consumer.close()
     return seen
 

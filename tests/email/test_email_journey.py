@@ -94,12 +94,12 @@ def test_subscribe_receive_once_and_unsubscribe(
 
         (mail,) = mailbox.wait_until(lambda mails: len(mails) == 2, address)[1:]
         for alert_id in (match_id, other_id, test_id):
-            (message,) = find_messages(
+            (sent,) = find_messages(
                 str(settings.kafka_bootstrap),
                 GUANO_TOPIC,
                 has_header("alert-id", alert_id.encode()),
             )
-            wait_consumed(str(settings.kafka_bootstrap), group, message)
+            wait_consumed(str(settings.kafka_bootstrap), group, sent)
         assert len(mailbox.to(address)) == 2  # the confirmation and exactly one alert
 
     message = mail.message

@@ -7,6 +7,7 @@ import email
 import email.policy
 import json
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,7 +26,7 @@ from support.ingest import GUANO_TOPIC
 from support.stream import GUANO
 
 
-def local(tmp_path: Path, **overrides: object) -> tuple[Settings, sessionmaker[Session]]:
+def local(tmp_path: Path, **overrides: Any) -> tuple[Settings, sessionmaker[Session]]:
     settings = Settings(var_dir=tmp_path, **overrides)
     engine = make_engine(settings)
     migrate.upgrade(engine)

@@ -4,7 +4,7 @@ import json
 import threading
 from datetime import UTC, datetime
 
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, Message
 from confluent_kafka.admin import AdminClient
 
 from skyalert.broker.core.db import make_engine, make_sessionmaker
@@ -12,12 +12,13 @@ from skyalert.broker.core.liveness import Liveness, last_seen
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.ingest.heartbeat import run_heartbeat
 from skyalert.broker.kafka.admin import sync_topics
+from skyalert.broker.kafka.config import admin_config
 from skyalert.schemas.catalog import load_catalog
 
 
 def test_heartbeats_reach_a_plain_consumer(settings: Settings, unique_name: str) -> None:
     topic = load_catalog().heartbeat.model_copy(update={"name": unique_name})
-    sync_topics(AdminClient({"bootstrap.servers": settings.kafka_bootstrap}), [topic])
+    sync_topics(AdminClient(admin_config(settings)), [topic])
     engine = make_engine(settings)
     sessions = make_sessionmaker(engine)
     kind = f"hb-{unique_name[-8:]}"
@@ -38,7 +39,7 @@ def test_heartbeats_reach_a_plain_consumer(settings: Settings, unique_name: str)
         }
     )
     consumer.subscribe([topic.name])
-    received = []
+    received: list[Message] = []
     try:
         while len(received) < 3:
             message = consumer.poll(10)
@@ -56,7 +57,7 @@ def test_heartbeats_reach_a_plain_consumer(settings: Settings, unique_name: str)
 
     assert not worker.is_alive()
     assert sent[0] >= 3
-    bodies = [json.loads(m.value()) for m in received]
+    bodies = [json.loads(m.value() or b"") for m in received]  # no value: not JSON, fails
     times = [datetime.fromisoformat(b["alert_datetime"]) for b in bodies]
     assert all(b["$schema"] == topic.schema_ref for b in bodies)
     assert times == sorted(times)

@@ -16,6 +16,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.config import admin_config
 from skyalert.broker.kafka.inboxes import inbox_topics, namespace_of_inbox, topics_to_sync
 from skyalert.broker.run import cli, workers
 from skyalert.schemas.catalog import load_catalog
@@ -35,7 +36,7 @@ def test_inboxes_are_derived_from_the_catalog(settings: Settings) -> None:
     assert namespace_of_inbox(BAT_TOPIC) is None
     names = {t.name for t in topics_to_sync(catalog, 1)}
     assert names == {t.name for t in catalog.topics} | {"gcn.inbox", "igwn.inbox"}
-    existing = AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).list_topics(timeout=10)
+    existing = AdminClient(admin_config(settings)).list_topics(timeout=10)
     assert {"gcn.inbox", "igwn.inbox"} <= set(existing.topics)
     assert "ingest" in workers.NAMES
 

@@ -21,6 +21,7 @@ from playwright.sync_api import (
     Page,
     Response,
     StorageState,
+    StorageStateCookie,
     sync_playwright,
 )
 
@@ -99,7 +100,7 @@ def logged_in(base_url: str, email: str) -> StorageState:
         fields = {"email": email, "password": DEFAULT_PASSWORD, "csrf_token": token.group(1)}
         response = client.post("/account/login", data=fields)
         assert response.status_code == 303, response.text
-        cookies = [
+        cookies: list[StorageStateCookie] = [
             {
                 "name": c.name,
                 "value": c.value or "",

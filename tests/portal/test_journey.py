@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from email import message_from_bytes
+from email.policy import default
 from pathlib import Path
 
 import httpx
@@ -35,15 +36,10 @@ def mailed_link(settings: Settings, to: str, path: str, timeout: float = 20) -> 
     pattern = re.compile(rf"https?://\S+{re.escape(path)}\?token=[\w\-.~%]+")
     while time.monotonic() < deadline:
         for mail in sorted(outbox(settings).glob("*.eml"), reverse=True):
-            message = message_from_bytes(mail.read_bytes())
+            message = message_from_bytes(mail.read_bytes(), policy=default)
             if message["To"] != to:
                 continue
-            body = "\n".join(
-                part.get_payload(decode=True).decode()  # type: ignore[union-attr]
-                for part in message.walk()
-                if part.get_content_type() == "text/plain"
-            )
-            found = pattern.search(body)
+            found = pattern.search(text_of(message))
             if found:
                 return found.group(0)
         time.sleep(0.1)

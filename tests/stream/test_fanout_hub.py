@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable, Sequence
 
 from skyalert.broker.archive.alert_ids import new_alert_id
 from skyalert.broker.livefeed.hub import Hub, Subscriber
 from skyalert.broker.livefeed.live_alert import LiveAlert
 from skyalert.broker.livefeed.protocol import NOW, CloseCode, Since, Subscription
-from skyalert.client.filters import compile_filter
+from skyalert.client.filters import Filter, compile_filter
 from support.stream import own_loop
 
 TOPIC = "igwn.gwalert"
@@ -26,11 +28,14 @@ class Sink:
             await asyncio.Event().wait()
         self.texts.append(data)
 
+    def got(self, alert_id: str) -> bool:
+        return any(alert_id in text for text in self.texts)
+
 
 class Everyone:
     key = "everyone"
 
-    def recheck(self, topics):
+    def recheck(self, topics: Sequence[str]) -> tuple[CloseCode, str] | None:
         return None
 
 
@@ -45,19 +50,17 @@ def alert(test: bool = False, ra: float = 10.0) -> LiveAlert:
     return LiveAlert(TOPIC, new_alert_id(), test, {"ra": ra}, None)
 
 
-def subscription(since: Since = NOW, **changes) -> Subscription:
-    fields = {
-        "topics": (TOPIC,),
-        "filter": compile_filter(None),
-        "format": "json",
-        "test": False,
-        "since": since,
-        **changes,
-    }
-    return Subscription(**fields)
+def subscription(since: Since = NOW, filter: Filter | None = None) -> Subscription:
+    return Subscription(
+        topics=(TOPIC,),
+        filter=compile_filter(None) if filter is None else filter,
+        format="json",
+        test=False,
+        since=since,
+    )
 
 
-async def settle(predicate) -> None:
+async def settle(predicate: Callable[[], bool]) -> None:
     """Let the event loop run until ``predicate()`` holds (or fail after a few seconds)."""
     deadline = asyncio.get_running_loop().time() + 5
     while not predicate():
@@ -72,7 +75,7 @@ async def started_hub(tail: Tail) -> Hub:
 
 
 @own_loop
-async def test_routing_filter_and_test_flag():
+async def test_routing_filter_and_test_flag() -> None:
     hub = await started_hub(Tail())
     plain, picky = Sink(), Sink()
     narrow = subscription(filter=compile_filter({"field": "ra", "op": "gt", "value": 50}))
@@ -89,7 +92,7 @@ async def test_routing_filter_and_test_flag():
 
 
 @own_loop
-async def test_switch_over_drops_live_copies_of_replayed_alerts():
+async def test_switch_over_drops_live_copies_of_replayed_alerts() -> None:
     hub = await started_hub(Tail())
     sink = Sink()
     subscriber = Subscriber(sink, subscription(Since("last", last=2)), Everyone(), 10)
@@ -111,7 +114,7 @@ async def test_switch_over_drops_live_copies_of_replayed_alerts():
 
 
 @own_loop
-async def test_a_stalled_socket_is_dropped_and_others_keep_receiving():
+async def test_a_stalled_socket_is_dropped_and_others_keep_receiving() -> None:
     hub = await started_hub(Tail())
     fast, slow = Sink(), Sink(block=True)
     quick = Subscriber(fast, subscription(), Everyone(), 2)
@@ -122,7 +125,7 @@ async def test_a_stalled_socket_is_dropped_and_others_keep_receiving():
     sent = [alert() for _ in range(10)]
     for item in sent:
         hub.dispatch([item])
-        await settle(lambda item=item: any(item.id in text for text in fast.texts))
+        await settle(functools.partial(fast.got, item.id))
     assert stuck.closing is not None
     assert stuck.closing.code is CloseCode.SLOW_CONSUMER
     # Nothing got through, so it resumes from when it subscribed and misses nothing.
@@ -133,7 +136,7 @@ async def test_a_stalled_socket_is_dropped_and_others_keep_receiving():
 
 
 @own_loop
-async def test_a_dead_kafka_reader_closes_sockets_so_clients_resume():
+async def test_a_dead_kafka_reader_closes_sockets_so_clients_resume() -> None:
     tail = Tail()
     hub = await started_hub(tail)
     subscriber = Subscriber(Sink(), subscription(), Everyone(), 2)
@@ -146,7 +149,7 @@ async def test_a_dead_kafka_reader_closes_sockets_so_clients_resume():
 
 
 @own_loop
-async def test_late_live_copies_older_than_the_start_are_dropped():
+async def test_late_live_copies_older_than_the_start_are_dropped() -> None:
     hub = await started_hub(Tail())
     sink = Sink()
     subscriber = Subscriber(sink, subscription(Since("last", last=1)), Everyone(), 10)

@@ -9,9 +9,10 @@ import httpx
 from skyalert.auth.sessions import COOKIE, start_session
 from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.secrets import server_secret
+from skyalert.broker.core.settings import Settings
 from support.auth import make_user
 from support.ingest import BAT_DEC, BAT_RA, BAT_TOPIC, unique_bat
-from support.stream import alerts, guano, mine, open_feed, own_loop, receive, subscribe
+from support.stream import Publisher, alerts, guano, mine, open_feed, own_loop, receive, subscribe
 
 CONE = {"cone": {"ra": 212.4, "dec": -31.1, "radius": 1.0}}
 
@@ -21,7 +22,9 @@ def marker() -> str:
 
 
 @own_loop
-async def test_cone_filter_delivers_matching_alert_only(app_url, reader_token, publisher):
+async def test_cone_filter_delivers_matching_alert_only(
+    app_url: str, reader_token: str, publisher: Publisher
+) -> None:
     tag = marker()
     async with open_feed(app_url, reader_token) as ws:
         answer = await subscribe(
@@ -43,7 +46,9 @@ async def test_cone_filter_delivers_matching_alert_only(app_url, reader_token, p
 
 
 @own_loop
-async def test_test_alerts_only_when_asked(app_url, reader_token, publisher):
+async def test_test_alerts_only_when_asked(
+    app_url: str, reader_token: str, publisher: Publisher
+) -> None:
     tag = marker()
     async with open_feed(app_url, reader_token) as plain, open_feed(app_url, reader_token) as tests:
         await subscribe(plain, topics=["gcn.notices.swift.*"], filter=mine(tag))
@@ -55,7 +60,9 @@ async def test_test_alerts_only_when_asked(app_url, reader_token, publisher):
 
 
 @own_loop
-async def test_voevent_format_sends_the_original_xml(app_url, reader_token, publisher):
+async def test_voevent_format_sends_the_original_xml(
+    app_url: str, reader_token: str, publisher: Publisher
+) -> None:
     raw = unique_bat()
     async with open_feed(app_url, reader_token) as ws:
         answer = await subscribe(
@@ -74,8 +81,8 @@ async def test_voevent_format_sends_the_original_xml(app_url, reader_token, publ
 
 @own_loop
 async def test_voevent_format_on_a_json_topic_sends_json_with_a_note(
-    app_url, reader_token, publisher
-):
+    app_url: str, reader_token: str, publisher: Publisher
+) -> None:
     tag = marker()
     async with open_feed(app_url, reader_token) as ws:
         await subscribe(
@@ -89,7 +96,9 @@ async def test_voevent_format_on_a_json_topic_sends_json_with_a_note(
 
 
 @own_loop
-async def test_browser_style_auth_message(app_url, reader_token, publisher):
+async def test_browser_style_auth_message(
+    app_url: str, reader_token: str, publisher: Publisher
+) -> None:
     tag = marker()
     async with open_feed(app_url) as ws:
         await ws.send(f'{{"type": "auth", "token": "{reader_token}"}}')
@@ -100,8 +109,8 @@ async def test_browser_style_auth_message(app_url, reader_token, publisher):
 
 @own_loop
 async def test_resume_by_cursor_gives_exactly_the_missed_alerts_then_live(
-    app_url, reader_token, publisher
-):
+    app_url: str, reader_token: str, publisher: Publisher
+) -> None:
     tag = marker()
     request = {"topics": ["gcn.notices.swift.bat.guano"], "filter": mine(tag)}
     async with open_feed(app_url, reader_token) as ws:
@@ -119,7 +128,7 @@ async def test_resume_by_cursor_gives_exactly_the_missed_alerts_then_live(
 
 
 @own_loop
-async def test_since_last_and_time(app_url, reader_token, publisher):
+async def test_since_last_and_time(app_url: str, reader_token: str, publisher: Publisher) -> None:
     tag = marker()
     request = {"topics": ["gcn.notices.swift.bat.guano"], "filter": mine(tag)}
     published = [await publisher.json(guano(tag)) for _ in range(4)]
@@ -134,7 +143,7 @@ async def test_since_last_and_time(app_url, reader_token, publisher):
 
 
 @own_loop
-async def test_pings_and_metrics(app_url, reader_token, publisher):
+async def test_pings_and_metrics(app_url: str, reader_token: str, publisher: Publisher) -> None:
     tag = marker()
     async with open_feed(app_url, reader_token) as ws:
         await ws.send('{"type": "ping"}')
@@ -165,7 +174,9 @@ async def test_pings_and_metrics(app_url, reader_token, publisher):
 
 
 @own_loop
-async def test_portal_session_cookie_authenticates(settings, app_url, publisher):
+async def test_portal_session_cookie_authenticates(
+    settings: Settings, app_url: str, publisher: Publisher
+) -> None:
     user = make_user(settings)
     engine = make_engine(settings)
     try:

@@ -14,7 +14,16 @@ import pytest
 
 from conftest import serving
 from skyalert.broker.core.settings import Settings
-from support.stream import alerts, guano, mine, open_feed, own_loop, subscribe, until_closed
+from support.stream import (
+    Publisher,
+    alerts,
+    guano,
+    mine,
+    open_feed,
+    own_loop,
+    subscribe,
+    until_closed,
+)
 
 TOPIC = "gcn.notices.swift.bat.guano"
 #: Big, incompressible alerts fill the buffers of a client that stopped reading in a few
@@ -51,8 +60,8 @@ def tiny_socket(app_url: str) -> socket.socket:
 
 @own_loop
 async def test_slow_client_is_dropped_and_the_fast_one_keeps_pace(
-    small_queue_app, reader_token, publisher
-):
+    small_queue_app: str, reader_token: str, publisher: Publisher
+) -> None:
     tag = f"slow{uuid.uuid4().hex[:10]}"
     request = {"topics": [TOPIC], "filter": mine(tag)}
     published: list[str] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -24,13 +25,13 @@ def public_only(topic: Topic) -> bool:
     return topic.visibility is Visibility.PUBLIC
 
 
-def refused(call, *args) -> str:
+def refused(call: Callable[..., object], *args: object) -> str:
     with pytest.raises(StreamRequestError) as caught:
         call(*args)
     return str(caught.value)
 
 
-def test_defaults():
+def test_defaults() -> None:
     subscription = parse_subscribe(
         {"type": "subscribe", "topics": ["igwn.gwalert"]}, CATALOG, public_only
     )
@@ -46,7 +47,7 @@ def test_defaults():
     assert not subscription.wants({}, test=True)
 
 
-def test_wildcards_cover_readable_alert_topics_once():
+def test_wildcards_cover_readable_alert_topics_once() -> None:
     topics = resolve_topics(
         ["gcn.classic.voevent.*", "gcn.classic.voevent.lvc_*"], CATALOG, public_only
     )
@@ -57,7 +58,7 @@ def test_wildcards_cover_readable_alert_topics_once():
     assert "skyalert.heartbeat" not in resolve_topics(["*"], CATALOG, lambda topic: True)
 
 
-def test_topic_mistakes():
+def test_topic_mistakes() -> None:
     assert "did you mean igwn.gwalert" in refused(
         resolve_topics, ["igwn.gwalrt"], CATALOG, public_only
     )
@@ -68,7 +69,7 @@ def test_topic_mistakes():
     assert resolve_topics("igwn.gwalert", CATALOG, public_only) == ("igwn.gwalert",)
 
 
-def test_since_forms():
+def test_since_forms() -> None:
     assert parse_since("now").kind == "now"
     assert parse_since({"last": 5}).last == 5
     assert parse_since({"time": "2026-01-02T03:04:05"}).time == datetime(
@@ -92,7 +93,7 @@ def test_since_forms():
         assert '"since"' in refused(parse_since, bad)
 
 
-def test_format_test_and_filter_mistakes():
+def test_format_test_and_filter_mistakes() -> None:
     base = {"type": "subscribe", "topics": ["igwn.gwalert"]}
     assert '"format"' in refused(parse_subscribe, {**base, "format": "XML"}, CATALOG, public_only)
     assert '"test"' in refused(parse_subscribe, {**base, "test": "yes"}, CATALOG, public_only)
@@ -105,7 +106,7 @@ def test_format_test_and_filter_mistakes():
     assert message.startswith("invalid filter at /cone/dec")
 
 
-def test_messages_and_auth():
+def test_messages_and_auth() -> None:
     assert "not valid JSON" in refused(parse_message, "{")
     assert "text frames" in refused(parse_message, None)
     assert "longer than" in refused(parse_message, " " * (256 * 1024 + 1))

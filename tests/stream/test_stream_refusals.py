@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from websockets.asyncio.client import ClientConnection
 
 from conftest import serving
 from skyalert.auth.keys import KeyRing
@@ -27,13 +28,13 @@ def quick_app(settings: Settings, stream_topics: None) -> Iterator[str]:
         yield url
 
 
-async def closed_with(ws) -> tuple[int, str]:
+async def closed_with(ws: ClientConnection) -> tuple[int, str]:
     """Read until the server closes; its close code and reason."""
     _messages, close = await until_closed(ws)
     return close.code, close.reason
 
 
-async def error_of(ws, message: object) -> str:
+async def error_of(ws: ClientConnection, message: object) -> str:
     await ws.send(message if isinstance(message, str | bytes) else json.dumps(message))
     answer = await receive(ws)
     assert answer["type"] == "error", answer
@@ -41,7 +42,9 @@ async def error_of(ws, message: object) -> str:
 
 
 @own_loop
-async def test_malformed_messages_get_errors_and_the_socket_stays(app_url, reader_token):
+async def test_malformed_messages_get_errors_and_the_socket_stays(
+    app_url: str, reader_token: str
+) -> None:
     async with open_feed(app_url, reader_token) as ws:
         assert "not valid JSON" in await error_of(ws, "{not json")
         assert "JSON object" in await error_of(ws, "[1, 2]")
@@ -69,7 +72,9 @@ async def test_malformed_messages_get_errors_and_the_socket_stays(app_url, reade
 
 
 @own_loop
-async def test_unknown_topics_are_refused_with_the_closest_names(app_url, reader_token):
+async def test_unknown_topics_are_refused_with_the_closest_names(
+    app_url: str, reader_token: str
+) -> None:
     async with open_feed(app_url, reader_token) as ws:
         message = await error_of(
             ws, {"type": "subscribe", "topics": ["gcn.notices.swift.bat.guan"]}
@@ -83,7 +88,9 @@ async def test_unknown_topics_are_refused_with_the_closest_names(app_url, reader
 
 
 @own_loop
-async def test_bad_filters_are_refused_pointing_at_the_mistake(app_url, reader_token):
+async def test_bad_filters_are_refused_pointing_at_the_mistake(
+    app_url: str, reader_token: str
+) -> None:
     async with open_feed(app_url, reader_token) as ws:
         message = await error_of(
             ws,
@@ -98,7 +105,9 @@ async def test_bad_filters_are_refused_pointing_at_the_mistake(app_url, reader_t
 
 
 @own_loop
-async def test_restricted_topics_need_their_scope(settings, app_url, reader_token):
+async def test_restricted_topics_need_their_scope(
+    settings: Settings, app_url: str, reader_token: str
+) -> None:
     async with open_feed(app_url, reader_token) as ws:
         message = await error_of(
             ws, {"type": "subscribe", "topics": ["igwn.early_warning.gwalert"]}
@@ -114,7 +123,7 @@ async def test_restricted_topics_need_their_scope(settings, app_url, reader_toke
 
 
 @own_loop
-async def test_no_token_is_refused(app_url):
+async def test_no_token_is_refused(app_url: str) -> None:
     async with open_feed(app_url) as ws:
         await ws.send(json.dumps({"type": "subscribe", "topics": ["igwn.gwalert"]}))
         assert "authenticate first" in (await receive(ws))["message"]
@@ -124,14 +133,14 @@ async def test_no_token_is_refused(app_url):
 
 
 @own_loop
-async def test_wrong_authorization_scheme_is_refused(app_url):
+async def test_wrong_authorization_scheme_is_refused(app_url: str) -> None:
     async with open_feed(app_url, additional_headers={"Authorization": "Basic Zm9vOmJhcg=="}) as ws:
         code, reason = await closed_with(ws)
     assert (code, reason) == (4401, "send 'Authorization: Bearer <token>'")
 
 
 @own_loop
-async def test_tampered_token_is_refused(app_url, reader_token):
+async def test_tampered_token_is_refused(app_url: str, reader_token: str) -> None:
     head, body, signature = reader_token.split(".")
     forged = ".".join(
         [head, body, signature[:-4] + ("AAAA" if signature[-4:] != "AAAA" else "BBBB")]
@@ -143,7 +152,7 @@ async def test_tampered_token_is_refused(app_url, reader_token):
 
 
 @own_loop
-async def test_expired_token_is_refused(settings, app_url):
+async def test_expired_token_is_refused(settings: Settings, app_url: str) -> None:
     client_id, _secret = credential(settings)
     engine = make_engine(settings)
     try:
@@ -166,7 +175,7 @@ async def test_expired_token_is_refused(settings, app_url):
 
 
 @own_loop
-async def test_revoked_token_is_disconnected(settings, quick_app):
+async def test_revoked_token_is_disconnected(settings: Settings, quick_app: str) -> None:
     client_id, secret = credential(settings)
     token = get_token(quick_app, client_id, secret)
     async with open_feed(quick_app, token) as ws:
@@ -184,7 +193,7 @@ async def test_revoked_token_is_disconnected(settings, quick_app):
 
 
 @own_loop
-async def test_server_pings(quick_app, reader_token):
+async def test_server_pings(quick_app: str, reader_token: str) -> None:
     async with open_feed(quick_app, reader_token) as ws:
         await subscribe(ws, topics=["igwn.gwalert"])
         message = json.loads(await ws.recv())
@@ -192,7 +201,7 @@ async def test_server_pings(quick_app, reader_token):
     assert "time" in message
 
 
-def test_without_kafka_the_feed_says_try_again_later(settings, reader_token):
+def test_without_kafka_the_feed_says_try_again_later(settings: Settings, reader_token: str) -> None:
     from skyalert.broker.kafka.kafka_node import free_port
 
     unreachable = settings.model_copy(

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 from joserfc import jwt
@@ -141,8 +142,8 @@ def bad_tokens(settings: Settings, app_url: str) -> dict[str, str]:
         )
         return token
 
-    header, payload, signature = good.split(".")
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    header, _payload, signature = good.split(".")
+    _header, claims = claims_of(good)
     claims["scope"] = "admin read:public publish:gcn publish:igwn"
     forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
     stranger = RSAKey.generate_key(2048)
@@ -160,3 +161,30 @@ def bad_tokens(settings: Settings, app_url: str) -> dict[str, str]:
         "unknown_key": unknown,
         "not_a_jwt": "certainly-not-a-token",
     }
+
+
+def claims_of(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A JWT's header and claims, unverified (base64url JSON without padding)."""
+    header, payload = token.split(".")[:2]
+    return _segment(header), _segment(payload)
+
+
+def _segment(part: str) -> dict[str, Any]:
+    decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return decoded
+
+
+def csrf_of(page: httpx.Response) -> str:
+    """The CSRF token of the portal form on ``page``."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found is not None, page.text
+    return found.group(1)
+
+
+def shown_credential(page: httpx.Response) -> tuple[str, str]:
+    """The client id and secret the portal shows once, on the page after creating them."""
+    client_id = re.search(r'id="client-id">([^<]+)<', page.text)
+    secret = re.search(r'id="client-secret">([^<]+)<', page.text)
+    assert client_id is not None, page.text
+    assert secret is not None, page.text
+    return client_id.group(1), secret.group(1)

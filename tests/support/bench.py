@@ -92,7 +92,7 @@ def wait_until_ready(url: str, probe: str = "/readyz", timeout: float = 60.0) ->
     raise RuntimeError(f"the app at {url} did not become ready")
 
 
-def alert_headers() -> tuple[str, list[tuple[str, bytes]]]:
+def alert_headers() -> tuple[str, list[tuple[str, str | bytes | None]]]:
     """A new alert id and the Kafka headers ingest sets on a JSON alert."""
     alert_id = new_alert_id()
     return alert_id, [

@@ -17,6 +17,7 @@ from skyalert.broker.archive.alert_ids import new_alert_id
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.ingest.heartbeat import run_heartbeat
 from skyalert.broker.kafka.admin import sync_topics
+from skyalert.broker.kafka.config import admin_config
 from skyalert.broker.kafka.inboxes import topics_to_sync
 from skyalert.schemas.catalog import Topic, load_catalog
 
@@ -35,7 +36,7 @@ def produce_alerts(
     for payload in payloads:
         alert_id = new_alert_id()
         body = payload["xml"].encode() if "xml" in payload else json.dumps(payload).encode()
-        headers = [
+        headers: list[tuple[str, str | bytes | None]] = [
             ("alert-id", alert_id.encode()),
             ("content-type", content_type.encode()),
             ("schema", b"" if "xml" in payload else b"https://example.org/x.json"),
@@ -50,7 +51,7 @@ def produce_alerts(
 
 def ensure_catalog_topics(settings: Settings) -> None:
     """The catalog's topics and the producers' inboxes exist in Kafka (existing ones kept)."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient(admin_config(settings))
     sync_topics(admin, topics_to_sync(load_catalog(), settings.inbox_partitions))
 
 

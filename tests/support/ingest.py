@@ -14,6 +14,7 @@ from voeventparse.fixtures import datapaths
 
 from skyalert.broker.kafka.admin import sync_topics
 from skyalert.broker.kafka.inboxes import topics_to_sync
+from skyalert.client.alert import header_map, message_headers
 from skyalert.schemas.catalog import Catalog, load_catalog
 
 BAT_TOPIC = "gcn.classic.voevent.swift_bat_grb_pos_ack"
@@ -142,10 +143,7 @@ def find_messages(
 
 
 def header(message: Message, name: str) -> bytes | None:
-    for key, value in message.headers() or []:
-        if key == name:
-            return value if isinstance(value, bytes) else (value or "").encode()
-    return None
+    return header_map(message_headers(message)).get(name)
 
 
 def has_header(name: str, value: bytes) -> Callable[[Message], bool]:

@@ -10,7 +10,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from support.auth import get_token, make_credential, make_user
 from support.ingest import GUANO_TOPIC, sync_catalog
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "schemas/skyalert/schemas/json/examples"
-GUANO = json.loads((EXAMPLES / f"{GUANO_TOPIC}.example.json").read_text())
+GUANO: dict[str, Any] = json.loads((EXAMPLES / f"{GUANO_TOPIC}.example.json").read_text())
 #: Seconds to wait for an expected message before the test fails.
 WAIT = 20.0
 
@@ -51,7 +51,7 @@ def mine(marker: str) -> dict[str, Any]:
     return {"field": "id", "op": "contains", "value": marker}
 
 
-def own_loop(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
+def own_loop(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
     """Run an async test in a fresh event loop on its own thread.
 
     Playwright's sync API (the browser tests) keeps an event loop running in the main thread for
@@ -119,7 +119,7 @@ def credential(
     settings: Settings, groups: Iterable[str] = (), scopes: Iterable[str] | str = "all"
 ) -> tuple[str, str]:
     user = make_user(settings, groups=groups)
-    return make_credential(settings, user, scopes)  # type: ignore[arg-type]
+    return make_credential(settings, user, scopes)
 
 
 def token(settings: Settings, app_url: str, groups: Iterable[str] = ()) -> str:
@@ -133,7 +133,7 @@ def ensure_topics(settings: Settings) -> None:
     sync_catalog(settings.kafka_bootstrap, load_catalog())
 
 
-def open_feed(app_url: str, token: str | None = None, **kwargs: Any) -> Any:
+def open_feed(app_url: str, token: str | None = None, **kwargs: Any) -> connect:
     if token:
         kwargs["additional_headers"] = {"Authorization": f"Bearer {token}"}
     return connect(ws_url(app_url), open_timeout=WAIT, **kwargs)
@@ -142,9 +142,9 @@ def open_feed(app_url: str, token: str | None = None, **kwargs: Any) -> Any:
 async def receive(ws: ClientConnection, timeout: float = WAIT) -> dict[str, Any]:
     """The next message other than a ping."""
     while True:
-        message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout))
         if message["type"] != "ping":
-            return message  # type: ignore[no-any-return]
+            return message
 
 
 async def subscribe(ws: ClientConnection, **request: Any) -> dict[str, Any]:
@@ -155,7 +155,7 @@ async def subscribe(ws: ClientConnection, **request: Any) -> dict[str, Any]:
 
 
 async def alerts(ws: ClientConnection, count: int, timeout: float = WAIT) -> list[dict[str, Any]]:
-    found = []
+    found: list[dict[str, Any]] = []
     while len(found) < count:
         message = await receive(ws, timeout)
         assert message["type"] == "alert", message

@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+__all__ = [
+    "JSON",
+    "VOEVENT",
+    "Alert",
+    "Headers",
+    "UndecodableAlert",
+    "decode_message",
+    "header_map",
+    "message_headers",
+]
+
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime

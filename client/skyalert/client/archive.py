@@ -7,6 +7,8 @@ channel (Kafka, live feed, email) filtering on exactly the same document.
 
 from __future__ import annotations
 
+__all__ = ["Archive"]
+
 import dataclasses
 from typing import Any
 from urllib.parse import quote

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["Catalog", "TopicInfo", "check_topics", "fetch_catalog"]
+
 import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass

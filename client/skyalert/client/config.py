@@ -7,6 +7,17 @@ default.
 
 from __future__ import annotations
 
+__all__ = [
+    "ENV_PREFIX",
+    "Resolved",
+    "config_from_env",
+    "default_group_id",
+    "dotted",
+    "kafka_config",
+    "resolve",
+    "split_own",
+]
+
 import getpass
 import logging
 import os

@@ -8,6 +8,8 @@ quiet topics tolerated, stalls and credential problems raised instead of waited 
 
 from __future__ import annotations
 
+__all__ = ["STALL_TIMEOUT", "Consumer", "Format", "OnStall"]
+
 import atexit
 import logging
 import time

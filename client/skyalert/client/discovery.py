@@ -6,6 +6,8 @@ when the server cannot be reached an expired copy still serves (with a warning).
 
 from __future__ import annotations
 
+__all__ = ["Discovery", "cached_json", "fetch_discovery", "normalise_server"]
+
 import hashlib
 import json
 import logging

@@ -5,6 +5,20 @@ Messages are meant for a person: they say what happened and what to do next.
 
 from __future__ import annotations
 
+__all__ = [
+    "ApiError",
+    "AuthenticationError",
+    "AuthorizationError",
+    "ConfigurationError",
+    "DiscoveryError",
+    "FilterError",
+    "KafkaClientError",
+    "ServerUnreachable",
+    "SkyalertClientError",
+    "StallError",
+    "UnknownTopicError",
+]
+
 from collections.abc import Mapping, Sequence
 from typing import Any
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["Response", "get_json", "request"]
+
 import json
 import socket
 import ssl

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["FailureLatch", "Reporter", "failure_of", "is_quiet_topic"]
+
 import logging
 import time
 from typing import Literal

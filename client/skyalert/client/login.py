@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["Login", "load_login", "login_file", "save_login"]
+
 import json
 import logging
 import os

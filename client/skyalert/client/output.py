@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["write_file", "write_line", "write_pretty"]
+
 import json
 import re
 from pathlib import Path

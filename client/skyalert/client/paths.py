@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["cache_dir", "config_dir", "state_dir", "write_private"]
+
 import os
 import sys
 from collections.abc import Callable, Mapping

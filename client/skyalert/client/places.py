@@ -7,6 +7,8 @@ credential, topics, filter, test alerts), and the next run resumes after it.
 
 from __future__ import annotations
 
+__all__ = ["SavedPlace"]
+
 import hashlib
 import json
 import logging

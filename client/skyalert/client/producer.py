@@ -8,6 +8,8 @@ stays open. Without your own ``on_delivery``, a refused write raises from ``poll
 
 from __future__ import annotations
 
+__all__ = ["Producer"]
+
 import logging
 from collections.abc import Mapping
 from typing import Any

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["Published", "content_type_for", "publish"]
+
 import json
 from dataclasses import dataclass
 from pathlib import Path

@@ -3,6 +3,8 @@ clients that tidy up at exit (a consumer leaves its group, a producer delivers w
 
 from __future__ import annotations
 
+__all__ = ["GracefulStop", "at_exit"]
+
 import atexit
 import logging
 import signal

@@ -9,6 +9,8 @@ the last alert handed out (or from where the subscription began), so nothing is 
 
 from __future__ import annotations
 
+__all__ = ["Format", "Since", "Stream", "since_json", "stream"]
+
 import asyncio
 import contextlib
 import fnmatch

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["Token", "TokenSource", "fetch_token"]
+
 import base64
 import threading
 import time

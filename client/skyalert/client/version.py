@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["USER_AGENT", "__version__"]
+
 from importlib.metadata import PackageNotFoundError, version
 
 try:

@@ -154,6 +154,15 @@ class Sink(Protocol):
     async def send_text(self, data: str) -> None: ...
 
 
+class Tail(Protocol):
+    """What the hub needs of its alert reader (a :class:`KafkaTail`)."""
+
+    @property
+    def alive(self) -> bool: ...
+
+    def stop(self) -> None: ...
+
+
 class Authority(Protocol):
     """The credential behind a socket, re-checked while the socket lives."""
 
@@ -300,7 +309,7 @@ class Hub:
 
     def __init__(
         self,
-        start_tail: Callable[[Callable[[Batch], None]], KafkaTail],
+        start_tail: Callable[[Callable[[Batch], None]], Tail],
         *,
         ping_interval: float,
         recheck_interval: float,
@@ -308,7 +317,7 @@ class Hub:
         self._start_tail = start_tail
         self._ping_interval = ping_interval
         self._recheck_interval = recheck_interval
-        self._tail: KafkaTail | None = None
+        self._tail: Tail | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
         self._by_topic: dict[str, set[Subscriber]] = {}
