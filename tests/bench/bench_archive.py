@@ -62,6 +62,7 @@ COLUMNS = (
     "document",
     "original",
     "sky_cell",
+    "sky_tier",
 )
 
 
@@ -116,7 +117,6 @@ def synthetic(count: int, seed: int) -> Iterator[tuple[Any, ...]]:
     cells = healpix.lonlat_to_healpix(ra * u.deg, dec * u.deg, 2**CELL_ORDER, order="nested")
     topics = rng.integers(0, len(TOPICS), count)
     for i in range(count):
-        small = error[i] <= archive.SMALL_ERROR
         yield (
             ids[i],
             TOPICS[topics[i]],
@@ -132,7 +132,8 @@ def synthetic(count: int, seed: int) -> Iterator[tuple[Any, ...]]:
             float(error[i]),
             json.dumps({"ra": float(ra[i]), "dec": float(dec[i])}),
             b"{}",
-            int(cells[i]) if small else None,
+            int(cells[i]),
+            archive.tier_of(int(cells[i]), float(error[i])),
         )
 
 
