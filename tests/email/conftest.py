@@ -6,12 +6,15 @@ from collections.abc import Iterable, Iterator
 from typing import Literal
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
 from conftest import serving
 from skyalert.auth.models import User
 from skyalert.broker.core.settings import Settings
+from skyalert.broker.emails.sender import Sender
+from skyalert.broker.emails.worker import mail_context
 from support.auth import get_token, make_credential
-from support.email import Api, ApiFor, Mailbox
+from support.email import Api, ApiFor, Mailbox, SenderFor
 from support.stream import ensure_topics, token
 
 
@@ -21,6 +24,20 @@ def mailbox() -> Iterator[Mailbox]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def senders() -> Iterator[SenderFor]:
+    """Senders keep their SMTP connection open: each is closed when the test ends."""
+    made: list[Sender] = []
+
+    def make(settings: Settings, sessions: sessionmaker[Session]) -> Sender:
+        made.append(Sender(settings, sessions, mail_context(settings)))
+        return made[-1]
+
+    yield make
+    for sender in made:
+        sender.close()
 
 
 @pytest.fixture(autouse=True)

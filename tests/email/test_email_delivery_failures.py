@@ -18,12 +18,11 @@ from skyalert.broker.core.errors import MailError
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.emails import ledger
 from skyalert.broker.emails.render import Target, alert_mail, wire
-from skyalert.broker.emails.sender import Sender
 from skyalert.broker.emails.summary import summarize
 from skyalert.broker.emails.worker import mail_context
 from skyalert.broker.kafka.kafka_node import free_port
 from support.auth import make_user
-from support.email import Api, ApiFor, Mailbox, never
+from support.email import Api, ApiFor, Mailbox, SenderFor, never
 from support.ingest import GUANO_TOPIC
 from support.stream import guano
 
@@ -111,12 +110,16 @@ def refuse_for(address: str, reply: str, times: int) -> Any:
 
 
 def test_permanent_refusal_is_recorded_and_shown(
-    sending: Settings, sessions: sessionmaker[Session], api_for: ApiFor, mailbox: Mailbox
+    sending: Settings,
+    sessions: sessionmaker[Session],
+    api_for: ApiFor,
+    mailbox: Mailbox,
+    senders: SenderFor,
 ) -> None:
     api, sub = subscribe(sending, api_for)
     alert_id = queue_alert(sending, sessions, sub)
     mailbox.hook = refuse_for(sub["recipient"], "550 5.1.1 mailbox unavailable", 1)
-    Sender(sending, sessions, mail_context(sending)).run_once()
+    senders(sending, sessions).run_once()
     shown = api.get(f"/subscriptions/{sub['id']}").json()
     assert shown["deliveries"]["failed"] == 1
     failure = shown["last_failure"]
@@ -128,12 +131,16 @@ def test_permanent_refusal_is_recorded_and_shown(
 
 
 def test_temporary_refusal_is_retried_with_backoff(
-    sending: Settings, sessions: sessionmaker[Session], api_for: ApiFor, mailbox: Mailbox
+    sending: Settings,
+    sessions: sessionmaker[Session],
+    api_for: ApiFor,
+    mailbox: Mailbox,
+    senders: SenderFor,
 ) -> None:
     api, sub = subscribe(sending, api_for)
     alert_id = queue_alert(sending, sessions, sub)
     mailbox.hook = refuse_for(sub["recipient"], "451 4.3.0 try again later", 2)
-    sender = Sender(sending, sessions, mail_context(sending))
+    sender = senders(sending, sessions)
     sender.run_once()
     shown = api.get(f"/subscriptions/{sub['id']}").json()
     assert shown["deliveries"]["queued"] == 1  # waiting for its next attempt
@@ -150,12 +157,16 @@ def test_temporary_refusal_is_retried_with_backoff(
 
 
 def test_gives_up_after_the_last_attempt(
-    sending: Settings, sessions: sessionmaker[Session], api_for: ApiFor, mailbox: Mailbox
+    sending: Settings,
+    sessions: sessionmaker[Session],
+    api_for: ApiFor,
+    mailbox: Mailbox,
+    senders: SenderFor,
 ) -> None:
     api, sub = subscribe(sending, api_for)
     queue_alert(sending, sessions, sub)
     mailbox.hook = refuse_for(sub["recipient"], "452 4.2.2 mailbox full", 100)
-    sender = Sender(sending, sessions, mail_context(sending))
+    sender = senders(sending, sessions)
     deadline = time.monotonic() + 10
     while api.get(f"/subscriptions/{sub['id']}").json()["deliveries"]["failed"] == 0:
         assert time.monotonic() < deadline, "never gave up"
@@ -167,25 +178,29 @@ def test_gives_up_after_the_last_attempt(
 
 
 def test_unreachable_server_keeps_mails_waiting(
-    settings: Settings, sessions: sessionmaker[Session], api_for: ApiFor
+    settings: Settings, sessions: sessionmaker[Session], api_for: ApiFor, senders: SenderFor
 ) -> None:
     api, sub = subscribe(settings, api_for)
     queue_alert(settings, sessions, sub)
     down = settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{free_port()}"})
     with pytest.raises(MailError, match="cannot talk to the mail server"):
-        Sender(down, sessions, mail_context(down)).run_once()
+        senders(down, sessions).run_once()
     shown = api.get(f"/subscriptions/{sub['id']}").json()
     assert shown["deliveries"]["queued"] == 1
     api.delete(f"/subscriptions/{sub['id']}")
 
 
 def test_stopped_subscription_sends_nothing_queued(
-    sending: Settings, sessions: sessionmaker[Session], api_for: ApiFor, mailbox: Mailbox
+    sending: Settings,
+    sessions: sessionmaker[Session],
+    api_for: ApiFor,
+    mailbox: Mailbox,
+    senders: SenderFor,
 ) -> None:
     api, sub = subscribe(sending, api_for)
     queue_alert(sending, sessions, sub)
     assert api.patch(f"/subscriptions/{sub['id']}", {"active": False}).status_code == 200
-    Sender(sending, sessions, mail_context(sending)).run_once()
+    senders(sending, sessions).run_once()
     shown = api.get(f"/subscriptions/{sub['id']}").json()
     assert shown["deliveries"]["skipped"] == 1
     assert mailbox.to(sub["recipient"]) == []

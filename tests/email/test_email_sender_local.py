@@ -19,9 +19,9 @@ from skyalert.broker.core.settings import Settings
 from skyalert.broker.emails import ledger
 from skyalert.broker.emails.models import EmailSubscription
 from skyalert.broker.emails.render import Target, alert_mail, wire
-from skyalert.broker.emails.sender import Sender
 from skyalert.broker.emails.summary import summarize
 from skyalert.broker.emails.worker import mail_context
+from support.email import SenderFor
 from support.ingest import GUANO_TOPIC
 from support.stream import GUANO
 
@@ -69,23 +69,23 @@ def queue(settings: Settings, sessions: sessionmaker[Session], address: str, cou
         assert ledger.queue(session, rows) == count
 
 
-def test_outbox_on_sqlite(tmp_path: Path) -> None:
+def test_outbox_on_sqlite(tmp_path: Path, senders: SenderFor) -> None:
     settings, sessions = local(tmp_path)
     queue(settings, sessions, "ada@example.org", 3)
-    assert Sender(settings, sessions, mail_context(settings)).run_once() == 3
+    assert senders(settings, sessions).run_once() == 3
     files = sorted(outbox(settings).glob("*.eml"))
     assert len(files) == 3
     parsed = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
     assert parsed["To"] == "ada@example.org"
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert Sender(settings, sessions, mail_context(settings)).run_once() == 0  # once only
+    assert senders(settings, sessions).run_once() == 0  # once only
 
 
-def test_global_limit_holds_the_rest(tmp_path: Path) -> None:
+def test_global_limit_holds_the_rest(tmp_path: Path, senders: SenderFor) -> None:
     settings, sessions = local(tmp_path, email_rate_global="4/minute")
     for name in ("ada", "bob", "cyd"):
         queue(settings, sessions, f"{name}@example.org", 2)
-    sender = Sender(settings, sessions, mail_context(settings))
+    sender = senders(settings, sessions)
     assert sender.run_once() == 4
     assert sender.run_once() == 0  # the deployment's quota for this minute is spent
     assert len(list(outbox(settings).glob("*.eml"))) == 4

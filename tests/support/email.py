@@ -20,14 +20,19 @@ from urllib.parse import urlsplit
 import httpx
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from confluent_kafka import Consumer, Message, TopicPartition
+from sqlalchemy.orm import Session as DBSession
+from sqlalchemy.orm import sessionmaker
 
 from skyalert.broker.core.settings import Settings
+from skyalert.broker.emails.sender import Sender
 from support.smtp import Received, SMTPServer
 
 ULID = re.compile(r"\b[0-7][0-9A-HJKMNP-TV-Z]{25}\b")
 #: Generous: a worker starts, joins its group and reads the topic from the start, on a busy CI.
 WAIT = 60.0
 
+#: Makes a sender for these settings and sessions, closed when the test ends.
+SenderFor = Callable[[Settings, sessionmaker[DBSession]], Sender]
 #: Called with each incoming envelope; a returned SMTP reply refuses the mail instead.
 Hook = Callable[[Envelope], str | None]
 

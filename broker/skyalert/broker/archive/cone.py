@@ -51,6 +51,20 @@ def sky_cell(ra: float, dec: float) -> int:
     return int(cell)
 
 
+def ra_half_width(dec: float, radius: float) -> float:
+    """The widest RA offset [deg] of a point within ``radius`` of a centre at ``dec``; 180 when
+    the circle holds a pole."""
+    if abs(dec) + radius >= 90:
+        return 180.0
+    ratio = math.sin(math.radians(radius)) / math.cos(math.radians(dec))
+    return math.degrees(math.asin(min(1.0, ratio)))
+
+
+def cap_fraction(radius: float) -> float:
+    """The fraction of the sphere within ``radius`` degrees of a point."""
+    return (1 - math.cos(math.radians(min(radius, 180.0)))) / 2
+
+
 def cell_ranges(ra: float, dec: float, radius: float) -> list[tuple[int, int]]:
     """Inclusive ranges of :data:`CELL_ORDER` cells covering every point within ``radius``.
 

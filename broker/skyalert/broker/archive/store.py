@@ -1,9 +1,10 @@
 """The alert archive: every accepted alert, its JSON form and its original bytes, and queries.
 
 Ids are time-ordered (:mod:`skyalert.broker.archive.alert_ids`), so time ranges become id ranges and
-pages are cut by id. Cone searches prefilter in SQL by HEALPix cell ranges (a B-tree on
-``sky_cell``, the same on PostgreSQL and SQLite) for alerts with small error circles and by a
-declination band for the few wide ones, then measure exact angular distances in Python.
+pages are cut by id (the primary key; ``(topic, id)`` for one topic). Cone searches prefilter in SQL
+by HEALPix cell ranges (a B-tree on ``sky_cell``, the same on PostgreSQL and SQLite), widened per
+tier of error radius (:data:`ERROR_TIERS`), then measure exact angular distances in Python on the
+candidates' positions alone and load only the page's rows.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     Select,
+    SmallInteger,
     String,
     UniqueConstraint,
     and_,
@@ -34,13 +36,24 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from skyalert.broker.archive.alert_ids import highest_id_at, lowest_id_at
-from skyalert.broker.archive.cone import Cone, cell_ranges, sky_cell
+from skyalert.broker.archive.cone import Cone, cap_fraction, cell_ranges, ra_half_width, sky_cell
 from skyalert.broker.core.db import Base, UTCDateTime, utcnow
 
-#: Alerts with error circles up to this radius [deg] get a sky cell; wider ones (a few GRB
-#: monitors) are found by a declination band.
-SMALL_ERROR = 1.0
+#: Bounds [deg] of the error-radius tiers. Any alert is looked for in the cells within the cone's
+#: radius plus the first bound; one whose error exceeds that bound also by its ``sky_tier``: tier
+#: k (error within bounds k-1 and k) in the cells within the radius plus bound k, the last tier
+#: (error above every bound) anywhere. Most errors are arcseconds to arcminutes; tiers keep the
+#: few wide circles (GRB monitors) from widening every search.
+ERROR_TIERS = (1.0, 4.0, 16.0, 64.0)
+#: A cone (widened by the first error bound) over at most this fraction of the sky has its (few)
+#: candidates gathered first, then paged by id; a wider one walks the id index, where matches
+#: are dense. Gathering reads every candidate's row at random; walking reads consecutive rows
+#: (ids follow insertion order) until a page is full: at 10^6 alerts the two cost about the same
+#: near 0.2% of the sky.
+GATHER_FRACTION = 0.002
 MAX_PAGE = 500
+
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 
 
 class Alert(Base):
@@ -50,6 +63,7 @@ class Alert(Base):
     __table_args__ = (
         UniqueConstraint("topic", "dedupe_key", name="uq_alerts_dedupe"),
         Index("ix_alerts_topic_id", "topic", "id"),
+        Index("ix_alerts_sky_tier_cell", "sky_tier", "sky_cell"),
     )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
@@ -68,13 +82,16 @@ class Alert(Base):
     content_sha256: Mapped[str] = mapped_column(String(64))
     ra: Mapped[float | None] = mapped_column(Float)
     dec: Mapped[float | None] = mapped_column(Float, index=True)
-    ra_dec_error: Mapped[float | None] = mapped_column(Float, index=True)
+    ra_dec_error: Mapped[float | None] = mapped_column(Float)
     document: Mapped[dict[str, Any]] = mapped_column(JSON)
     original: Mapped[bytes] = mapped_column(LargeBinary)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-    #: Nested HEALPix cell (:func:`~skyalert.broker.archive.cone.sky_cell`) of the position when
-    #: its error circle is at most :data:`SMALL_ERROR`; None otherwise (see :func:`cell_of`).
+    #: Nested HEALPix cell (:func:`~skyalert.broker.archive.cone.sky_cell`) of the position;
+    #: None without one (see :func:`cell_of`).
     sky_cell: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    #: Error tier (:data:`ERROR_TIERS`, :func:`tier_of`) of a positioned alert with a wide
+    #: error circle; None for the rest.
+    sky_tier: Mapped[int | None] = mapped_column(SmallInteger)
 
 
 class AlertCitation(Base):
@@ -94,16 +111,24 @@ def find_by_dedupe_key(session: Session, topic: str, dedupe_key: str) -> Alert |
 
 def store(session: Session, alert: Alert, citations: Iterable[tuple[str, str]]) -> None:
     """Add an alert and its citations (``(ivorn, cite)``) to the session."""
-    alert.sky_cell = cell_of(alert.ra, alert.dec, alert.ra_dec_error)
+    alert.sky_cell = cell_of(alert.ra, alert.dec)
+    alert.sky_tier = tier_of(alert.sky_cell, alert.ra_dec_error)
     session.add(alert)
     session.add_all(AlertCitation(alert_id=alert.id, ivorn=i, cite=c) for i, c in citations)
 
 
-def cell_of(ra: float | None, dec: float | None, error: float | None) -> int | None:
-    """The ``sky_cell`` an alert at (ra, dec) with this error radius is indexed under."""
-    if ra is None or dec is None or (error or 0.0) > SMALL_ERROR:
+def cell_of(ra: float | None, dec: float | None) -> int | None:
+    """The ``sky_cell`` an alert at (ra, dec) is indexed under."""
+    if ra is None or dec is None:
         return None
     return sky_cell(ra, dec)
+
+
+def tier_of(cell: int | None, error: float | None) -> int | None:
+    """The ``sky_tier`` of an alert in this cell with this error radius."""
+    if cell is None or error is None or error <= ERROR_TIERS[0]:
+        return None
+    return next((k for k, bound in enumerate(ERROR_TIERS) if error <= bound), len(ERROR_TIERS))
 
 
 def get(session: Session, alert_id: str) -> Alert | None:
@@ -181,60 +206,92 @@ class AlertPage:
 def search(session: Session, query: AlertQuery) -> AlertPage:
     """One page of alerts, newest first (or oldest first), matching every filter."""
     limit = max(1, min(query.limit, MAX_PAGE))
-    statement = _filtered(query)
-    newest_first = query.order == "desc"
-    statement = statement.order_by(Alert.id.desc() if newest_first else Alert.id.asc())
-    found: list[Alert] = []
-    cursor = query.cursor
-    # The exact cone test drops some prefiltered rows: read batches until the page is full.
-    batch = limit + 1 if query.cone is None else max(4 * limit, 100)
-    while len(found) <= limit:
-        page = statement
-        if cursor is not None:
-            page = page.where(Alert.id < cursor if newest_first else Alert.id > cursor)
-        rows = list(session.scalars(page.limit(batch)))
-        for row in rows:
-            if query.cone is None or _in_cone(query.cone, row):
-                found.append(row)
-        if len(rows) < batch:
-            break
-        cursor = rows[-1].id
+    if query.cone is None:
+        statement = _ordered(_filtered(select(Alert), query, query.cursor), query)
+        found = list(session.scalars(statement.limit(limit + 1)))
+    else:
+        ids = _cone_ids(session, query, query.cone, limit + 1)
+        rows = session.scalars(select(Alert).where(Alert.id.in_(ids))) if ids else None
+        by_id = {row.id: row for row in rows or ()}
+        found = [by_id[i] for i in ids]
     more = len(found) > limit
     found = found[:limit]
     return AlertPage(found, found[-1].id if more else None)
 
 
-def _in_cone(cone: Cone, alert: Alert) -> bool:
-    return (
-        alert.ra is not None
-        and alert.dec is not None
-        and cone.reaches(alert.ra, alert.dec, alert.ra_dec_error)
-    )
+def _cone_ids(session: Session, query: AlertQuery, cone: Cone, wanted: int) -> list[str]:
+    """Ids of up to ``wanted`` alerts reaching the cone, in the page's order."""
+    gather = cap_fraction(cone.radius + ERROR_TIERS[0]) <= GATHER_FRACTION
+    # Not both: with the box beside the cells, PostgreSQL scans the declination index too.
+    prefilter = _near_cells(cone) if gather else _near_box(cone)
+    light = select(Alert.id, Alert.ra, Alert.dec, Alert.ra_dec_error).where(prefilter)
+    # The exact test drops some candidates: read batches until enough are in.
+    batch = max(8 * wanted, 1000)
+    found: list[str] = []
+    cursor = query.cursor
+    while len(found) < wanted:
+        candidates = _filtered(light, query, cursor)
+        if gather:
+            gathered = candidates.cte("candidates").prefix_with("MATERIALIZED")
+            page = _ordered(select(gathered), query, gathered.c.id)
+        else:
+            page = _ordered(candidates, query)
+        rows = session.execute(page.limit(batch)).all()
+        found += [
+            id_
+            for id_, ra, dec, error in rows
+            if ra is not None and dec is not None and cone.reaches(ra, dec, error)
+        ]
+        if len(rows) < batch:
+            break
+        cursor = rows[-1][0]
+    return found[:wanted]
 
 
-def _filtered(query: AlertQuery) -> Select[Alert]:
-    statement = select(Alert).where(Alert.topic.in_(list(query.topics)))
+def _ordered(statement: S, query: AlertQuery, key: Any = Alert.id) -> S:
+    return statement.order_by(key.desc() if query.order == "desc" else key.asc())
+
+
+def _filtered(statement: S, query: AlertQuery, cursor: str | None) -> S:
+    statement = statement.where(Alert.topic.in_(list(query.topics)))
     if query.since is not None:
         statement = statement.where(Alert.id >= lowest_id_at(query.since))
     if query.until is not None:
         statement = statement.where(Alert.id <= highest_id_at(query.until))
     if query.test is not None:
         statement = statement.where(Alert.test.is_(query.test))
-    if query.cone is not None:
-        statement = statement.where(_cone_prefilter(query.cone))
+    if cursor is not None:
+        statement = statement.where(
+            Alert.id < cursor if query.order == "desc" else Alert.id > cursor
+        )
     return statement
 
 
-def _cone_prefilter(cone: Cone) -> ColumnElement[bool]:
-    """Rows whose error circle may reach the cone: a superset, refined by :func:`_in_cone`."""
-    cells = cell_ranges(cone.ra, cone.dec, cone.radius + SMALL_ERROR)
-    small = or_(*(Alert.sky_cell.between(low, high) for low, high in cells))
-    wide = and_(
-        Alert.ra_dec_error > SMALL_ERROR,
-        Alert.dec + Alert.ra_dec_error >= cone.dec - cone.radius,
-        Alert.dec - Alert.ra_dec_error <= cone.dec + cone.radius,
-    )
-    return or_(small, and_(Alert.ra.is_not(None), wide))
+def _near_cells(cone: Cone) -> ColumnElement[bool]:
+    """Rows whose error circle may reach the cone, by cells: a superset, refined by the exact
+    test. Every term is one index range, so both databases combine index scans."""
+    nearby = cell_ranges(cone.ra, cone.dec, cone.radius + ERROR_TIERS[0])
+    terms: list[ColumnElement[bool]] = [Alert.sky_cell.between(a, b) for a, b in nearby]
+    for tier, bound in enumerate(ERROR_TIERS[1:], start=1):
+        ranges = cell_ranges(cone.ra, cone.dec, cone.radius + bound)
+        terms += [and_(Alert.sky_tier == tier, Alert.sky_cell.between(a, b)) for a, b in ranges]
+    terms.append(Alert.sky_tier == len(ERROR_TIERS))
+    return or_(*terms)
+
+
+def _near_box(cone: Cone) -> ColumnElement[bool]:
+    """Rows within the declinations and right ascensions the cone (widened by the first error
+    bound) spans, and all wide circles: a superset as well, and cheap to test on every row an id
+    walk passes (a hundred cell ranges are not)."""
+    reach = cone.radius + ERROR_TIERS[0]
+    near: ColumnElement[bool] = Alert.dec.between(cone.dec - reach, cone.dec + reach)
+    width = ra_half_width(cone.dec, reach)
+    low, high = cone.ra - width, cone.ra + width
+    if width < 180 and low >= 0 and high < 360:
+        near = and_(near, Alert.ra.between(low, high))
+    elif width < 180:  # the window wraps at RA 0
+        near = and_(near, or_(Alert.ra >= low % 360, Alert.ra <= high % 360))
+    return or_(near, Alert.sky_tier.is_not(None))
 
 
 def unpublished(session: Session, older_than: timedelta, limit: int = 100) -> list[Alert]:

@@ -76,6 +76,14 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def commit_unflushed(session: Session) -> None:
+    """Let this transaction's commit return before the database's disk has it (PostgreSQL's
+    ``synchronous_commit = off``): it is visible at once and survives a crash of this process,
+    not one of the database server, which may forget the last fraction of a second of commits."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit = off"))
+
+
 @contextmanager
 def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """A session that commits on success and rolls back on error."""

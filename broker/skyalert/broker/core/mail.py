@@ -108,6 +108,19 @@ class Mailer:
                 self._smtp.close()
             self._smtp = None
 
+    def answers(self) -> bool:
+        """True when the server still answers on this connection (or mails go to the outbox);
+        an idle connection may have been closed by the server meanwhile."""
+        if self._smtp is None:
+            return True
+        try:
+            return self._smtp.noop()[0] == 250
+        except (OSError, smtplib.SMTPException):
+            return False
+
+    def close(self) -> None:
+        self.__exit__(None, None, None)
+
     def send(self, mail: Mail) -> None:
         self.send_message(build_message(self.settings, mail))
 

@@ -64,7 +64,7 @@ def _send(
     recipient = str(message["To"])
     with sessions.begin() as session:
         _check_rate(settings, session, recipient)
-        mail_id = ledger.start_mail(session, recipient, kind).id
+        mail_id = ledger.start_mail(session, recipient, kind)
     try:
         with Mailer(settings) as mailer:
             mailer.send_message(message)

@@ -1,15 +1,22 @@
-"""Sending what the ledger holds: one pass over due deliveries, within the rate limits."""
+"""Sending what the ledger holds: passes over due deliveries, within the rate limits, on one
+SMTP connection kept open between passes.
+
+Each mail is claimed (``sending``, committed) before SMTP sees it, as the ledger requires; the
+next mail's claim is written while SMTP takes the current one, so the database and the mail
+server work at once, and ``sent`` is recorded in batches.
+"""
 
 from __future__ import annotations
 
 import logging
 import smtplib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from skyalert.broker.core.db import utcnow
+from skyalert.broker.core.db import commit_unflushed, utcnow
 from skyalert.broker.core.errors import MailError
 from skyalert.broker.core.mail import Mailer
 from skyalert.broker.core.settings import Settings
@@ -48,6 +55,23 @@ def _closing(exc: MailError) -> bool:
     return isinstance(cause, smtplib.SMTPResponseException) and cause.smtp_code == 421
 
 
+@dataclass(frozen=True)
+class _Send:
+    """One mail to make: a single delivery, or a digest of the held ones."""
+
+    recipient: str
+    deliveries: list[ledger.Due]
+    digest: bool
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    mail_id: int
+    send: _Send
+    #: The deliveries this sender got (id -> rendered single mail).
+    raws: dict[int, bytes | None]
+
+
 @dataclass
 class Sender:
     settings: Settings
@@ -58,18 +82,23 @@ class Sender:
         self.per_recipient = self.settings.email_rate_recipient
         self.overall = self.settings.email_rate_global
         self._outbox = self.settings.smtp_url is None
-        self._global_left = 0
         self._accepted: list[int] = []
+        self._mailer: Mailer | None = None
+        self._claims = ThreadPoolExecutor(1, thread_name_prefix="email-claims")
 
     def backoff(self, attempts: int) -> float:
         return float(min(MAX_BACKOFF, self.settings.email_retry_delay * 2**attempts))
+
+    def close(self) -> None:
+        self._disconnect()
+        self._claims.shutdown()
 
     def run_once(self, now: datetime | None = None) -> int:
         """Send what is due now; returns the number of mails handed to SMTP."""
         now = now or utcnow()
         with self.sessions() as session:
             waiting = ledger.due(session, now)
-            self._global_left = self.overall.count - ledger.mails_since(
+            budget = self.overall.count - ledger.mails_since(
                 session, now - timedelta(seconds=self.overall.period)
             )
         stopped = [d.id for d in waiting if not d.active]
@@ -80,84 +109,102 @@ class Sender:
         for delivery in waiting:
             if delivery.active:
                 by_recipient.setdefault(delivery.recipient, []).append(delivery)
-        if not by_recipient or self._global_left <= 0:
+        if not by_recipient or budget <= 0:
             return 0
-        sent = 0
+        sends = self._plan(by_recipient, now)[:budget]
+        if not sends:
+            return 0
+        mailer = self._connected()
         try:
-            with Mailer(self.settings) as mailer:
-                for recipient, deliveries in by_recipient.items():
-                    try:
-                        sent += self._recipient(mailer, recipient, deliveries, now)
-                    except ConnectionLost:
-                        break
-                    if self._global_left <= 0:
-                        break
+            return self._send_all(mailer, sends)
         finally:
             self._record_sent()
-        return sent
 
-    def _recipient(
-        self, mailer: Mailer, recipient: str, deliveries: list[ledger.Due], now: datetime
-    ) -> int:
+    def _plan(self, by_recipient: dict[str, list[ledger.Due]], now: datetime) -> list[_Send]:
+        """The mails of this pass, recipient by recipient, within each one's limit."""
         window = now - timedelta(seconds=self.per_recipient.period)
         with self.sessions() as session:
-            left = self.per_recipient.count - ledger.mails_since(session, window, recipient)
-        by_id = {d.id: d for d in deliveries}
-        split = plan([d.id for d in deliveries], left)
+            used = ledger.mails_by_recipient(session, window, list(by_recipient))
+        collect_until = now - timedelta(seconds=self.settings.email_digest_delay)
+        sends: list[_Send] = []
+        for recipient, deliveries in by_recipient.items():
+            by_id = {d.id: d for d in deliveries}
+            split = plan(list(by_id), self.per_recipient.count - used.get(recipient, 0))
+            sends += [_Send(recipient, [by_id[i]], digest=False) for i in split.singles]
+            held = [by_id[i] for i in split.held]
+            # The last mail of the window waits a little to collect more.
+            if held and min(d.queued_at for d in held) <= collect_until:
+                sends.append(_Send(recipient, held, digest=len(held) > 1))
+        return sends
+
+    def _send_all(self, mailer: Mailer, sends: list[_Send]) -> int:
+        """Hand over ``sends`` in order, the next one claimed while SMTP takes the current."""
         sent = 0
-        for delivery_id in split.singles:
-            if self._global_left <= 0:
-                return sent
-            sent += self._single(mailer, by_id[delivery_id])
-        if not split.held or self._global_left <= 0:
-            return sent
-        held = [by_id[i] for i in split.held]
-        if min(d.queued_at for d in held) > now - timedelta(
-            seconds=self.settings.email_digest_delay
-        ):
-            return sent  # the last mail of the window waits a little to collect more
-        if len(held) == 1:
-            return sent + self._single(mailer, held[0])
-        return sent + self._digest(mailer, recipient, held)
+        ahead: Future[_Claimed | None] | None = self._claims.submit(self._claim, sends[0])
+        try:
+            for following in [*sends[1:], None]:
+                assert ahead is not None
+                claimed = ahead.result()
+                ahead = None if following is None else self._claims.submit(self._claim, following)
+                if claimed is not None:
+                    sent += self._hand_over(mailer, claimed)
+        except ConnectionLost:
+            self._disconnect()
+        finally:
+            unsent = None if ahead is None else ahead.result()
+            if unsent is not None:  # claimed, never handed over: it waits again
+                with self.sessions.begin() as session:
+                    ledger.release(session, unsent.mail_id)
+        return sent
 
-    def _single(self, mailer: Mailer, delivery: ledger.Due) -> int:
+    def _claim(self, send: _Send) -> _Claimed | None:
+        kind = "digest" if send.digest else "alert"
         with self.sessions.begin() as session:
-            mail = ledger.start_mail(session, delivery.recipient, "alert")
-            claimed = ledger.claim(session, [delivery.id], mail.id)
-            if not claimed:
+            commit_unflushed(session)
+            mail_id = ledger.start_mail(session, send.recipient, kind)
+            raws = ledger.claim(session, [d.id for d in send.deliveries], mail_id)
+            if not raws:  # another worker got them
                 session.rollback()
-                return 0
-            raw = claimed[delivery.id]
-            mail_id = mail.id
-        assert raw is not None  # queued rows always carry their rendered mail
-        return self._hand_over(mailer, mail_id, delivery.recipient, raw, delivery.attempts)
+                return None
+        return _Claimed(mail_id, send, raws)
 
-    def _digest(self, mailer: Mailer, recipient: str, held: list[ledger.Due]) -> int:
-        with self.sessions.begin() as session:
-            mail = ledger.start_mail(session, recipient, "digest")
-            claimed = ledger.claim(session, [d.id for d in held], mail.id).keys()
-            if not claimed:
-                session.rollback()
-                return 0
-            mail_id = mail.id
+    def _connected(self) -> Mailer:
+        """The kept connection, opened again when the server dropped it (MailError when the
+        server does not answer)."""
+        if self._mailer is not None and not self._mailer.answers():
+            self._disconnect()
+        if self._mailer is None:
+            self._mailer = Mailer(self.settings).__enter__()
+        return self._mailer
+
+    def _disconnect(self) -> None:
+        if self._mailer is not None:
+            self._mailer.close()
+            self._mailer = None
+
+    def _message(self, claimed: _Claimed) -> bytes:
+        send = claimed.send
+        if not send.digest:
+            raw = claimed.raws[send.deliveries[0].id]
+            assert raw is not None  # queued rows always carry their rendered mail
+            return raw
         items = [
             (Target(d.subscription_id, d.name, d.recipient, d.format), d.summary)
-            for d in held
-            if d.id in claimed
+            for d in send.deliveries
+            if d.id in claimed.raws
         ]
-        message = digest_mail(self.ctx, recipient, items, self.per_recipient.text)
-        attempts = max(d.attempts for d in held)
-        return self._hand_over(mailer, mail_id, recipient, wire(message), attempts)
+        return wire(digest_mail(self.ctx, send.recipient, items, self.per_recipient.text))
 
-    def _hand_over(self, mailer: Mailer, mail_id: int, to: str, raw: bytes, attempts: int) -> int:
+    def _hand_over(self, mailer: Mailer, claimed: _Claimed) -> int:
         """SMTP, then the ledger; the ``sending`` rows are already committed."""
-        self._global_left -= 1
+        mail_id, to = claimed.mail_id, claimed.send.recipient
         try:
-            mailer.send_bytes(to, raw)
+            mailer.send_bytes(to, self._message(claimed))
         except MailError as exc:
             result = outcome(exc, self._outbox)
             error = str(exc)
             log.warning("mail %s to %s: %s (%s)", mail_id, to, error, result)
+            attempts = max(d.attempts for d in claimed.send.deliveries)
             with self.sessions.begin() as session:
                 if result == ledger.QUEUED:
                     ledger.postpone(
@@ -185,5 +232,6 @@ class Sender:
         ``sending``, which is never sent again, so the delay risks neither loss nor repeat."""
         if self._accepted:
             with self.sessions.begin() as session:
+                commit_unflushed(session)
                 ledger.finish(session, self._accepted, ledger.SENT)
             self._accepted = []

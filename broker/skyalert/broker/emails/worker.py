@@ -142,5 +142,6 @@ class EmailWorker:
                     next_purge = now + PURGE_SECONDS
         finally:
             self.consumer.close()
+            self.sender.close()
             if self.liveness is not None:
                 self.liveness.gone()
