@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from skyalert.broker.core.settings import Settings, load_settings
 from skyalert.web import errors
 from skyalert.web.api import alerts as archive_api
+from skyalert.web.api import circulars as circulars_api
 from skyalert.web.api import credentials as credentials_api
 from skyalert.web.api import discovery, health, metrics, stream
 from skyalert.web.api import oauth as oauth_routes
@@ -70,6 +71,7 @@ def create_app(settings: Settings, workers: tuple[str, ...] = ()) -> FastAPI:
     app.include_router(credentials_api.router)
     app.include_router(publish_api.router)
     app.include_router(archive_api.router)
+    app.include_router(circulars_api.router)
     app.include_router(subscriptions_api.router)
     app.include_router(email_pages.router)
     portals = (
