@@ -26,6 +26,7 @@ from skyalert.web.portal import account as account_pages
 from skyalert.web.portal import admin as admin_pages
 from skyalert.web.portal import alerts as alert_pages
 from skyalert.web.portal import api_docs, pages, upstream_login
+from skyalert.web.portal import circulars as circular_pages
 from skyalert.web.portal import docs as docs_pages
 from skyalert.web.portal import email as email_pages
 from skyalert.web.portal import live as live_page
@@ -77,6 +78,7 @@ def create_app(settings: Settings, workers: tuple[str, ...] = ()) -> FastAPI:
     portals = (
         topic_pages,
         alert_pages,
+        circular_pages,
         live_page,
         quickstart_page,
         status_page,
