@@ -23,7 +23,7 @@ from skyalert.schemas.validation import SCHEMA_BASE_URI
 
 DAY_MS = 24 * 3600 * 1000
 CATALOG = load_catalog()
-MESSENGERS = {"electromagnetic", "gravitational waves", "neutrinos"}
+MESSENGERS = {"electromagnetic", "gravitational waves", "neutrinos", "multi-messenger"}
 REQUIRED_TOPICS = {
     "gcn.notices.swift.bat.guano",
     "gcn.notices.einstein_probe.wxt.alert",

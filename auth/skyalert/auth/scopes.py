@@ -5,6 +5,8 @@
 - a restricted topic's ``consumer_group`` (e.g. ``restricted.lvk_early``) gives ``read:<group>``;
 - ``skyalert.operators`` gives ``publish:skyalert`` and ``read:skyalert.operators``
   (the heartbeat and the dead-letter topic);
+- ``circular-submitter`` gives ``circular:submit`` (GCN Circulars), ``circular-moderator``
+  gives ``circular:moderate`` (corrections);
 - ``admins`` gives ``admin``.
 """
 
@@ -18,9 +20,19 @@ PUBLIC_GROUP = "consumers.public"
 ADMIN_GROUP = "admins"
 OPERATORS_GROUP = "skyalert.operators"
 PRODUCER_PREFIX = "producers."
+CIRCULAR_SUBMITTERS = "circular-submitter"
+CIRCULAR_MODERATORS = "circular-moderator"
 
 READ_PUBLIC = "read:public"
 ADMIN = "admin"
+CIRCULAR_SUBMIT = "circular:submit"
+CIRCULAR_MODERATE = "circular:moderate"
+#: Groups that exist whatever the catalog says, and the one scope each gives.
+FIXED_GROUPS = {
+    ADMIN_GROUP: ADMIN,
+    CIRCULAR_SUBMITTERS: CIRCULAR_SUBMIT,
+    CIRCULAR_MODERATORS: CIRCULAR_MODERATE,
+}
 #: OpenID Connect scopes a user may grant a third-party app (authorization code flow only).
 OIDC_SCOPES = frozenset({"openid", "email", "profile"})
 
@@ -54,8 +66,8 @@ def scopes_of_group(group: str, catalog: Catalog) -> frozenset[str]:
     scopes: set[str] = set()
     if group == PUBLIC_GROUP:
         scopes.add(READ_PUBLIC)
-    if group == ADMIN_GROUP:
-        scopes.add(ADMIN)
+    if group in FIXED_GROUPS:
+        scopes.add(FIXED_GROUPS[group])
     for topic in catalog.topics:
         if topic.producer_group == group:
             scopes.add(publish_scope(topic.namespace))
@@ -73,7 +85,7 @@ def scopes_of_groups(groups: Iterable[str], catalog: Catalog) -> frozenset[str]:
 
 def known_groups(catalog: Catalog) -> frozenset[str]:
     """Every group an admin can grant: the fixed ones plus those the catalog names."""
-    groups = {PUBLIC_GROUP, ADMIN_GROUP}
+    groups = {PUBLIC_GROUP, *FIXED_GROUPS}
     for topic in catalog.topics:
         groups.add(topic.producer_group)
         if topic.consumer_group is not None:

@@ -29,6 +29,8 @@ class Role(StrEnum):
     """What a topic is for: alerts for subscribers, or plumbing of the broker itself."""
 
     ALERTS = "alerts"
+    #: GCN Circulars: read like alerts, written only by skyalert's circulars service.
+    CIRCULARS = "circulars"
     HEARTBEAT = "heartbeat"
     DEAD_LETTER = "dead_letter"
 
@@ -114,7 +116,8 @@ class Catalog(BaseModel):
 
     @property
     def alert_topics(self) -> tuple[Topic, ...]:
-        return tuple(t for t in self.topics if t.role is Role.ALERTS)
+        """The topics subscribers read: alerts and circulars."""
+        return tuple(t for t in self.topics if t.role in (Role.ALERTS, Role.CIRCULARS))
 
 
 def load_catalog(path: Path | None = None) -> Catalog:

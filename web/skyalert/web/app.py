@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from skyalert.broker.core.settings import Settings, load_settings
 from skyalert.web import errors
 from skyalert.web.api import alerts as archive_api
+from skyalert.web.api import circulars as circulars_api
 from skyalert.web.api import credentials as credentials_api
 from skyalert.web.api import discovery, health, metrics, stream
 from skyalert.web.api import oauth as oauth_routes
@@ -25,6 +26,7 @@ from skyalert.web.portal import account as account_pages
 from skyalert.web.portal import admin as admin_pages
 from skyalert.web.portal import alerts as alert_pages
 from skyalert.web.portal import api_docs, pages, upstream_login
+from skyalert.web.portal import circulars as circular_pages
 from skyalert.web.portal import docs as docs_pages
 from skyalert.web.portal import email as email_pages
 from skyalert.web.portal import live as live_page
@@ -70,11 +72,13 @@ def create_app(settings: Settings, workers: tuple[str, ...] = ()) -> FastAPI:
     app.include_router(credentials_api.router)
     app.include_router(publish_api.router)
     app.include_router(archive_api.router)
+    app.include_router(circulars_api.router)
     app.include_router(subscriptions_api.router)
     app.include_router(email_pages.router)
     portals = (
         topic_pages,
         alert_pages,
+        circular_pages,
         live_page,
         quickstart_page,
         status_page,

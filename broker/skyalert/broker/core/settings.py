@@ -164,6 +164,11 @@ class Settings(BaseSettings):
         description="Alerts published over HTTP per credential; over it the API answers 429 "
         "with Retry-After and stores nothing.",
     )
+    rate_limit_circulars: RateSetting = Field(
+        default=Rate.parse("20/hour"),
+        description="GCN Circulars submitted per account (portal, API and email together); "
+        "over it the submission is refused with 429 and nothing is numbered.",
+    )
     oidc_providers: dict[str, dict[str, str]] = Field(
         default_factory=dict,
         description="Upstream OpenID Connect providers for portal login, as JSON: "

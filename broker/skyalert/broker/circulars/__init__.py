@@ -1,0 +1,1 @@
+"""GCN Circulars: the model, numbering, event ids, submission rules, publishing, search, import."""

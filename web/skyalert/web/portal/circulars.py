@@ -1,0 +1,296 @@
+"""``/circulars``: the archive and search, one circular (versions, citation), the event page,
+the submission form with a sanitised Markdown preview, the ``.json``/``.txt`` forms and Atom."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
+from sqlalchemy.orm import Session
+
+from skyalert.auth.scopes import CIRCULAR_MODERATE, CIRCULAR_SUBMIT
+from skyalert.broker.circulars import search, submission
+from skyalert.broker.circulars.errors import CircularError
+from skyalert.broker.circulars.forms import CircularText, citation, gcn_json, gcn_text
+from skyalert.broker.circulars.models import FORMATS, Circular, CircularVersion
+from skyalert.broker.circulars.render import markdown_html
+from skyalert.broker.circulars.submission import Draft
+from skyalert.broker.core.errors import SkyalertError
+from skyalert.web.api.circulars import circulars_of
+from skyalert.web.middleware.csrf import check_csrf
+from skyalert.web.portal.pages import LoggedIn, Viewer, render
+from skyalert.web.state import State
+
+router = APIRouter(include_in_schema=False)
+Text = Annotated[str, Form()]
+FEED_SIZE = 50
+
+
+def body_html(circular: CircularText) -> Markup | None:
+    """Sanitised HTML for a Markdown body; None for plain text (shown preformatted)."""
+    if circular.format != "text/markdown":
+        return None
+    return Markup(markdown_html(circular.body))  # noqa: S704 - markdown_html sanitises (nh3)
+
+
+def _when(text: str, name: str, errors: list[str]) -> datetime | None:
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        errors.append(f"{name}: {text!r} is not a date like 2025-01-31 or 2025-01-31T12:00 (UTC)")
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+@router.get("/circulars", response_class=HTMLResponse)
+async def index(
+    request: Request,
+    state: State,
+    viewer: Viewer,
+    *,
+    query: str = "",
+    since: str = "",
+    until: str = "",
+    page: int = 1,
+) -> HTMLResponse:
+    errors: list[str] = []
+    wanted = search.Search(
+        query[:2000], _when(since, "from", errors), _when(until, "until", errors), page=page
+    )
+    found: search.Page | None = None
+    if not errors:
+        try:
+            found = await state.read(lambda session: search.run(session, wanted))
+        except CircularError as exc:
+            errors.append(str(exc))
+    form = {"query": query, "since": since, "until": until}
+
+    def link(to: int) -> str:
+        return "/circulars?" + urlencode({**{k: v for k, v in form.items() if v}, "page": to})
+
+    return render(
+        request,
+        "circulars/index.html",
+        status_code=400 if errors else 200,
+        form=form,
+        errors=errors,
+        found=found,
+        next_link=link(page + 1) if found and found.more else None,
+        previous_link=link(page - 1) if found and page > 1 else None,
+        may_submit=viewer is not None and viewer.has(CIRCULAR_SUBMIT),
+    )
+
+
+@router.get("/circulars.atom")
+async def atom(request: Request, state: State) -> Response:
+    """The newest circulars as an Atom feed (RFC 4287)."""
+    page = await state.read(lambda s: search.run(s, search.Search(limit=FEED_SIZE)))
+    response = render(
+        request,
+        "circulars/feed.xml",
+        circulars=page.circulars,
+        base=state.settings.base_url.rstrip("/"),
+        updated=max((c.edited_at or c.created_at for c in page.circulars), default=None),
+    )
+    return Response(response.body, media_type="application/atom+xml")
+
+
+@router.get("/circulars/new", response_class=HTMLResponse)
+async def new(
+    request: Request, viewer: LoggedIn, subject: str = "", body: str = ""
+) -> HTMLResponse:
+    """The submission form, prefilled from ``?subject=&body=`` (as links from notices do)."""
+    draft = Draft(subject[:1000], body[:100_000], "text/markdown")
+    return _form(request, viewer.has(CIRCULAR_SUBMIT), draft)
+
+
+def _form(
+    request: Request,
+    may_submit: bool,
+    draft: Draft,
+    *,
+    error: str = "",
+    preview: Markup | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        "circulars/new.html",
+        status_code=status_code,
+        draft=draft,
+        formats=FORMATS,
+        may_submit=may_submit,
+        error=error,
+        preview=preview,
+    )
+
+
+def _preview(draft: Draft) -> Markup:
+    if draft.format == "text/markdown":
+        return Markup(markdown_html(draft.body))  # noqa: S704 - markdown_html sanitises (nh3)
+    return Markup("<pre>{}</pre>").format(draft.body)
+
+
+@router.post("/circulars/preview", response_class=HTMLResponse)
+async def preview(
+    request: Request, state: State, viewer: LoggedIn, body: Text = "", format: Text = ""
+) -> HTMLResponse:
+    """The preview of a body as the circular page will show it (the form's live preview)."""
+    check_csrf(request, state.auth.secret, request.headers.get("x-csrf-token"))
+    draft = Draft("", body[: state.settings.ingest_max_bytes], format)
+    return HTMLResponse(str(_preview(draft)))
+
+
+@router.post("/circulars/new", response_model=None)
+async def submit(
+    request: Request,
+    state: State,
+    viewer: LoggedIn,
+    *,
+    subject: Text = "",
+    body: Text = "",
+    format: Text = "text/plain",
+    action: Text = "submit",
+) -> Response:
+    form = dict(await request.form())
+    check_csrf(request, state.auth.secret, str(form.get("csrf_token", "")))
+    draft = Draft(subject, body, format)
+    may_submit = viewer.has(CIRCULAR_SUBMIT)
+    if action == "preview":
+        return _form(request, may_submit, draft, preview=_preview(draft))
+    try:
+        published = await run_in_threadpool(
+            circulars_of(state).submit, viewer.user_id, draft, "web"
+        )
+    except SkyalertError as exc:
+        return _form(request, may_submit, draft, error=str(exc), status_code=exc.http_status)
+    return RedirectResponse(f"/circulars/{published.number}", status_code=303)
+
+
+@router.get("/circulars/events/{event:path}", response_class=HTMLResponse)
+async def event_page(request: Request, state: State, viewer: Viewer, event: str) -> HTMLResponse:
+    """Everything about one event: its circulars, oldest first."""
+    page = await state.read(
+        lambda s: search.run(s, search.Search(event_id=event, limit=search.MAX_PAGE))
+    )
+    circulars = sorted(page.circulars, key=lambda c: c.number)
+    return render(
+        request,
+        "circulars/event.html",
+        status_code=200 if circulars else 404,
+        event=event,
+        circulars=circulars,
+    )
+
+
+def _read_version(session: Session, number: int, version: int | None) -> CircularText:
+    current = submission.get(session, number)
+    return current if version is None else submission.get_version(session, number, version)
+
+
+@router.get("/circulars/{number}.json")
+async def as_json(state: State, number: int, version: int | None = None) -> Response:
+    def read(session: Session) -> dict[str, Any]:
+        current = submission.get(session, number)
+        return gcn_json(_read_version(session, number, version), current.submitted_how)
+
+    document = await state.read(read)
+    text = json.dumps(document, indent=2, ensure_ascii=False)
+    return Response(text, media_type="application/json")
+
+
+@router.get("/circulars/{number}.txt")
+async def as_text(state: State, number: int, version: int | None = None) -> Response:
+    shown = await state.read(lambda s: _read_version(s, number, version))
+    return Response(gcn_text(shown), media_type="text/plain; charset=utf-8")
+
+
+@router.get("/circulars/{number}", response_class=HTMLResponse)
+async def detail(
+    request: Request, state: State, viewer: Viewer, number: int, version: int | None = None
+) -> HTMLResponse:
+    def read(session: Session) -> tuple[Circular, CircularText, list[CircularVersion]]:
+        current = submission.get(session, number)
+        return (
+            current,
+            _read_version(session, number, version),
+            submission.versions(session, number),
+        )
+
+    current, shown, versions = await state.read(read)
+    return render(
+        request,
+        "circulars/detail.html",
+        circular=current,
+        shown=shown,
+        versions=versions,
+        html=body_html(shown),
+        citation=citation(shown),
+        may_correct=viewer is not None and viewer.has(CIRCULAR_MODERATE),
+    )
+
+
+@router.get("/circulars/{number}/edit", response_class=HTMLResponse)
+async def edit_page(request: Request, state: State, viewer: LoggedIn, number: int) -> HTMLResponse:
+    current = await state.read(lambda s: submission.get(s, number))
+    draft = Draft(current.subject, current.body, current.format)
+    return _edit_form(request, current, draft, viewer.has(CIRCULAR_MODERATE))
+
+
+def _edit_form(
+    request: Request,
+    current: Circular,
+    draft: Draft,
+    allowed: bool,
+    *,
+    error: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        "circulars/edit.html",
+        status_code=status_code,
+        circular=current,
+        draft=draft,
+        formats=FORMATS,
+        allowed=allowed,
+        error=error,
+    )
+
+
+@router.post("/circulars/{number}/edit", response_model=None)
+async def correct(
+    request: Request,
+    state: State,
+    viewer: LoggedIn,
+    number: int,
+    *,
+    subject: Text = "",
+    body: Text = "",
+    format: Text = "text/plain",
+) -> Response:
+    """A moderator's correction: a new version, streamed again; the old ones stay readable."""
+    form = dict(await request.form())
+    check_csrf(request, state.auth.secret, str(form.get("csrf_token", "")))
+    draft = Draft(subject, body, format)
+    try:
+        await run_in_threadpool(circulars_of(state).correct, viewer.user_id, number, draft)
+    except SkyalertError as exc:
+        current = await state.read(lambda s: submission.get(s, number))
+        return _edit_form(
+            request,
+            current,
+            draft,
+            viewer.has(CIRCULAR_MODERATE),
+            error=str(exc),
+            status_code=exc.http_status,
+        )
+    return RedirectResponse(f"/circulars/{number}", status_code=303)
