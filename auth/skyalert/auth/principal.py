@@ -29,11 +29,20 @@ class Principal:
         return scope in self.scopes
 
     def may_read(self, topic: Topic) -> bool:
-        if self.has(ADMIN):
-            return True
-        if topic.visibility is Visibility.PUBLIC:
-            return self.has(READ_PUBLIC)
-        return topic.consumer_group is not None and self.has(read_scope(topic.consumer_group))
+        return scopes_may_read(self.scopes, topic)
 
     def may_publish(self, topic: Topic) -> bool:
-        return self.has(publish_scope(topic.namespace))
+        return scopes_may_publish(self.scopes, topic)
+
+
+def scopes_may_read(scopes: frozenset[str], topic: Topic) -> bool:
+    """The topic access rule, for callers that hold scopes without a token (e.g. VTP ranges)."""
+    if ADMIN in scopes:
+        return True
+    if topic.visibility is Visibility.PUBLIC:
+        return READ_PUBLIC in scopes
+    return topic.consumer_group is not None and read_scope(topic.consumer_group) in scopes
+
+
+def scopes_may_publish(scopes: frozenset[str], topic: Topic) -> bool:
+    return publish_scope(topic.namespace) in scopes

@@ -23,6 +23,7 @@ STATUS = {
     "invalid_voevent": 422,
     "idempotency_conflict": 409,
     "unprocessable": 500,
+    "unauthorized": 401,
 }
 
 
