@@ -1,0 +1,88 @@
+"""Fixtures of the VTP tests: the real worker (both ports) in a thread, an author credential."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from ipaddress import ip_network
+
+import pytest
+
+from skyalert.broker.core.db import make_engine, make_sessionmaker
+from skyalert.broker.core.settings import Settings, VtpRange
+from skyalert.broker.kafka.kafka_node import free_port
+from skyalert.broker.vtp.worker import Ports, run_vtp
+from skyalert.schemas.catalog import load_catalog
+from support.auth import make_credential, make_user
+from support.stream import Publisher, ensure_topics, token
+
+#: Subscribers from 127.0.0.3 are in no range; 127.0.0.2 is an author address with no binding.
+SUBSCRIBER_RANGE = "127.0.0.1/32"
+AUTHOR_RANGE = "127.0.0.1/32"
+
+
+@dataclass(frozen=True)
+class Vtp:
+    ports: Ports
+    settings: Settings
+    author: str
+
+
+@pytest.fixture(scope="session")
+def vtp_topics(settings: Settings) -> None:
+    ensure_topics(settings)
+
+
+@pytest.fixture(scope="session")
+def author_id(settings: Settings, vtp_topics: None) -> str:
+    """The producer credential bound to the author range (publish:gcn)."""
+    return make_credential(settings, make_user(settings, groups=["producers.gcn"]))[0]
+
+
+@pytest.fixture(scope="module")
+def vtp(settings: Settings, author_id: str) -> Iterator[Vtp]:
+    """The VTP worker on free ports, with quick keep-alives and a short answer timeout."""
+    configured = settings.model_copy(
+        update={
+            "vtp_port": free_port(),
+            "vtp_author_port": free_port(),
+            "vtp_iamalive_interval": 0.3,
+            "vtp_answer_timeout": 3.0,
+            "vtp_subscribers": [VtpRange(network=ip_network(SUBSCRIBER_RANGE))],
+            "vtp_authors": {AUTHOR_RANGE: author_id},
+        }
+    )
+    engine = make_engine(configured)
+    stop = threading.Event()
+    started: queue.Queue[Ports] = queue.Queue()
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            run_vtp(configured, make_sessionmaker(engine), load_catalog(), stop, ready=started.put)
+        except BaseException as exc:
+            failure.append(exc)
+            raise
+
+    thread = threading.Thread(target=serve, name="vtp-worker", daemon=True)
+    thread.start()
+    try:
+        ports = started.get(timeout=60)
+    except queue.Empty:
+        pytest.fail(f"the VTP worker did not start: {failure}")
+    yield Vtp(ports, configured, author_id)
+    stop.set()
+    thread.join(30)
+    engine.dispose()
+    assert not thread.is_alive()
+    assert not failure, failure
+
+
+@pytest.fixture(scope="module")
+def publisher(settings: Settings, app_url: str, vtp_topics: None) -> Iterator[Publisher]:
+    """Publishes over HTTP, as a mission does."""
+    publisher = Publisher(app_url, token(settings, app_url, groups=["producers.gcn"]))
+    yield publisher
+    publisher.close()
