@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 from lxml import etree
 
@@ -38,14 +38,18 @@ def root_of(payload: bytes) -> etree._Element:
     return etree.fromstring(payload, etree.XMLParser(resolve_entities=False, no_network=True))
 
 
-@dataclass
 class Subscriber:
-    """A VTP subscriber connection: collects VOEvents, answers iamalive and acks each event."""
+    """A VTP subscriber connection that reads all the time, as pygcn does: answers iamalive,
+    acks and collects each VOEvent."""
 
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    events: list[bytes] = field(default_factory=list)
-    iamalives: int = 0
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.events: list[bytes] = []
+        self.iamalives = 0
+        self.ended = False
+        self._news = asyncio.Event()
+        self._task = asyncio.create_task(self._read_forever())
 
     @classmethod
     async def connect(cls, port: int, source: str = "127.0.0.1") -> Subscriber:
@@ -54,14 +58,19 @@ class Subscriber:
         )
         return cls(reader, writer)
 
-    async def next_frame(self, timeout: float = WAIT) -> bytes | None:
-        """The next payload (answered as pygcn answers it); None once the server closed."""
+    async def _read_forever(self) -> None:
         try:
-            header = await asyncio.wait_for(self.reader.readexactly(LENGTH.size), timeout)
-            (size,) = LENGTH.unpack(header)
-            payload = await asyncio.wait_for(self.reader.readexactly(size), timeout)
+            while True:
+                (size,) = LENGTH.unpack(await self.reader.readexactly(LENGTH.size))
+                self._handle(await self.reader.readexactly(size))
+                self._news.set()
         except (asyncio.IncompleteReadError, ConnectionError):
-            return None
+            pass
+        finally:
+            self.ended = True
+            self._news.set()
+
+    def _handle(self, payload: bytes) -> None:
         root = root_of(payload)
         if root.tag == TRANSPORT and root.get("role") == "iamalive":
             self.iamalives += 1
@@ -69,29 +78,41 @@ class Subscriber:
         elif root.tag == VOEVENT:
             self.events.append(payload)
             self.writer.write(answer("ack", root.get("ivorn") or ""))
-        return payload
 
-    async def ready(self) -> None:
-        """Wait for the first iamalive: from then on the server routes alerts to us."""
-        while self.iamalives == 0:
-            assert await self.next_frame() is not None, "closed before the first iamalive"
-
-    async def until(self, ivorns: set[str], timeout: float = WAIT) -> list[bytes]:
-        """Read until a VOEvent of each IVORN came; the VOEvents among those."""
+    async def _wait(self, done: Callable[[], bool], what: str, timeout: float) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while not ivorns <= {root_of(e).get("ivorn") for e in self.events}:
+        while not done():
+            assert not self.ended, f"the server closed the connection before {what}"
             left = deadline - loop.time()
-            assert left > 0, f"got {len(self.events)} VOEvents, not all of {sorted(ivorns)}"
-            assert await self.next_frame(left) is not None, "the server closed the connection"
-        return [e for e in self.events if root_of(e).get("ivorn") in ivorns]
+            assert left > 0, f"no {what} within {timeout} s ({len(self.events)} VOEvents)"
+            self._news.clear()
+            try:
+                await asyncio.wait_for(self._news.wait(), left)
+            except TimeoutError:
+                continue
+
+    async def ready(self, timeout: float = WAIT) -> None:
+        """Wait for the first iamalive: from then on the server routes alerts to us."""
+        await self._wait(lambda: self.iamalives > 0, "the first iamalive", timeout)
+
+    async def until(self, ivorns: set[str], timeout: float = WAIT) -> list[bytes]:
+        """Wait until a VOEvent of each IVORN came; the VOEvents among those."""
+
+        def mine() -> list[bytes]:
+            return [e for e in self.events if root_of(e).get("ivorn") in ivorns]
+
+        await self._wait(
+            lambda: {root_of(e).get("ivorn") for e in mine()} == ivorns, "all VOEvents", timeout
+        )
+        return mine()
 
     async def closed(self, timeout: float = WAIT) -> None:
-        """Read (and answer) until the server closes the connection."""
-        while await self.next_frame(timeout) is not None:
-            pass
+        """Wait until the server closes the connection."""
+        await self._wait(lambda: self.ended, "closing the connection", timeout)
 
     def close(self) -> None:
+        self._task.cancel()
         self.writer.transport.abort()
 
 

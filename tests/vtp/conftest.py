@@ -42,8 +42,9 @@ def author_id(settings: Settings, vtp_topics: None) -> str:
 
 
 @pytest.fixture(scope="module")
-def vtp(settings: Settings, author_id: str) -> Iterator[Vtp]:
-    """The VTP worker on free ports, with quick keep-alives and a short answer timeout."""
+def vtp(request: pytest.FixtureRequest, settings: Settings, author_id: str) -> Iterator[Vtp]:
+    """The VTP worker on free ports, with quick keep-alives and a short answer timeout (a test
+    module may set others in ``VTP_SETTINGS``)."""
     configured = settings.model_copy(
         update={
             "vtp_port": free_port(),
@@ -52,6 +53,7 @@ def vtp(settings: Settings, author_id: str) -> Iterator[Vtp]:
             "vtp_answer_timeout": 3.0,
             "vtp_subscribers": [VtpRange(network=ip_network(SUBSCRIBER_RANGE))],
             "vtp_authors": {AUTHOR_RANGE: author_id},
+            **getattr(request.module, "VTP_SETTINGS", {}),
         }
     )
     engine = make_engine(configured)

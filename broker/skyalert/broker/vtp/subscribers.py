@@ -90,6 +90,9 @@ class Subscriber:
             except TimeoutError:
                 self.drop(f"a write waited more than {self.limits.answer_timeout:g} s")
                 return
+            except ConnectionError as exc:
+                self.drop(f"connection lost ({exc})")
+                return
 
     async def read_forever(self, reader: asyncio.StreamReader) -> None:
         """Take the peer's answers until it closes; a bad frame closes the connection."""
