@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
+import httpx
 import pytest
 
 from skyalert.broker.core.errors import ConfigError
@@ -83,3 +85,13 @@ def test_the_longest_ivorn_prefix_picks_the_topic() -> None:
     assert topic_for("ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_1", topics) == "a.b.bat"
     assert topic_for("ivo://nasa.gsfc.gcn/SWIFT#XRT_Pos_1", topics) == "a.b.c"
     assert topic_for("ivo://elsewhere/x#1", topics) is None
+
+
+def test_the_docs_page_gives_the_one_line_that_changes(app_url: str, settings: Settings) -> None:
+    page = httpx.get(app_url + "/docs/vtp", timeout=10)
+    assert page.status_code == 200
+    pygcn = f'gcn.listen(host="127.0.0.1", port={settings.vtp_port}, handler=handler)'
+    assert pygcn in html.unescape(page.text)
+    assert f"--remote=127.0.0.1:{settings.vtp_port}" in page.text
+    assert "gcn.classic.voevent.swift_bat_grb_pos_ack" in page.text
+    assert "gcn.classic.voevent.lvc_early_warning</code>)" in page.text  # named as restricted
