@@ -4,11 +4,21 @@ an asyncio subscriber that answers like pygcn, and a raw-socket author."""
 from __future__ import annotations
 
 import asyncio
+import queue
 import socket
+import ssl
 import struct
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+import pytest
 from lxml import etree
+
+from skyalert.broker.core.db import make_engine, make_sessionmaker
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.vtp.worker import Ports, run_vtp
+from skyalert.schemas.catalog import load_catalog
 
 #: How a VTP frame starts: the payload's length, 4 bytes, big-endian.
 LENGTH = struct.Struct("!I")
@@ -16,6 +26,35 @@ TRANSPORT = "{http://www.telescope-networks.org/xml/Transport/v1.1}Transport"
 VOEVENT = "{http://www.ivoa.net/xml/VOEvent/v2.0}VOEvent"
 #: Seconds to wait for an expected message before the test fails.
 WAIT = 20.0
+
+
+@contextmanager
+def running(settings: Settings) -> Iterator[Ports]:
+    """``skyalert worker vtp``'s code in a thread, as the registry runs it; its ports."""
+    engine = make_engine(settings)
+    stop = threading.Event()
+    started: queue.Queue[Ports] = queue.Queue()
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            run_vtp(settings, make_sessionmaker(engine), load_catalog(), stop, ready=started.put)
+        except BaseException as exc:
+            failure.append(exc)
+            raise
+
+    thread = threading.Thread(target=serve, name="vtp-worker", daemon=True)
+    thread.start()
+    try:
+        yield started.get(timeout=60)
+    except queue.Empty:
+        pytest.fail(f"the VTP worker did not start: {failure}")
+    finally:
+        stop.set()
+        thread.join(30)
+        engine.dispose()
+    assert not thread.is_alive()
+    assert not failure, failure
 
 
 def framed(payload: bytes) -> bytes:
@@ -52,9 +91,11 @@ class Subscriber:
         self._task = asyncio.create_task(self._read_forever())
 
     @classmethod
-    async def connect(cls, port: int, source: str = "127.0.0.1") -> Subscriber:
+    async def connect(
+        cls, port: int, source: str = "127.0.0.1", tls: ssl.SSLContext | None = None
+    ) -> Subscriber:
         reader, writer = await asyncio.open_connection(
-            "127.0.0.1", port, local_addr=(source, 0), limit=4 * 2**20
+            "127.0.0.1", port, local_addr=(source, 0), limit=4 * 2**20, ssl=tls
         )
         return cls(reader, writer)
 
@@ -116,11 +157,13 @@ class Subscriber:
         self.writer.transport.abort()
 
 
-def author_send(port: int, *payloads: bytes, source: str = "127.0.0.1") -> list[bytes]:
+def author_send(
+    port: int, *payloads: bytes, source: str = "127.0.0.1", tls: ssl.SSLContext | None = None
+) -> list[bytes]:
     """A raw-socket VTP author: send each frame, read one answer for each."""
-    with socket.create_connection(
-        ("127.0.0.1", port), timeout=WAIT, source_address=(source, 0)
-    ) as sock:
+    plain = socket.create_connection(("127.0.0.1", port), timeout=WAIT, source_address=(source, 0))
+    # A wrapped socket takes over the plain one's descriptor: close the wrapper.
+    with tls.wrap_socket(plain, server_hostname="127.0.0.1") if tls else plain as sock:
         answers = []
         for payload in payloads:
             sock.sendall(framed(payload))

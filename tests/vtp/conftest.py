@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import ip_network
 
 import pytest
 
-from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.settings import Settings, VtpRange
 from skyalert.broker.kafka.kafka_node import free_port
-from skyalert.broker.vtp.worker import Ports, run_vtp
-from skyalert.schemas.catalog import load_catalog
+from skyalert.broker.vtp.worker import Ports
 from support.auth import make_credential, make_user
 from support.stream import Publisher, ensure_topics, token
+from support.vtp import running
 
 #: Subscribers from 127.0.0.3 are in no range; 127.0.0.2 is an author address with no binding.
 SUBSCRIBER_RANGE = "127.0.0.1/32"
@@ -56,30 +53,8 @@ def vtp(request: pytest.FixtureRequest, settings: Settings, author_id: str) -> I
             **getattr(request.module, "VTP_SETTINGS", {}),
         }
     )
-    engine = make_engine(configured)
-    stop = threading.Event()
-    started: queue.Queue[Ports] = queue.Queue()
-    failure: list[BaseException] = []
-
-    def serve() -> None:
-        try:
-            run_vtp(configured, make_sessionmaker(engine), load_catalog(), stop, ready=started.put)
-        except BaseException as exc:
-            failure.append(exc)
-            raise
-
-    thread = threading.Thread(target=serve, name="vtp-worker", daemon=True)
-    thread.start()
-    try:
-        ports = started.get(timeout=60)
-    except queue.Empty:
-        pytest.fail(f"the VTP worker did not start: {failure}")
-    yield Vtp(ports, configured, author_id)
-    stop.set()
-    thread.join(30)
-    engine.dispose()
-    assert not thread.is_alive()
-    assert not failure, failure
+    with running(configured) as ports:
+        yield Vtp(ports, configured, author_id)
 
 
 @pytest.fixture(scope="module")

@@ -135,6 +135,13 @@ def test_unmapped_ivorns_and_unbound_addresses_get_nak(vtp: Vtp) -> None:
     (answer,) = author_send(vtp.ports.authors, unmapped)
     assert reason_of(answer) == ("nak", "unknown_topic")
     assert "SKYALERT_VTP_AUTHOR_TOPICS" in (root_of(answer).findtext("Meta/Result") or "")
+    digest = hashlib.sha256(unmapped).hexdigest()
+    (letter,) = find_messages(
+        vtp.settings.kafka_bootstrap or "",
+        DEAD_LETTER,
+        lambda m: json.loads(m.value() or b"{}").get("original_sha256") == digest,
+    )
+    assert json.loads(letter.value() or b"")["topic"] == ivorn_of(unmapped)
     (answer,) = author_send(vtp.ports.authors, unique_bat(), source="127.0.0.2")
     assert reason_of(answer) == ("nak", "unauthorized")
 

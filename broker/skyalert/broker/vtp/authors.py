@@ -75,7 +75,8 @@ class AuthorServer:
                 "to your producer credential (SKYALERT_VTP_AUTHORS)",
             )
         submission = Submission(
-            topic=topic_for(ivorn, self.topics) or "",
+            # Unmapped: the dead letter names the IVORN, all there is to say where it was meant.
+            topic=topic_for(ivorn, self.topics) or ivorn or "(no IVORN)",
             payload=event.payload,
             sender=client_id,
             source=SOURCE,

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 LIVENESS_SECONDS = 10.0
 #: How often the loop looks at the stop event.
 STOP_POLL = 0.2
+#: Seconds between attempts to start reading Kafka.
+START_RETRY = 0.5
 
 
 @dataclass(frozen=True)
@@ -77,9 +79,19 @@ class VtpWorker:
             self.settings, group_id="skyalert-vtp", log_level=0, fetch_wait_max_ms=50
         )
         topics = [t for t in self.catalog.alert_topics if t.content_type is ContentType.VOEVENT]
-        tail = KafkaTail(config, topics, on_batch)
-        tail.start(timeout=self.settings.kafka_timeout)
-        return tail
+        # Topics just created (``skyalert up`` syncs them right before) may lack a leader yet.
+        deadline = time.monotonic() + self.settings.kafka_timeout
+        while True:
+            tail = KafkaTail(config, topics, on_batch)
+            try:
+                tail.start(timeout=self.settings.kafka_timeout)
+            except KafkaUnavailable as exc:
+                if time.monotonic() > deadline:
+                    raise
+                log.info("%s; trying again", exc)
+                time.sleep(START_RETRY)
+            else:
+                return tail
 
     async def serve(
         self, stop: threading.Event, live: Liveness | None, ready: Callable[[Ports], None]
