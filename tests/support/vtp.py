@@ -11,6 +11,7 @@ import struct
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import pytest
 from lxml import etree
@@ -26,6 +27,15 @@ TRANSPORT = "{http://www.telescope-networks.org/xml/Transport/v1.1}Transport"
 VOEVENT = "{http://www.ivoa.net/xml/VOEvent/v2.0}VOEvent"
 #: Seconds to wait for an expected message before the test fails.
 WAIT = 20.0
+
+
+@dataclass(frozen=True)
+class Vtp:
+    """A running VTP worker: its ports, its settings and the author credential bound to it."""
+
+    ports: Ports
+    settings: Settings
+    author: str
 
 
 @contextmanager
@@ -200,3 +210,14 @@ def send_raw(port: int, data: bytes, source: str = "127.0.0.1") -> bytes:
         except ConnectionResetError:
             pass
         return received
+
+
+def dropped(sock: socket.socket) -> bool:
+    """Read what the server wrote until it closes (fails after WAIT s of silence)."""
+    sock.settimeout(WAIT)
+    try:
+        while sock.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+    return True

@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from ipaddress import ip_network
 
 import pytest
 
 from skyalert.broker.core.settings import Settings, VtpRange
 from skyalert.broker.kafka.kafka_node import free_port
-from skyalert.broker.vtp.worker import Ports
 from support.auth import make_credential, make_user
 from support.stream import Publisher, ensure_topics, token
-from support.vtp import running
+from support.vtp import Vtp, running
 
-#: Subscribers from 127.0.0.3 are in no range; 127.0.0.2 is an author address with no binding.
+#: Subscribers from 127.0.0.3 are in no range; authors from 127.0.0.2 are bound to nobody.
 SUBSCRIBER_RANGE = "127.0.0.1/32"
 AUTHOR_RANGE = "127.0.0.1/32"
-
-
-@dataclass(frozen=True)
-class Vtp:
-    ports: Ports
-    settings: Settings
-    author: str
+READER_RANGE = "127.0.0.4/32"
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +41,11 @@ def vtp(request: pytest.FixtureRequest, settings: Settings, author_id: str) -> I
             "vtp_iamalive_interval": 0.3,
             "vtp_answer_timeout": 3.0,
             "vtp_subscribers": [VtpRange(network=ip_network(SUBSCRIBER_RANGE))],
-            "vtp_authors": {AUTHOR_RANGE: author_id},
+            "vtp_authors": {
+                AUTHOR_RANGE: author_id,
+                # A credential with no producer group: its VOEvents are not its to publish.
+                READER_RANGE: make_credential(settings, make_user(settings))[0],
+            },
             **getattr(request.module, "VTP_SETTINGS", {}),
         }
     )

@@ -17,7 +17,6 @@ from pathlib import Path
 import httpx
 import pytest
 from confluent_kafka import Producer
-from tests.vtp.conftest import Vtp
 
 from skyalert.schemas.catalog import load_catalog
 from support.ingest import (
@@ -31,7 +30,7 @@ from support.ingest import (
     with_ivorn,
 )
 from support.stream import Publisher, own_loop
-from support.vtp import WAIT, Subscriber, author_send, framed, root_of, send_raw
+from support.vtp import WAIT, Subscriber, Vtp, author_send, dropped, framed, root_of, send_raw
 
 DEAD_LETTER = load_catalog().dead_letter.name
 
@@ -130,7 +129,7 @@ def test_a_schema_violating_voevent_gets_nak_with_the_reason_and_is_dead_lettere
     )
 
 
-def test_unmapped_ivorns_and_unbound_addresses_get_nak(vtp: Vtp) -> None:
+def test_unmapped_ivorns_unbound_addresses_and_other_namespaces_get_nak(vtp: Vtp) -> None:
     unmapped = with_ivorn(unique_bat(), f"ivo://elsewhere.example/x#{uuid.uuid4().hex}")
     (answer,) = author_send(vtp.ports.authors, unmapped)
     assert reason_of(answer) == ("nak", "unknown_topic")
@@ -144,6 +143,9 @@ def test_unmapped_ivorns_and_unbound_addresses_get_nak(vtp: Vtp) -> None:
     assert json.loads(letter.value() or b"")["topic"] == ivorn_of(unmapped)
     (answer,) = author_send(vtp.ports.authors, unique_bat(), source="127.0.0.2")
     assert reason_of(answer) == ("nak", "unauthorized")
+    (answer,) = author_send(vtp.ports.authors, unique_bat(), source="127.0.0.4")
+    assert reason_of(answer) == ("nak", "forbidden_topic")
+    assert "publish:gcn" in (root_of(answer).findtext("Meta/Result") or "")
 
 
 def test_the_comet_broker_s_author_tool_gets_ack(vtp: Vtp, tmp_path: Path) -> None:
@@ -212,14 +214,3 @@ async def test_a_subscriber_that_never_reads_isdropped_and_holds_nobody_up(
         silent.close()
         for subscriber in others:
             subscriber.close()
-
-
-def dropped(sock: socket.socket) -> bool:
-    """Read what the server wrote until it closes (the answer timeout drops the socket)."""
-    sock.settimeout(WAIT)
-    try:
-        while sock.recv(65536):
-            pass
-    except ConnectionResetError:
-        pass
-    return True

@@ -7,12 +7,10 @@ import asyncio
 import socket
 
 import pytest
-from tests.vtp.conftest import Vtp
-from tests.vtp.test_vtp_endpoints import dropped
 
 from support.ingest import BAT_TOPIC, ivorn_of, unique_bat
 from support.stream import Publisher, own_loop
-from support.vtp import Subscriber
+from support.vtp import Subscriber, Vtp, dropped
 
 pytestmark = pytest.mark.slow
 SUBSCRIBERS = 500

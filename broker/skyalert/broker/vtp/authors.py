@@ -67,12 +67,13 @@ class AuthorServer:
         ivorn = event.ivorn or ""
         if client_id is None:
             log.info("VTP author %s refused: address not in SKYALERT_VTP_AUTHORS", peer)
-            return frames.nak(
-                self.ivorn,
+            return self._nak(
                 ivorn,
-                "unauthorized",
-                f"{peer} is not an author here; ask the operators to bind your address range "
-                "to your producer credential (SKYALERT_VTP_AUTHORS)",
+                Rejected(
+                    "unauthorized",
+                    f"{peer} is not an author here; ask the operators to bind your address "
+                    "range to your producer credential (SKYALERT_VTP_AUTHORS)",
+                ),
             )
         submission = Submission(
             # Unmapped: the dead letter names the IVORN, all there is to say where it was meant.
@@ -93,7 +94,9 @@ class AuthorServer:
             outcome.dead_letter.result(DEAD_LETTER_WAIT)
         except Exception:  # the refusal is recorded in the database either way
             log.exception("the dead letter of %s from %s was not acknowledged", ivorn, peer)
-        rejected = outcome.rejected
+        return self._nak(ivorn, outcome.rejected)
+
+    def _nak(self, ivorn: str, rejected: Rejected) -> bytes:
         return frames.nak(self.ivorn, ivorn, rejected.reason, rejected.detail)
 
     def _refusal(self, submission: Submission, ivorn: str) -> bytes | None:
@@ -107,15 +110,16 @@ class AuthorServer:
                 "to topics with SKYALERT_VTP_AUTHOR_TOPICS",
             )
             self.pipeline.refuse(submission, rejected)  # kept in the dead-letter topic
-            return frames.nak(self.ivorn, ivorn, rejected.reason, rejected.detail)
+            return self._nak(ivorn, rejected)
         with self.sessions() as session:
             scopes = author_scopes(session, submission.sender, catalog)
         if scopes_may_publish(scopes, topic):
             return None
-        return frames.nak(
-            self.ivorn,
+        return self._nak(
             ivorn,
-            "forbidden_topic",
-            f"the credential {submission.sender} bound to your address may not publish to "
-            f"{topic.name}; it needs publish:{topic.namespace} (group {topic.producer_group})",
+            Rejected(
+                "forbidden_topic",
+                f"the credential {submission.sender} bound to your address may not publish to "
+                f"{topic.name}; it needs publish:{topic.namespace} (group {topic.producer_group})",
+            ),
         )
