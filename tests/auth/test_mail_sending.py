@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import email
 import email.policy
 import ssl
@@ -11,10 +10,6 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from skyalert.broker.core.errors import MailError
 from skyalert.broker.core.mail import Mail, send_mail, send_mails
@@ -22,6 +17,7 @@ from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.kafka_node import free_port
 from support.email import html_of, text_of
 from support.smtp import SMTPServer
+from support.tls import self_signed
 
 MAIL = Mail(to="someone@example.org", subject="Über alerts", text="Hello ✓\n", html="<p>Hi</p>")
 
@@ -62,29 +58,9 @@ def test_unreachable_server_is_a_clear_error_without_the_password(tmp_path: Path
 @pytest.fixture
 def starttls_server(tmp_path: Path) -> Iterator[int]:
     """An SMTP server offering STARTTLS with a self-signed certificate."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    cert, key = self_signed(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    context.load_cert_chain(cert, key)
     port = free_port()
     controller = Controller(SMTPServer(), hostname="127.0.0.1", port=port, tls_context=context)
     controller.start()

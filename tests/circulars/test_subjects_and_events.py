@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from skyalert.broker.circulars.errors import CircularRefused, CircularTooLarge
@@ -87,16 +89,16 @@ def test_body_and_format_rules() -> None:
 
 
 class Text:
-    number = 34000
-    version = 1
-    subject = "GRB 230601A: Swift-XRT afterglow detection"
-    event_id = "GRB 230601A"
-    body = "The XRT found a source."
-    format = "text/plain"
-    submitter = "Ada Observer at Example Observatory <ada@example.org>"
-    created_at = from_ms(1685620800000)
-    edited_at = None
-    edited_by = None
+    number: int = 34000
+    version: int = 1
+    subject: str = "GRB 230601A: Swift-XRT afterglow detection"
+    event_id: str | None = "GRB 230601A"
+    body: str = "The XRT found a source."
+    format: str = "text/plain"
+    submitter: str = "Ada Observer at Example Observatory <ada@example.org>"
+    created_at: datetime = from_ms(1685620800000)
+    edited_at: datetime | None = None
+    edited_by: str | None = None
 
 
 def test_gcn_forms() -> None:

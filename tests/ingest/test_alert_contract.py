@@ -67,7 +67,7 @@ def test_every_violation_is_listed_with_its_json_pointer() -> None:
     document["classification"]["GRB"] = 1.5
     error = refused(json.dumps(document).encode())
     assert error.reason == "schema_violation"
-    assert error.status == 422
+    assert error.http_status == 422
     paths = [v.path for v in error.violations]
     assert paths == sorted(paths)
     assert {"", "/ra", "/mission", "/rate_energy_range", "/classification/GRB"} <= set(paths)
@@ -109,7 +109,7 @@ def test_a_json_array_is_not_an_alert() -> None:
 def test_strict_json(raw: bytes, message: str) -> None:
     error = refused(raw)
     assert error.reason == "malformed_json"
-    assert error.status == 400
+    assert error.http_status == 400
     assert message in error.detail
 
 
@@ -137,7 +137,7 @@ def test_invalid_utf8_is_refused_with_its_line() -> None:
 def test_content_type_must_fit_the_topic(topic_name: str, content_type: str, message: str) -> None:
     error = refused(b"{}", content_type, CATALOG.by_name[topic_name])
     assert error.reason == "unsupported_content_type"
-    assert error.status == 415
+    assert error.http_status == 415
     assert message in error.detail
 
 
@@ -150,7 +150,7 @@ def test_voevent_topic_accepts_xml_media_types() -> None:
 def test_voevent_errors_become_rejections_with_lines() -> None:
     error = refused(packet("swift_bat")[:500], None, BAT)
     assert error.reason == "malformed_voevent"
-    assert error.status == 400
+    assert error.http_status == 400
     assert error.errors[0].line is not None
     assert error.detail.startswith("the VOEvent is not well-formed: line ")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from skyalert.broker.kafka.kafka_node import KAFKA_VERSION
+from skyalert.broker.kafka.kafka_node import KAFKA_VERSION, free_port
 
 
 def var_with_jars(var: Path, classpath: str) -> Path:
@@ -42,6 +42,9 @@ class Up:
                 "SKYALERT_VAR_DIR": str(var),
                 "SKYALERT_PORT": str(port),
                 "SKYALERT_HEARTBEAT_INTERVAL": "0.2",
+                # Not GCN Classic's 8099/8098: stacks of other test runs may hold those.
+                "SKYALERT_VTP_PORT": str(free_port()),
+                "SKYALERT_VTP_AUTHOR_PORT": str(free_port()),
                 **env,
             },
         )

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import os
 import re
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
+    BaseModel,
     BeforeValidator,
+    ConfigDict,
     Field,
+    IPvAnyNetwork,
     PlainSerializer,
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
@@ -25,6 +30,23 @@ from skyalert.broker.core.running import running_environment
 ENV_PREFIX = "SKYALERT_"
 #: A rate limit: how many per period, e.g. "10/minute"; parsed once, when settings are read.
 RateSetting = Annotated[Rate, NoDecode, BeforeValidator(Rate.setting), PlainSerializer(str)]
+
+
+class VtpRange(BaseModel):
+    """What VTP subscribers from one address range receive (the most specific range wins)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    network: IPvAnyNetwork
+    #: Topic names or patterns (``*`` wildcard), as in the live feed; only VOEvent topics count.
+    topics: tuple[str, ...] = ("*",)
+    #: The shared filter language (JSON), applied to each alert's JSON form.
+    filter: dict[str, Any] | None = None
+    #: Groups whose restricted topics this range may read (e.g. ``restricted.lvk_early``).
+    groups: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:  # as written in SKYALERT_VTP_SUBSCRIBERS (the settings page)
+        return repr(self.model_dump(mode="json", exclude_defaults=True))
 
 
 class Settings(BaseSettings):
@@ -232,6 +254,91 @@ class Settings(BaseSettings):
         description="Live feed: seconds between re-checks that a socket's token or session is "
         "still valid (revoked or expired ones are closed with code 4401).",
     )
+
+    vtp_host: str | None = Field(
+        default=None,
+        description="Address the VTP ports listen on (default SKYALERT_HOST; 0.0.0.0 for all).",
+    )
+    vtp_port: int = Field(
+        default=8099,
+        ge=1,
+        le=65535,
+        description="VOEvent Transport Protocol port for subscribers (GCN Classic used 8099).",
+    )
+    vtp_author_port: int = Field(
+        default=8098,
+        ge=1,
+        le=65535,
+        description="VOEvent Transport Protocol port for authors (GCN Classic used 8098).",
+    )
+    vtp_ivorn: str = Field(
+        default="ivo://skyalert/vtp",
+        pattern=r"^ivo://\S+$",
+        description="This broker's IVORN in VTP Transport messages (Origin and Response).",
+    )
+    vtp_iamalive_interval: float = Field(
+        default=60.0, gt=0, description="Seconds between VTP `iamalive` messages to subscribers."
+    )
+    vtp_answer_timeout: float = Field(
+        default=120.0,
+        gt=0,
+        description="Seconds a VTP subscriber may leave a VOEvent or `iamalive` unanswered (or "
+        "a write pending) before it is dropped.",
+    )
+    vtp_queue_size: int = Field(
+        default=256,
+        ge=1,
+        description="VOEvents queued per VTP subscriber; one that falls this far behind is "
+        "dropped.",
+    )
+    vtp_subscribers: list[VtpRange] = Field(
+        default_factory=lambda: [
+            VtpRange(network=ip_network("0.0.0.0/0")),
+            VtpRange(network=ip_network("::/0")),
+        ],
+        description="Which VTP subscribers may connect and what they get, as JSON: "
+        '[{"network": "10.0.0.0/8", "topics": ["gcn.classic.voevent.*"], "filter": {…}, '
+        '"groups": ["restricted.lvk_early"]}]. Addresses in no range are refused. Default: '
+        "anyone, every public VOEvent topic.",
+    )
+    vtp_authors: dict[str, str] = Field(
+        default_factory=dict,
+        description='VTP authors, as JSON {"address range": "producer credential client id"}: '
+        "a VOEvent from the range is published as that credential (it needs publish:<namespace>).",
+    )
+    vtp_author_topics: dict[str, str] = Field(
+        default_factory=lambda: {
+            "ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_": "gcn.classic.voevent.swift_bat_grb_pos_ack",
+            "ivo://nasa.gsfc.gcn/SWIFT#XRT_Pos_": "gcn.classic.voevent.swift_xrt_position",
+        },
+        description='Topic of a VOEvent from a VTP author, as JSON {"IVORN prefix": "topic"}; '
+        "the longest matching prefix wins, no match is refused (nak unknown_topic).",
+    )
+    vtp_tls_cert: Path | None = Field(
+        default=None,
+        description="PEM certificate chain: both VTP ports speak TLS (with SKYALERT_VTP_TLS_KEY).",
+    )
+    vtp_tls_key: Path | None = Field(
+        default=None, description="PEM private key of SKYALERT_VTP_TLS_CERT."
+    )
+
+    @field_validator("vtp_authors")
+    @classmethod
+    def _check_vtp_authors(cls, authors: dict[str, str]) -> dict[str, str]:
+        for network in authors:
+            try:
+                ip_network(network)
+            except ValueError:
+                raise ValueError(
+                    f"{network!r} is not an address range such as 192.0.2.0/24"
+                ) from None
+        return authors
+
+    @model_validator(mode="after")
+    def _check_vtp_tls(self) -> Settings:
+        if (self.vtp_tls_cert is None) != (self.vtp_tls_key is None):
+            raise ValueError("set both SKYALERT_VTP_TLS_CERT and SKYALERT_VTP_TLS_KEY, or neither")
+        return self
 
     @field_validator("database_url")
     @classmethod

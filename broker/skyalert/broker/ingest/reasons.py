@@ -27,6 +27,7 @@ class Reason(StrEnum):
     INVALID_VOEVENT = "invalid_voevent"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     UNPROCESSABLE = "unprocessable"
+    UNAUTHORIZED = "unauthorized"
 
 
 #: HTTP status for each reason.
@@ -43,6 +44,7 @@ STATUS = {
     Reason.INVALID_VOEVENT: 422,
     Reason.IDEMPOTENCY_CONFLICT: 409,
     Reason.UNPROCESSABLE: 500,
+    Reason.UNAUTHORIZED: 401,
 }
 
 

@@ -156,6 +156,7 @@ class Stack:
                     f"{self.scale.web} ports from SKYALERT_PORT); "
                     "stop what runs there or choose another with SKYALERT_PORT"
                 )
+        _check_vtp_ports(settings)
         env = {**os.environ, **_environment(settings)}
         self.services = [
             Service(name, _cli("serve", "--port", str(port)), self.logs / f"{name}.log", env)
@@ -249,6 +250,19 @@ class Stack:
         signal.signal(signal.SIGTERM, _stop)
 
 
+def _check_vtp_ports(settings: Settings) -> None:
+    host = settings.vtp_host or settings.host
+    for variable, port in (
+        ("SKYALERT_VTP_PORT", settings.vtp_port),
+        ("SKYALERT_VTP_AUTHOR_PORT", settings.vtp_author_port),
+    ):
+        if not port_is_free(port, host):
+            raise SkyalertError(
+                f"port {port} on {host} (VTP) is in use; stop what runs there or choose "
+                f"another with {variable}"
+            )
+
+
 def _environment(settings: Settings) -> dict[str, str]:
     """The settings the children must share with us, as SKYALERT_* variables."""
     return {
@@ -293,6 +307,9 @@ def run(settings: Settings, say: Say, scale: Scale | None = None) -> int:
                 f"({started.kafka_client_security_protocol}, OAUTHBEARER tokens from "
                 f"{started.base_url}/oauth2/token)"
             )
+        vtp_host = started.vtp_host or started.host
+        say(f"  VTP subscribers  {vtp_host}:{started.vtp_port} (VOEvent Transport Protocol)")
+        say(f"  VTP authors      {vtp_host}:{started.vtp_author_port}")
         if stack.admin is not None:
             email, password = stack.admin
             say(

@@ -64,6 +64,13 @@ def _maintenance(
     return "maintenance stopped"
 
 
+def _vtp(settings: Settings, sessions: Sessions, stop: threading.Event, live: Liveness) -> str:
+    from skyalert.broker.vtp.worker import run_vtp
+
+    served = run_vtp(settings, sessions, load_catalog(), stop, live=live)
+    return f"VTP worker stopped after serving {served} subscribers"
+
+
 WORKERS: dict[str, Worker] = {
     w.name: w
     for w in (
@@ -76,6 +83,7 @@ WORKERS: dict[str, Worker] = {
         ),
         Worker("email", "mail alerts to email subscriptions", _email, scalable=True),
         Worker("maintenance", "idle-credential warnings and expiry, Kafka ACL sync", _maintenance),
+        Worker("vtp", "VOEvent Transport Protocol ports for subscribers and authors", _vtp),
     )
 }
 NAMES: tuple[str, ...] = tuple(WORKERS)

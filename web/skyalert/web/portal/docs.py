@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
@@ -18,6 +20,7 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("email", "Alerts by email"),
     ("filters", "The filter language"),
     ("publishing", "Publish alerts"),
+    ("vtp", "Coming from GCN Classic VTP"),
     ("api", "The HTTP API"),
     ("faq", "Frequently asked questions"),
 )
@@ -44,4 +47,6 @@ async def docs_page(slug: str, request: Request, state: State, viewer: Viewer) -
         catalog=state.catalog,
         publish_rate=state.settings.rate_limit_publish.text.replace("/", " alerts per "),
         max_alert_mib=state.settings.ingest_max_bytes / 2**20,
+        settings=state.settings,
+        vtp_host=urlsplit(state.settings.base_url).hostname,  # where the public reaches us
     )
