@@ -14,7 +14,7 @@ from typing import Any
 
 from referencing._core import Resolver
 
-from skyalert.schemas.validation import SchemaRegistry, schema_directory
+from skyalert.schemas.validation import SchemaRegistry
 
 #: A unit closes the description or the clause before a ``;``.
 _UNIT = re.compile(r"\s*\[([^\[\],]+)\](?=\s*(?:;|$))")
@@ -115,9 +115,9 @@ def schema_fields(registry: SchemaRegistry, schema_id: str) -> list[SchemaField]
     return [replace(f, required=f.name in required) for f in found.values()]
 
 
-def example_alert(topic_name: str) -> str | None:
-    """The packaged example alert of a topic, pretty-printed, or None if there is none."""
-    entry = schema_directory().joinpath("examples", f"{topic_name}.example.json")
-    if not entry.is_file():
+def example_alert(registry: SchemaRegistry, schema_id: str) -> str | None:
+    """The first example shipped for a schema, pretty-printed, or None if there is none."""
+    examples = registry.examples(schema_id)
+    if not examples:
         return None
-    return json.dumps(json.loads(entry.read_text("utf-8")), indent=2, ensure_ascii=False)
+    return json.dumps(examples[0][1], indent=2, ensure_ascii=False)
