@@ -23,12 +23,10 @@ from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.kafka_node import LocalKafka, free_port, kafka_classpath
 from skyalert.broker.run.workers import NAMES
 from skyalert.web.app import create_app
+from support import gcn_examples  # noqa: F401  (points every Settings at the schema cache)
 from support.smtp import SMTPServer
 
 ROOT = Path(__file__).resolve().parents[1]
-# Schema releases come from the checkout's var folder, fetched by `make system` (like the jars),
-# for every Settings the tests build and every process they start.
-os.environ.setdefault("SKYALERT_SCHEMA_CACHE", str(ROOT / "var" / "schemas"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

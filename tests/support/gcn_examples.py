@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from dataclasses import dataclass
 from functools import cache
@@ -14,6 +15,11 @@ from skyalert.broker.ingest.schema_release import contract_registry, fetch_relea
 from skyalert.schemas.catalog import Topic, load_catalog
 from skyalert.schemas.gcn_release import split_schema_id
 from skyalert.schemas.validation import SchemaRegistry
+
+ROOT = Path(__file__).resolve().parents[2]
+# Tests and benchmarks read schema releases from the checkout's var folder, fetched by
+# `make system` like Kafka's jars; every Settings they build and process they start inherits it.
+os.environ.setdefault("SKYALERT_SCHEMA_CACHE", str(ROOT / "var" / "schemas"))
 
 #: The Swift BAT-GUANO example with a position (the plain Guano example has none).
 GUANO_EXAMPLE = "gcn/notices/swift/bat/guano.loc_arc_min.example.json"
