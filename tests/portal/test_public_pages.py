@@ -105,7 +105,9 @@ def test_topic_page_lists_schema_fields_with_units_and_an_example(page: Page) ->
     example = page.locator("pre", has_text="rate_snr").inner_text()
     assert '"mission": "Swift"' in example
     assert '"$schema": "https://gcn.nasa.gov/schema/v7.2.3/' in example
-    assert "application/json" in page.locator("dl.facts").inner_text()
+    facts = page.locator("dl.facts").inner_text()
+    assert "application/json" in facts
+    assert "https://gcn.nasa.gov/schema/v7.2.3/gcn/notices/swift/bat/Guano.schema.json" in facts
 
 
 def test_nested_fields_are_listed_with_dotted_names(page: Page) -> None:

@@ -183,7 +183,7 @@ def test_alerts_validate_against_the_release_they_name_when_it_is_cached(tmp_pat
     document = guano_document()
     del document["far"]
     assert check_alert(topic, json.dumps(document).encode(), None, registry).schema_id == (
-        BASE + topic.schema_ref
+        BASE + str(topic.schema_ref)
     )
     document["$schema"] = base_uri("7.0.0") + str(topic.schema_ref)
     with pytest.raises(Rejected) as refused:

@@ -37,7 +37,9 @@ def release_folder(cache: Path, version: str) -> Path:
     return cache / f"{_PREFIX}{version}"
 
 
-def fetch_release(cache: Path, version: str, progress: Progress = _silent) -> Path:
+def fetch_release(
+    cache: Path, version: str, progress: Progress = _silent, registry: str = REGISTRY_URL
+) -> Path:
     """The unpacked package folder of ``version``, fetched and verified the first time."""
     if not VERSION.match(version):
         raise SetupFetchError(
@@ -46,14 +48,14 @@ def fetch_release(cache: Path, version: str, progress: Progress = _silent) -> Pa
     folder = release_folder(cache, version)
     if marker_of(folder) is None:
         progress(f"fetching {PACKAGE} {version} from the npm registry (set-up only) …")
-        cached_folder(folder, lambda staging: _download(version, staging))
+        cached_folder(folder, lambda staging: _download(registry, version, staging))
         progress(f"fetched {PACKAGE} {version} into {folder}")
     return folder / _TOP
 
 
-def _download(version: str, staging: Path) -> str:
+def _download(registry: str, version: str, staging: Path) -> str:
     what = f"{PACKAGE} {version}"
-    meta = fetch_json(f"{REGISTRY_URL}/{quote(PACKAGE, safe='@')}/{version}", what)
+    meta = fetch_json(f"{registry}/{quote(PACKAGE, safe='@')}/{version}", what)
     dist = meta.get("dist") if isinstance(meta, dict) else None
     if not isinstance(dist, dict) or not {"tarball", "integrity"} <= dist.keys():
         raise SetupFetchError(f"the npm registry has no release {version} of {PACKAGE}")
@@ -65,8 +67,11 @@ def _download(version: str, staging: Path) -> str:
             f"pinned {pinned}: the release was replaced. Report it; do not change the pin."
         )
     body = fetch_verified(str(dist["tarball"]), pinned, what)
-    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
-        archive.extractall(staging, filter="data")  # no links out, no absolute paths
+    try:
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
+            archive.extractall(staging, filter="data")  # no links out, no absolute paths
+    except (tarfile.TarError, OSError, EOFError) as error:
+        raise SetupFetchError(f"{what}: the tarball cannot be unpacked safely: {error}") from None
     if not (staging / _TOP / "gcn").is_dir():
         raise SetupFetchError(f"{what}: the tarball has no {_TOP}/gcn folder")
     return pinned

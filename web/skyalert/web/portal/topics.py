@@ -63,6 +63,7 @@ async def topic_detail(name: str, request: Request, state: State, viewer: Viewer
         topic=topic,
         rate=None if rates is None else rates.get(topic.name),
         kafka_down=rates is None,
+        schema_id=schema_id,
         fields=fields,
         example=example_alert(registry, schema_id) if schema_id else None,
         retention_days=topic.retention_ms / DAY_MS,
