@@ -18,6 +18,7 @@ from skyalert.schemas.catalog import ContentType, load_catalog
 from skyalert.schemas.fields import schema_fields
 from skyalert.schemas.gcn_release import PINNED, base_uri
 from skyalert.schemas.validation import (
+    SCHEMA_BASE_URI,
     SchemaRegistry,
     SchemaRegistryError,
     UnknownSchemaError,
@@ -35,8 +36,11 @@ from support.gcn_examples import (
 VERSION = Settings().gcn_schema_version
 BASE = base_uri(VERSION)
 CATALOG = load_catalog()
+#: The topics whose contract is a schema of NASA's package (a path in it, not one of our $ids).
 GCN_JSON_TOPICS = [
-    t for t in CATALOG.topics if t.content_type is ContentType.JSON and t.namespace == "gcn"
+    t
+    for t in CATALOG.topics
+    if t.content_type is ContentType.JSON and not str(t.schema_ref).startswith(SCHEMA_BASE_URI)
 ]
 
 
