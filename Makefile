@@ -25,6 +25,7 @@ $(STAMP): pyproject.toml client/pyproject.toml
 system:
 	bash ops/local/ensure-system.sh
 	$(BIN)/skyalert kafka fetch
+	$(BIN)/skyalert schemas fetch
 
 lint: setup
 	$(BIN)/ruff check .

@@ -23,6 +23,7 @@ from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.kafka_node import LocalKafka, free_port, kafka_classpath
 from skyalert.broker.run.workers import NAMES
 from skyalert.web.app import create_app
+from support import gcn_examples  # noqa: F401  (points every Settings at the schema cache)
 from support.smtp import SMTPServer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -101,10 +101,10 @@ def run(alerts: int) -> None:
 
     from support.auth import make_credential, make_user
     from support.bench import alert_headers, served_app
+    from support.gcn_examples import guano
 
     work = Path(tempfile.mkdtemp(prefix="bench-client-stream-"))
-    example = ROOT / "schemas/skyalert/schemas/json/examples" / f"{TOPIC}.example.json"
-    body = example.read_bytes()
+    body = guano()
     # Every alert must reach both clients: no slow-client drops in a burst.
     with served_app(work, SKYALERT_STREAM_QUEUE_SIZE=str(alerts + 100)) as app:
         client_id, secret = make_credential(app.settings, make_user(app.settings))

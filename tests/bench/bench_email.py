@@ -17,6 +17,7 @@ import argparse
 import json
 import smtplib
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -38,9 +39,8 @@ from skyalert.broker.emails.summary import summarize
 from skyalert.broker.emails.worker import mail_context
 from skyalert.broker.kafka.kafka_node import free_port
 
-EXAMPLE = Path(__file__).resolve().parents[2] / (
-    "schemas/skyalert/schemas/json/examples/gcn.notices.swift.bat.guano.example.json"
-)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from support.gcn_examples import guano_document
 
 
 class Counter:
@@ -55,7 +55,7 @@ class Counter:
 
 
 def render(settings: Settings, sub_id: int, recipient: str, count: int) -> list[dict[str, Any]]:
-    alert = json.loads(EXAMPLE.read_text())
+    alert = guano_document()
     ctx = mail_context(settings)
     target = Target(sub_id, "bench", recipient, "json")
     rows = []
@@ -164,7 +164,7 @@ def main() -> None:
 def fan_out(ctx: Any, subscribers: int) -> None:
     """One alert for many subscriptions (text, JSON and VOEvent formats by turns): each mail
     built alone, as before, beside ``AlertMails`` (each format built once, then filled in)."""
-    alert = json.loads(EXAMPLE.read_text())
+    alert = guano_document()
     raw = json.dumps(alert).encode()
     summary = summarize(
         "gcn.notices.swift.bat.guano", "Swift BAT-GUANO", "01BENCHFANOUT0000", alert, test=False

@@ -48,8 +48,9 @@ def rss_bytes(pid: int) -> int:
 
 
 def alert_document(sent: float) -> dict[str, Any]:
-    example = ROOT / "schemas/skyalert/schemas/json/examples" / f"{TOPIC}.example.json"
-    document: dict[str, Any] = json.loads(example.read_text())
+    from support.gcn_examples import guano_document
+
+    document = guano_document()
     document["additional_info"] = f"bench {sent:.6f} "
     return document
 

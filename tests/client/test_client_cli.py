@@ -22,10 +22,10 @@ from skyalert.client.cli import _since_option, main
 from skyalert.client.version import __version__
 from support.auth import make_credential, make_user
 from support.client import within
+from support.gcn_examples import example
 from support.ingest import BAT_RA, BAT_TOPIC, ivorn_of, unique_bat
 
 TOPIC = "gcn.notices.dsa110.frb"
-EXAMPLES = Path(__file__).resolve().parents[2] / "schemas/skyalert/schemas/json/examples"
 CLI = Path(sys.executable).with_name("skyalert-client")
 
 
@@ -51,8 +51,8 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 def frb(tag: str) -> dict[str, Any]:
     """A valid DSA-110 FRB notice, unique by ``tag`` (the server de-duplicates by content)."""
-    alert: dict[str, Any] = json.loads((EXAMPLES / f"{TOPIC}.example.json").read_text())
-    return alert | {"id": [tag]}
+    alert: dict[str, Any] = example("gcn/notices/dsa110/frb.detection.example.json").document
+    return alert | {"id": tag}
 
 
 def publish_frb(tmp_path: Path, capsys: pytest.CaptureFixture[str], server: str, tag: str) -> str:
@@ -65,7 +65,7 @@ def publish_frb(tmp_path: Path, capsys: pytest.CaptureFixture[str], server: str,
 
 
 def mine(*tags: str) -> str:
-    return json.dumps({"field": "id.0", "op": "in", "value": list(tags)})
+    return json.dumps({"field": "id", "op": "in", "value": list(tags)})
 
 
 # --- basics -------------------------------------------------------------------------------
@@ -200,7 +200,7 @@ def test_publishing_twice_creates_nothing(
 def test_a_refused_alert_lists_every_violation(
     capsys: pytest.CaptureFixture[str], server_url: str, tmp_path: Path, as_producer: Any
 ) -> None:
-    bad = frb(uuid.uuid4().hex) | {"ra": 500, "dec": "north"}
+    bad = frb(uuid.uuid4().hex) | {"ra": "east", "dec": "north"}
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(bad))
     code, _out, err = run(capsys, "publish", "--server", server_url, TOPIC, str(path))

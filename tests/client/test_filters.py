@@ -267,6 +267,11 @@ def cone(ra: object, dec: object, radius: object) -> dict[str, Any]:
         ((0.0, 0.0, 1.0), {"ra": 180.0, "dec": 0.0, "ra_dec_error": 180}, True),  # a GW skymap
         ((150.0, 30.0, 1.0), {"dec": 30.0}, False),
         ((150.0, 30.0, 1.0), {"position": {"ra": 150.0, "dec": 30.0}}, False),  # top level only
+        # GCN's unified schema: an ellipse [semi-major, semi-minor, angle] widens by its major axis
+        ((150.0, 30.0, 1.0), {"ra": 152.0, "dec": 30.0, "ra_dec_error": [0.8, 0.1, 45]}, True),
+        ((150.0, 30.0, 1.0), {"ra": 152.0, "dec": 30.0, "ra_dec_error": [0.5, 0.5]}, False),
+        ((150.0, 30.0, 1.0), {"ra": 152.0, "dec": 30.0, "ra_dec_error": []}, False),
+        ((150.0, 30.0, 1.0), {"ra": 152.0, "dec": 30.0, "ra_dec_error": ["wide"]}, False),
     ],
 )
 def test_cone(centre: tuple[float, float, float], alert: dict[str, Any], expected: bool) -> None:

@@ -54,12 +54,12 @@ def test_every_mail_has_both_parts_and_the_unsubscribe_headers() -> None:
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message["Message-ID"] == f"<{ALERT_ID}.7@alerts.example.org>"
     assert message["Auto-Submitted"] == "auto-generated"
-    assert message["Subject"] == "[skyalert] Swift BAT-GUANO at RA 212.443 Dec -31.082"
+    assert message["Subject"] == "[skyalert] Swift BAT-GUANO at RA 336.260 Dec +25.139"
     text, html = text_of(message), html_of(message)
     for part in (text, html):
         assert ALERT_ID in part
         assert GUANO["trigger_time"] in part
-        assert "14h09m46.3s" in part
+        assert "22h25m02.4s" in part
         assert "Swift" in part
     assert url in text
     assert url.replace("&", "&amp;") in html
@@ -71,7 +71,7 @@ def test_json_inline_and_attached() -> None:
     (attachment,) = list(message.iter_attachments())
     assert attachment.get_filename() == f"alert-{ALERT_ID}.json"
     assert json.loads(attachment.get_content()) == GUANO
-    assert '"rate_snr": 9.13' in text_of(message)
+    assert '"rate_snr": 15.8' in text_of(message)
 
 
 def test_voevent_attached_as_sent() -> None:

@@ -78,6 +78,12 @@ def test_catalog_api(app_url: str) -> None:
     one = httpx.get(app_url + "/api/v1/topics/igwn.gwalert").json()
     assert one["mission"]
     assert one["namespace"] == "igwn"
+    assert one["schema_id"] == one["schema_ref"]  # our own schema, named by its $id
+    guano = httpx.get(app_url + "/api/v1/topics/gcn.notices.swift.bat.guano").json()
+    assert guano["schema_ref"] == "gcn/notices/swift/bat/Guano.schema.json"
+    assert guano["schema_id"] == (
+        "https://gcn.nasa.gov/schema/v7.2.3/gcn/notices/swift/bat/Guano.schema.json"
+    )
 
 
 def test_unknown_topic_suggests_the_closest(app_url: str) -> None:

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from skyalert.broker.core.settings import Settings
-from skyalert.schemas.validation import schema_directory
 from support.auth import token_for
+from support.gcn_examples import guano_document
 from support.ingest import BAT_TOPIC, GUANO_TOPIC, XRT_TOPIC, ivorn_of, unique_bat, xrt_as_v2
 
 pytestmark = pytest.mark.usefixtures("catalog_topics")
@@ -88,13 +88,11 @@ def test_alert_by_id_as_json_and_as_the_original_xml(app_url: str, gcn_token: st
 
 
 def test_json_alert_has_no_xml_form(app_url: str, gcn_token: str) -> None:
-    path = schema_directory().joinpath("examples", f"{GUANO_TOPIC}.example.json")
-    document = json.loads(path.read_text())
-    document["id"] = [uuid.uuid4().hex]
+    document = guano_document()
     alert_id = publish(app_url, gcn_token, GUANO_TOPIC, json.dumps(document).encode(), "json")
     body = httpx.get(f"{app_url}/api/v1/alerts/{alert_id}", timeout=10).json()
     assert body["alert"] == document
-    assert body["schema"].endswith("guano.schema.json")
+    assert body["schema"] == document["$schema"]
     xml = httpx.get(
         f"{app_url}/api/v1/alerts/{alert_id}",
         headers={"Accept": "application/x-voevent+xml"},

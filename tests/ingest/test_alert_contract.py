@@ -11,7 +11,7 @@ import pytest
 from skyalert.broker.ingest.contract import check_alert, media_type
 from skyalert.broker.ingest.reasons import Rejected
 from skyalert.schemas.catalog import load_catalog
-from skyalert.schemas.validation import load_registry, schema_directory
+from support.gcn_examples import gcn_registry, guano_document
 from support.ingest import BAT_TOPIC, GUANO_TOPIC, packet
 
 CATALOG = load_catalog()
@@ -20,8 +20,8 @@ BAT = CATALOG.by_name[BAT_TOPIC]
 
 
 def guano() -> dict[str, Any]:
-    text = schema_directory().joinpath("examples", f"{GUANO_TOPIC}.example.json").read_text()
-    document: dict[str, Any] = json.loads(text)
+    document = guano_document()
+    document["id"] = ["694215995"]
     return document
 
 
@@ -29,18 +29,18 @@ def refused(
     raw: bytes, content_type: str | None = "application/json", topic: Any = GUANO
 ) -> Rejected:
     with pytest.raises(Rejected) as caught:
-        check_alert(topic, raw, content_type, load_registry())
+        check_alert(topic, raw, content_type, gcn_registry())
     return caught.value
 
 
 def test_valid_json_alert() -> None:
     checked = check_alert(
-        GUANO, json.dumps(guano()).encode(), "application/json; charset=utf-8", load_registry()
+        GUANO, json.dumps(guano()).encode(), "application/json; charset=utf-8", gcn_registry()
     )
-    assert checked.schema_id == GUANO.schema_ref
+    assert checked.schema_id == f"https://gcn.nasa.gov/schema/v7.2.3/{GUANO.schema_ref}"
     assert checked.document == guano()  # stored as published
-    assert (checked.ra, checked.dec, checked.ra_dec_error) == (212.443, -31.082, 0.0717)
-    assert checked.event_time == datetime(2024, 5, 21, 7, 28, 24, 650000, tzinfo=UTC)
+    assert (checked.ra, checked.dec, checked.ra_dec_error) == (336.26, 25.139, 0.5)
+    assert checked.event_time == datetime(2022, 12, 31, 21, 46, 5, 130000, tzinfo=UTC)
     assert not checked.test
     assert checked.ivorn is None
 
@@ -48,7 +48,7 @@ def test_valid_json_alert() -> None:
 def test_same_content_same_hash_whatever_the_layout() -> None:
     compact = json.dumps(guano(), separators=(",", ":")).encode()
     pretty = json.dumps(guano(), indent=4, sort_keys=True).encode()
-    registry = load_registry()
+    registry = gcn_registry()
     assert (
         check_alert(GUANO, compact, None, registry).content_sha256
         == check_alert(GUANO, pretty, None, registry).content_sha256
@@ -57,22 +57,23 @@ def test_same_content_same_hash_whatever_the_layout() -> None:
 
 def test_alert_tense_test_sets_the_test_flag() -> None:
     document = {**guano(), "alert_tense": "test"}
-    assert check_alert(GUANO, json.dumps(document).encode(), None, load_registry()).test
+    assert check_alert(GUANO, json.dumps(document).encode(), None, gcn_registry()).test
 
 
 def test_every_violation_is_listed_with_its_json_pointer() -> None:
     document = guano()
-    del document["trigger_time"]
-    document.update(ra=400, mission="Fermi", rate_energy_range=[15])
-    document["classification"]["GRB"] = 1.5
+    document.update(dec="north", alert_type="final", rate_energy_range=[15], extra=1)
     error = refused(json.dumps(document).encode())
     assert error.reason == "schema_violation"
     assert error.http_status == 422
     paths = [v.path for v in error.violations]
     assert paths == sorted(paths)
-    assert {"", "/ra", "/mission", "/rate_energy_range", "/classification/GRB"} <= set(paths)
-    assert "'trigger_time' is a required property" in [v.message for v in error.violations]
-    assert error.detail.startswith(f"the alert breaks {GUANO.schema_ref} in {len(paths)} places")
+    assert paths == ["", "/alert_type", "/dec", "/rate_energy_range"]
+    # The schema's unevaluatedProperties names the unknown key (with those of failed subschemas).
+    assert "'extra'" in error.violations[0].message
+    assert "'north' is not of type 'number'" in error.violations[2].message
+    schema_id = f"https://gcn.nasa.gov/schema/v7.2.3/{GUANO.schema_ref}"
+    assert error.detail.startswith(f"the alert breaks {schema_id} in {len(paths)} places")
 
 
 def test_a_json_array_is_not_an_alert() -> None:
@@ -143,7 +144,7 @@ def test_content_type_must_fit_the_topic(topic_name: str, content_type: str, mes
 
 def test_voevent_topic_accepts_xml_media_types() -> None:
     for content_type in ("application/x-voevent+xml", "application/xml", "text/xml", None):
-        checked = check_alert(BAT, packet("swift_bat"), content_type, load_registry())
+        checked = check_alert(BAT, packet("swift_bat"), content_type, gcn_registry())
         assert checked.ivorn == "ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_532871-729"
 
 

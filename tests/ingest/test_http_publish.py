@@ -17,8 +17,8 @@ from skyalert.broker.core.db import make_engine
 from skyalert.broker.core.rates import Rate
 from skyalert.broker.core.settings import Settings
 from skyalert.schemas.catalog import load_catalog
-from skyalert.schemas.validation import schema_directory
 from support.auth import token_for
+from support.gcn_examples import guano
 from support.ingest import (
     BAT_DEC,
     BAT_ERROR,
@@ -65,14 +65,6 @@ def post(app_url: str, topic: str, body: bytes, headers: dict[str, str]) -> http
     return httpx.post(
         f"{app_url}/api/v1/topics/{topic}/alerts", content=body, headers=headers, timeout=60
     )
-
-
-def guano(**changes: object) -> bytes:
-    path = schema_directory().joinpath("examples", f"{GUANO_TOPIC}.example.json")
-    document = json.loads(path.read_text())
-    document["id"] = [uuid.uuid4().hex]
-    document.update(changes)
-    return json.dumps(document).encode()
 
 
 def test_swift_bat_voevent_arrives_on_kafka_once(
@@ -129,7 +121,7 @@ def test_idempotency_key_for_json_alerts(app_url: str, settings: Settings, gcn_t
         has_header("alert-id", first.json()["id"].encode()),
     )
     assert header(message, "idempotency-key") == key.encode()
-    assert header(message, "schema") == str(load_catalog().by_name[GUANO_TOPIC].schema_ref).encode()
+    assert header(message, "schema") == json.loads(raw)["$schema"].encode()
     again = post(app_url, GUANO_TOPIC, raw, bearer(gcn_token, **JSON, **{"Idempotency-Key": key}))
     assert (again.status_code, again.json()["id"]) == (200, first.json()["id"])
     other = post(
@@ -143,7 +135,7 @@ def test_every_schema_violation_is_listed(app_url: str, gcn_token: str) -> None:
     response = post(
         app_url,
         GUANO_TOPIC,
-        guano(ra=400, dec=-100, mission="Fermi", rate_snr="high"),
+        guano(ra="east", dec="south", mission=5, rate_snr="high"),
         bearer(gcn_token, **JSON),
     )
     assert response.status_code == 422
@@ -151,7 +143,8 @@ def test_every_schema_violation_is_listed(app_url: str, gcn_token: str) -> None:
     problem = response.json()
     assert problem["reason"] == "schema_violation"
     assert problem["topic"] == GUANO_TOPIC
-    assert {v["path"] for v in problem["violations"]} == {"/ra", "/dec", "/mission", "/rate_snr"}
+    paths = {v["path"] for v in problem["violations"]}
+    assert paths == {"", "/ra", "/dec", "/mission", "/rate_snr"}
     assert all(v["message"] for v in problem["violations"])
 
 
@@ -259,7 +252,7 @@ def test_publishers_see_their_rejections(
 ) -> None:
     token = token_for(settings, app_url, groups=["producers.gcn"])
     key = uuid.uuid4().hex
-    post(app_url, GUANO_TOPIC, guano(ra=999), bearer(token, **JSON, **{"Idempotency-Key": key}))
+    post(app_url, GUANO_TOPIC, guano(ra="999"), bearer(token, **JSON, **{"Idempotency-Key": key}))
     post(app_url, BAT_TOPIC, b"<oops", bearer(token, **VOEVENT))
     listed = httpx.get(f"{app_url}/api/v1/rejections", headers=bearer(token), timeout=10)
     assert listed.status_code == 200
@@ -268,9 +261,10 @@ def test_publishers_see_their_rejections(
     assert [r["reason"] for r in mine[:2]] == ["malformed_voevent", "schema_violation"]
     schema_row = mine[1]
     assert schema_row["idempotency_key"] == key
-    assert schema_row["violations"] == [
-        {"path": "/ra", "message": "999 is greater than or equal to the maximum of 360"}
-    ]
+    assert schema_row["violations"][1] == {
+        "path": "/ra",
+        "message": "'999' is not of type 'number'",
+    }
     assert schema_row["status"] == 422
     assert mine[0]["errors"][0]["line"] == 1
 

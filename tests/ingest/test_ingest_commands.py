@@ -20,8 +20,8 @@ from skyalert.broker.kafka.config import admin_config
 from skyalert.broker.kafka.inboxes import inbox_topics, namespace_of_inbox, topics_to_sync
 from skyalert.broker.run import cli, workers
 from skyalert.schemas.catalog import load_catalog
-from skyalert.schemas.validation import schema_directory
 from support.auth import make_credential, make_user
+from support.gcn_examples import guano_document
 from support.ingest import BAT_TOPIC, GUANO_TOPIC, find_messages, unique_bat
 
 pytestmark = pytest.mark.usefixtures("catalog_topics")
@@ -69,9 +69,7 @@ def test_publish_command(
 def test_publish_command_shows_every_violation(
     app_url: str, credential: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = schema_directory().joinpath("examples", f"{GUANO_TOPIC}.example.json")
-    document = json.loads(path.read_text())
-    document.update(ra=-5, classification={"GRB": 2})
+    document = guano_document(dec="south", alert_type="final")
     alert = tmp_path / "guano.json"
     alert.write_text(json.dumps(document))
     assert cli.main(["publish", "--topic", GUANO_TOPIC, "--server", app_url, str(alert)]) == 2
@@ -79,8 +77,8 @@ def test_publish_command_shows_every_violation(
     assert error.startswith(
         f"skyalert: error: the server refused the alert for {GUANO_TOPIC} (HTTP 422):"
     )
-    assert "  /classification/GRB: 2 is greater than the maximum of 1" in error
-    assert "  /ra: -5 is less than the minimum of 0" in error
+    assert "  /alert_type: 'final' is not one of ['initial', 'subsequent'," in error
+    assert "  /dec: 'south' is not of type 'number'" in error
 
 
 def test_publish_command_errors(

@@ -21,6 +21,7 @@ from skyalert.broker.kafka.config import producer_config
 from skyalert.broker.kafka.producer import KafkaSender
 from skyalert.schemas.catalog import Catalog
 from skyalert.schemas.validation import SchemaRegistry, load_registry
+from support.gcn_examples import gcn_registry, guano
 from support.ingest import (
     BAT_DEC,
     BAT_RA,
@@ -60,12 +61,6 @@ def bat_topic(catalog: Catalog) -> str:
 
 def guano_topic(catalog: Catalog) -> str:
     return next(t.name for t in catalog.topics if t.name.endswith(GUANO_EXAMPLE))
-
-
-def guano_example() -> bytes:
-    from skyalert.schemas.validation import schema_directory
-
-    return schema_directory().joinpath("examples", f"{GUANO_EXAMPLE}.example.json").read_bytes()
 
 
 def submit(
@@ -146,7 +141,7 @@ def test_json_repeats_by_content_and_by_idempotency_key(
     pipeline: IngestPipeline, catalog: Catalog, settings: Settings
 ) -> None:
     topic = guano_topic(catalog)
-    document = json.loads(guano_example())
+    document = json.loads(guano())
     document["id"] = [f"{id(pipeline)}"]
     raw = json.dumps(document).encode()
     first = submit(pipeline, topic, raw)
@@ -163,7 +158,8 @@ def test_json_repeats_by_content_and_by_idempotency_key(
         str(settings.kafka_bootstrap), topic, has_header("alert-id", keyed.alert_id.encode())
     )
     assert header(message, "idempotency-key") == b"mission-42"
-    assert header(message, "schema") == catalog.by_name[topic].schema_ref.encode()  # type: ignore[union-attr]
+    expected = gcn_registry().resolve(str(catalog.by_name[topic].schema_ref))
+    assert header(message, "schema") == expected.encode() == document["$schema"].encode()
     again = submit(pipeline, topic, raw, idempotency_key="mission-42")
     assert isinstance(again, Accepted)
     assert (again.alert_id, again.created) == (keyed.alert_id, False)
@@ -194,8 +190,8 @@ def test_refusals_are_recorded_and_dead_lettered(
     pipeline: IngestPipeline, catalog: Catalog, settings: Settings
 ) -> None:
     topic = guano_topic(catalog)
-    document = json.loads(guano_example())
-    document.update(ra=400, dec="south")
+    document = json.loads(guano())
+    document.update(ra="east", dec="south")
     raw = json.dumps(document).encode()
     outcome = submit(pipeline, topic, raw, idempotency_key="k-1")
     assert isinstance(outcome, Refused)
@@ -214,7 +210,7 @@ def test_refusals_are_recorded_and_dead_lettered(
     envelope = json.loads(message.value() or b"")
     assert load_registry().violations(str(dead.schema_ref), envelope) == []
     assert base64.b64decode(envelope["original_base64"]) == raw
-    assert [v["path"] for v in envelope["violations"]] == ["/dec", "/ra"]
+    assert [v["path"] for v in envelope["violations"]] == ["", "/dec", "/ra"]
     assert envelope["producer"] == "tester"
     assert envelope["idempotency_key"] == "k-1"
 
@@ -229,7 +225,7 @@ def test_refusals_are_recorded_and_dead_lettered(
         "http",
     )
     assert row.namespace == catalog.by_name[topic].namespace
-    assert [v["path"] for v in row.violations] == ["/dec", "/ra"]
+    assert [v["path"] for v in row.violations] == ["", "/dec", "/ra"]
 
 
 def test_routing_refusals(pipeline: IngestPipeline, catalog: Catalog) -> None:
@@ -264,9 +260,11 @@ def test_a_crash_while_checking_is_a_refusal_not_an_outage(
         pipeline.sessions,
         catalog,
         pipeline.sender,
-        ExplodingRegistry(load_registry().schema(s) for s in load_registry().ids),
+        ExplodingRegistry(
+            (gcn_registry().schema(s) for s in gcn_registry().ids), gcn_registry().gcn_version
+        ),
     )
-    outcome = submit(crashing, guano_topic(catalog), guano_example())
+    outcome = submit(crashing, guano_topic(catalog), guano())
     assert isinstance(outcome, Refused)
     assert outcome.rejected.reason == "unprocessable"
     assert "RuntimeError" in outcome.rejected.detail

@@ -100,11 +100,14 @@ def test_topic_page_lists_schema_fields_with_units_and_an_example(page: Page) ->
     assert page.locator("h1").inner_text() == "Swift BAT-GUANO"
     assert page.locator('tr[data-field="ra"] .unit').inner_text() == "deg"
     assert page.locator('tr[data-field="rate_duration"] .unit').inner_text() == "s"
-    assert page.locator('tr[data-field="rate_energy_range"] .unit').inner_text() == "keV"
-    assert "required" in page.locator('tr[data-field="trigger_time"]').inner_text()
+    assert page.locator('tr[data-field="rate_snr"] .unit').inner_text() == "dimensionless"
+    # NASA's own example (the fullest of those the package ships for BAT-GUANO).
     example = page.locator("pre", has_text="rate_snr").inner_text()
     assert '"mission": "Swift"' in example
-    assert "application/json" in page.locator("dl.facts").inner_text()
+    assert '"$schema": "https://gcn.nasa.gov/schema/v7.2.3/' in example
+    facts = page.locator("dl.facts").inner_text()
+    assert "application/json" in facts
+    assert "https://gcn.nasa.gov/schema/v7.2.3/gcn/notices/swift/bat/Guano.schema.json" in facts
 
 
 def test_nested_fields_are_listed_with_dotted_names(page: Page) -> None:

@@ -20,6 +20,7 @@ from skyalert.broker.core.db import make_engine
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.kafka_node import LocalKafka, free_port, kafka_classpath
 from skyalert.schemas.catalog import load_catalog
+from support import gcn_examples  # noqa: F401  (points every Settings at the schema cache)
 from support.ingest import sync_catalog
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,10 +21,12 @@ from websockets.frames import Close
 
 from skyalert.broker.core.settings import Settings
 from support.auth import get_token, make_credential, make_user
+from support.gcn_examples import GUANO_EXAMPLE, example
 from support.ingest import GUANO_TOPIC, sync_catalog
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "schemas/skyalert/schemas/json/examples"
-GUANO: dict[str, Any] = json.loads((EXAMPLES / f"{GUANO_TOPIC}.example.json").read_text())
+#: NASA's Swift BAT-GUANO example notice (with a position) from @nasa-gcn/schema.
+GUANO = example(GUANO_EXAMPLE).document
 #: Seconds to wait for an expected message before the test fails.
 WAIT = 20.0
 
@@ -36,7 +38,8 @@ def ws_url(app_url: str) -> str:
 def guano(
     marker: str, ra: float = 212.443, dec: float = -31.082, *, test: bool = False, padding: int = 0
 ) -> dict[str, Any]:
-    """A valid Swift BAT GUANO alert, unique by ``marker`` (ingest drops repeats)."""
+    """NASA's Swift BAT-GUANO example moved to (ra, dec), unique by ``marker`` (ingest drops
+    repeats)."""
     alert = copy.deepcopy(GUANO)
     alert.update(ra=ra, dec=dec, alert_tense="test" if test else "current")
     # Random padding: WebSocket compression would shrink repeated characters to nothing.

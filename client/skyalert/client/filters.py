@@ -19,7 +19,8 @@ numbers, ISO 8601 times with times, other strings with strings; anything else is
 (the field's value is one of a list of scalars), ``contains`` (a list field holds the value, or a
 string field contains the string), ``exists`` (present and not null; ``"value": false`` for
 absent). ``cone`` is true when the alert's top-level ``ra``/``dec`` lie within ``radius`` plus the
-alert's ``ra_dec_error`` (all ICRS degrees) of the centre, by great-circle distance.
+alert's ``ra_dec_error`` (all ICRS degrees; of an ellipse, its semi-major axis) of the centre,
+by great-circle distance.
 """
 
 from __future__ import annotations
@@ -200,9 +201,21 @@ class _Cone(_Node):
         ra, dec = alert.get("ra"), alert.get("dec")
         if not (_is_number(ra) and _is_number(dec)) or not -90.0 <= dec <= 90.0:
             return False
-        error = alert.get("ra_dec_error")
-        widen = error if _is_number(error) and error > 0 else 0.0
+        widen = error_radius(alert.get("ra_dec_error")) or 0.0
         return angular_distance(self.ra, self.dec, ra, dec) <= self.radius + widen + _EDGE_DEG
+
+
+def error_radius(error: object) -> float | None:
+    """A radius that holds an alert's ``ra_dec_error`` [deg], or None without a usable one.
+
+    GCN's unified schema (core/Localization) gives a circle's radius or an ellipse as
+    ``[semi-major, semi-minor, angle]``: the ellipse lies inside the circle of its semi-major axis.
+    """
+    if isinstance(error, list | tuple) and error:
+        error = error[0]
+    if not _is_number(error) or error <= 0:
+        return None
+    return float(error)
 
 
 def angular_distance(ra1: float, dec1: float, ra2: float, dec2: float) -> float:

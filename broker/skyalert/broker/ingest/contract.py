@@ -15,8 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from skyalert.broker.ingest.reasons import Rejected
+from skyalert.client.filters import error_radius
 from skyalert.schemas.catalog import ContentType, Topic
-from skyalert.schemas.validation import SchemaRegistry
+from skyalert.schemas.gcn_release import split_schema_id
+from skyalert.schemas.validation import SchemaRegistry, Violation
 from skyalert.schemas.voevent import LineError, VOEventRejected, voevent_to_json
 
 #: Media types a publisher may declare for each kind of topic.
@@ -162,9 +164,14 @@ def _no_constants(name: str) -> Any:
     raise _StrictJSONError(f"{name} is not a JSON number")
 
 
-def _check_json(raw: bytes, schema_id: str, registry: SchemaRegistry) -> CheckedAlert:
+def _check_json(raw: bytes, schema_ref: str, registry: SchemaRegistry) -> CheckedAlert:
     document = parse_json(raw)
+    declared = document.get("$schema") if isinstance(document, dict) else None
+    schema_id = registry.resolve(schema_ref, declared)
     violations = registry.violations(schema_id, document)
+    if isinstance(declared, str) and _names_another(declared, schema_id):
+        message = f"this topic takes {schema_id}, the alert says it follows {declared}"
+        violations = sorted([*violations, Violation("/$schema", message)])
     if violations:
         count = len(violations)
         first = violations[0]
@@ -176,7 +183,7 @@ def _check_json(raw: bytes, schema_id: str, registry: SchemaRegistry) -> Checked
         )
     assert isinstance(document, dict)  # every alert schema says "type": "object"
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    ra, dec, error = (_number(document.get(k)) for k in ("ra", "dec", "ra_dec_error"))
+    ra, dec = _number(document.get("ra")), _number(document.get("dec"))
     return CheckedAlert(
         content_type=ContentType.JSON,
         schema_id=schema_id,
@@ -185,9 +192,16 @@ def _check_json(raw: bytes, schema_id: str, registry: SchemaRegistry) -> Checked
         test=document.get("alert_tense") == "test",
         ra=ra if dec is not None else None,
         dec=dec if ra is not None else None,
-        ra_dec_error=error,
-        event_time=_datetime(document.get("trigger_time")),
+        ra_dec_error=error_radius(document.get("ra_dec_error")),
+        # The unified schema's event time; a notice without one is dated by its issue time.
+        event_time=_datetime(document.get("trigger_time") or document.get("alert_datetime")),
     )
+
+
+def _names_another(declared: str, schema_id: str) -> bool:
+    """The alert claims a GCN schema other than the topic's (a release we lack is no other)."""
+    theirs, ours = split_schema_id(declared), split_schema_id(schema_id)
+    return theirs is not None and (ours is None or theirs[1] != ours[1])
 
 
 def _number(value: object) -> float | None:

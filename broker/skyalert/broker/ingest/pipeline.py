@@ -35,10 +35,11 @@ from skyalert.broker.ingest.contract import CheckedAlert, check_alert
 from skyalert.broker.ingest.reasons import Rejected
 from skyalert.broker.ingest.rejections import RefusedMessage
 from skyalert.broker.ingest.republish import acknowledged, send_alert
+from skyalert.broker.ingest.schema_release import contract_registry
 from skyalert.broker.kafka.config import producer_config
 from skyalert.broker.kafka.producer import KafkaSender
 from skyalert.schemas.catalog import Catalog, Role, Topic
-from skyalert.schemas.validation import SchemaRegistry, load_registry
+from skyalert.schemas.validation import SchemaRegistry
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class IngestPipeline:
         self.sessions = sessions
         self.catalog = catalog
         self.sender = sender
-        self.registry = registry or load_registry()
+        self.registry = registry or contract_registry(settings)
 
     @classmethod
     def build(

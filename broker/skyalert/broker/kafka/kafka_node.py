@@ -17,11 +17,13 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from skyalert.broker.core.downloads import cached_folder, marker_of
 from skyalert.broker.core.errors import LocalBrokerError
 from skyalert.broker.core.processes import Child, spawn
 
@@ -102,21 +104,22 @@ def kafka_classpath(var_dir: Path, kafka_home: Path | None, progress: Progress =
                 "(no libs/kafka_*.jar)"
             )
         return f"{libs}/*"
-    jars = (var_dir / "kafka" / f"jars-{KAFKA_VERSION}").resolve()
-    marker = jars / ".complete"
-    if marker.exists():
-        return f"{jars}/*"
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise LocalBrokerError(
-            "Maven (mvn) is needed once to fetch Apache Kafka's jars from Maven Central. "
-            "Install it (Debian: apt-get install maven), or set SKYALERT_KAFKA_HOME to an "
-            "unpacked Kafka distribution, or SKYALERT_KAFKA_BOOTSTRAP to a running cluster."
-        )
-    progress(f"fetching Apache Kafka {KAFKA_VERSION} from Maven Central (first start only) …")
-    staging = jars.with_name(jars.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    jars = var_dir / "kafka" / f"jars-{KAFKA_VERSION}"
+    if marker_of(jars) is None:
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise LocalBrokerError(
+                "Maven (mvn) is needed once to fetch Apache Kafka's jars from Maven Central. "
+                "Install it (Debian: apt-get install maven), or set SKYALERT_KAFKA_HOME to an "
+                "unpacked Kafka distribution, or SKYALERT_KAFKA_BOOTSTRAP to a running cluster."
+            )
+        progress(f"fetching Apache Kafka {KAFKA_VERSION} from Maven Central (first start only) …")
+        jars = cached_folder(jars, partial(_maven_fetch, mvn))
+        progress(f"fetched {sum(1 for _ in jars.glob('*.jar'))} jars into {jars}")
+    return f"{jars.resolve()}/*"
+
+
+def _maven_fetch(mvn: str, staging: Path) -> str:
     pom = staging / "pom.xml"
     pom.write_text(_pom(), "utf-8")
     result = subprocess.run(
@@ -139,11 +142,7 @@ def kafka_classpath(var_dir: Path, kafka_home: Path | None, progress: Progress =
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
         raise LocalBrokerError(f"Maven could not fetch Apache Kafka {KAFKA_VERSION}:\n{tail}")
     pom.unlink()
-    shutil.rmtree(jars, ignore_errors=True)
-    staging.rename(jars)
-    marker.write_text(KAFKA_VERSION, "utf-8")
-    progress(f"fetched {sum(1 for _ in jars.glob('*.jar'))} jars into {jars}")
-    return f"{jars}/*"
+    return KAFKA_VERSION
 
 
 _LOG4J2 = """\

@@ -20,6 +20,7 @@ from skyalert.broker.core import migrate
 from skyalert.broker.core.db import check_database, make_engine, make_sessionmaker
 from skyalert.broker.core.errors import SkyalertError
 from skyalert.broker.core.settings import Settings, is_secret, load_settings, settings_markdown
+from skyalert.broker.ingest.schema_release import fetch_release, schema_cache
 from skyalert.broker.kafka.admin import sync_topics, wait_for_kafka
 from skyalert.broker.kafka.config import admin_config
 from skyalert.broker.kafka.inboxes import topics_to_sync
@@ -30,6 +31,7 @@ from skyalert.client.errors import SkyalertClientError
 from skyalert.client.publish import content_type_for, publish
 from skyalert.client.tokens import fetch_token
 from skyalert.schemas.catalog import load_catalog
+from skyalert.schemas.gcn_release import PACKAGE
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -165,6 +167,13 @@ def cmd_kafka_fetch(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_schemas_fetch(args: argparse.Namespace, settings: Settings) -> int:
+    version = args.version or settings.gcn_schema_version
+    folder = fetch_release(schema_cache(settings), version, say)
+    say(f"{PACKAGE} {version}: {folder}")
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     if args.markdown:
         print(settings_markdown(), end="")
@@ -257,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     kafka.add_parser("fetch", help="fetch Kafka's jars from Maven Central now").set_defaults(
         func=cmd_kafka_fetch
     )
+    schemas = sub.add_parser("schemas", help="the data contracts").add_subparsers(
+        dest="schemas_command", required=True, metavar="ACTION"
+    )
+    fetch = schemas.add_parser("fetch", help=f"fetch {PACKAGE} from the npm registry now")
+    fetch.add_argument("--version", help="a release other than SKYALERT_GCN_SCHEMA_VERSION")
+    fetch.set_defaults(func=cmd_schemas_fetch)
     auth_cli.register(sub)
     return parser
 

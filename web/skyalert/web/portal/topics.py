@@ -12,7 +12,6 @@ from fastapi.responses import HTMLResponse
 from skyalert.broker.kafka.topic_rates import TopicRate
 from skyalert.schemas.catalog import Topic
 from skyalert.schemas.fields import example_alert, schema_fields
-from skyalert.schemas.validation import load_registry
 from skyalert.web.portal.archive_views import latest_alerts, readable_topics
 from skyalert.web.portal.pages import Viewer, render
 from skyalert.web.state import AppState, State
@@ -55,15 +54,18 @@ async def topic_detail(name: str, request: Request, state: State, viewer: Viewer
     recent = None
     if topic in readable_topics(state, viewer):
         recent = await run_in_threadpool(latest_alerts, state, [topic.name])
-    fields = schema_fields(load_registry(), topic.schema_ref) if topic.schema_ref else []
+    registry = state.ingest.registry
+    schema_id = registry.resolve(topic.schema_ref) if topic.schema_ref else None
+    fields = schema_fields(registry, schema_id) if schema_id else []
     return render(
         request,
         "topic.html",
         topic=topic,
         rate=None if rates is None else rates.get(topic.name),
         kafka_down=rates is None,
+        schema_id=schema_id,
         fields=fields,
-        example=example_alert(topic.name),
+        example=example_alert(registry, schema_id) if schema_id else None,
         retention_days=topic.retention_ms / DAY_MS,
         recent=recent,
     )
