@@ -16,8 +16,8 @@ from skyalert.broker.kafka.admin import sync_topics
 from skyalert.broker.kafka.inboxes import topics_to_sync
 from skyalert.schemas.catalog import Catalog, load_catalog
 
-BAT_TOPIC = "gcn.classic.voevent.swift_bat_grb_pos_ack"
-XRT_TOPIC = "gcn.classic.voevent.swift_xrt_position"
+BAT_TOPIC = "gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK"
+XRT_TOPIC = "gcn.classic.voevent.SWIFT_XRT_POSITION"
 GUANO_TOPIC = "gcn.notices.swift.bat.guano"
 #: The Swift BAT GRB position packet's sky position and trigger time.
 BAT_RA, BAT_DEC, BAT_ERROR = 74.7412, -9.3137, 0.05

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from skyalert.broker.core.errors import SkyalertError
+from skyalert.schemas.errors import LineError
 from skyalert.schemas.validation import Violation
-from skyalert.schemas.voevent import LineError
 
 #: HTTP status for each reason; the dead-letter envelope and the rejections list carry the reason.
 STATUS = {
@@ -19,8 +19,13 @@ STATUS = {
     "bad_idempotency_key": 400,
     "malformed_json": 400,
     "malformed_voevent": 400,
+    "malformed_text": 400,
     "schema_violation": 422,
     "invalid_voevent": 422,
+    "invalid_text": 422,
+    "invalid_packet": 422,
+    "unknown_packet_type": 422,
+    "wrong_packet_type": 422,
     "idempotency_conflict": 409,
     "unprocessable": 500,
 }

@@ -13,9 +13,7 @@ from urllib.parse import quote
 import httpx
 
 from skyalert.broker.core.errors import SkyalertError
-
-VOEVENT_TYPE = "application/x-voevent+xml"
-JSON_TYPE = "application/json"
+from skyalert.schemas.formats import sniff
 
 
 class PublishError(SkyalertError):
@@ -31,8 +29,8 @@ class Published:
 
 
 def guess_content_type(payload: bytes) -> str:
-    """VOEvent XML when the document starts with ``<``, JSON otherwise."""
-    return VOEVENT_TYPE if payload.lstrip().startswith(b"<") else JSON_TYPE
+    """The media type of the format the payload looks like (see :func:`formats.sniff`)."""
+    return sniff(payload).content_type.value
 
 
 def describe_problem(response: httpx.Response) -> str:
