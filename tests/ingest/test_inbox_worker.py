@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-from confluent_kafka import Producer
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
@@ -19,7 +15,6 @@ from skyalert.broker.archive.store import Alert
 from skyalert.broker.core import migrate
 from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.settings import Settings
-from skyalert.broker.ingest.inbox_worker import InboxWorker, IngestStats
 from skyalert.broker.ingest.rejections import Rejection
 from skyalert.broker.kafka.inboxes import inbox_name
 from skyalert.schemas.catalog import Catalog
@@ -35,7 +30,10 @@ from support.ingest import (
     isolated_catalog,
     ivorn_of,
     packet,
+    running_worker,
+    send,
     sync_catalog,
+    topic_ending,
     unique_bat,
 )
 
@@ -45,36 +43,6 @@ def catalog(settings: Settings) -> Catalog:
     isolated = isolated_catalog()
     sync_catalog(str(settings.kafka_bootstrap), isolated)
     return isolated
-
-
-def topic_ending(catalog: Catalog, suffix: str) -> str:
-    return next(t.name for t in catalog.topics if t.name.endswith(suffix))
-
-
-@contextmanager
-def running_worker(settings: Settings, catalog: Catalog, group: str) -> Iterator[IngestStats]:
-    engine = make_engine(settings)
-    worker = InboxWorker(settings, make_sessionmaker(engine), catalog, group_id=group)
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,))
-    thread.start()
-    try:
-        yield worker.stats
-    finally:
-        stop.set()
-        thread.join(30)
-        engine.dispose()
-    assert not thread.is_alive()
-
-
-def send(
-    settings: Settings, inbox: str, messages: list[tuple[bytes | None, dict[str, str]]]
-) -> None:
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
-    for value, headers in messages:
-        # As bytes: a str header value would be cut at its first NUL.
-        producer.produce(inbox, value, headers=[(k, v.encode()) for k, v in headers.items()])
-    assert producer.flush(10) == 0
 
 
 def guano(**changes: object) -> bytes:

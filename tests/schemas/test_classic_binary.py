@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-import struct
-
 import pytest
 
 from skyalert.schemas.classic.binary import packet_to_json
 from skyalert.schemas.errors import FormatRejected
-
-#: sock_pkt_def_doc.html: 40 big-endian signed 4-byte integers.
-LAYOUT = struct.Struct(">40i")
-#: The real SWIFT_BAT_GRB_POS_ACK packet in NASA's nasa-gcn/gcn-classic-to-json decodes to
-#: 2024-05-11 18:06:53.22 UTC, RA 336.6645, Dec 8.5135, error 0.05 deg; these are its words 5-11.
-TJD, SOD_CS = 20441, 6521322  # MJD 60441 - 40000; 65213.22 s of day in centi-seconds
-RA, DEC, ERROR = 3366645, 85135, 500  # 0.0001 deg
-
-
-def packet(pkt_type: int = 61, **words: int) -> bytes:
-    values = [0] * 40
-    values[:12] = [pkt_type, 7, 1, 6522000, 1230993, TJD, SOD_CS, RA, DEC, 5000, 400, ERROR]
-    for index, value in words.items():
-        values[int(index.removeprefix("w"))] = value
-    return LAYOUT.pack(*values)
+from support.classic import ERROR, PACKET_TIME, RA, bat_packet
 
 
 def refused(raw: bytes) -> FormatRejected:
@@ -31,11 +15,11 @@ def refused(raw: bytes) -> FormatRejected:
     return caught.value
 
 
-def test_a_swift_bat_position_packet() -> None:
-    alert = packet_to_json(packet())
+def test_a_swift_bat_position_bat_packet() -> None:
+    alert = packet_to_json(bat_packet())
     assert alert["notice_type"] == {"number": 61, "name": "SWIFT_BAT_GRB_POS_ACK"}
     assert (alert["ra"], alert["dec"], alert["ra_dec_error"]) == (336.6645, 8.5135, 0.05)
-    assert alert["event_time"] == "2024-05-11T18:06:53.220Z"
+    assert alert["event_time"] == PACKET_TIME
     fields = alert["packet"]
     assert fields["pkt_sernum"] == {"value": 7, "unit": "integer"}
     assert fields["pkt_sod"] == {"value": 6522000, "unit": "centi-sec"}
@@ -45,7 +29,7 @@ def test_a_swift_bat_position_packet() -> None:
 
 
 def test_other_types_get_the_common_header_and_every_word() -> None:
-    alert = packet_to_json(packet(110))  # FERMI_GBM_ALERT: no position in words 7, 8, 11
+    alert = packet_to_json(bat_packet(110))  # FERMI_GBM_ALERT: no position in words 7, 8, 11
     assert alert["notice_type"]["name"] == "FERMI_GBM_ALERT"
     assert set(alert["packet"]) == {
         "pkt_type",
@@ -60,12 +44,12 @@ def test_other_types_get_the_common_header_and_every_word() -> None:
 
 
 def test_negative_words_are_signed() -> None:
-    assert packet_to_json(packet(w8=-85135))["dec"] == -8.5135
+    assert packet_to_json(bat_packet(w8=-85135))["dec"] == -8.5135
 
 
 @pytest.mark.parametrize("size", [0, 4, 159, 161, 320])
 def test_a_packet_of_the_wrong_length_is_refused(size: int) -> None:
-    error = refused((packet() * 2)[:size])
+    error = refused((bat_packet() * 2)[:size])
     assert error.reason == "invalid_packet"
     assert f"this one has {size} bytes" in error.detail
 
@@ -73,7 +57,7 @@ def test_a_packet_of_the_wrong_length_is_refused(size: int) -> None:
 @pytest.mark.parametrize("pkt_type", [0, 3, 5000, -61])
 def test_an_unknown_packet_type_is_refused(pkt_type: int) -> None:
     """IM_ALIVE (3) is GCN's heartbeat, never a notice; 5000 is nothing."""
-    error = refused(packet(pkt_type))
+    error = refused(bat_packet(pkt_type))
     assert error.reason == "unknown_packet_type"
     assert f"packet type {pkt_type} (word 0)" in error.detail
 
@@ -87,6 +71,6 @@ def test_an_unknown_packet_type_is_refused(pkt_type: int) -> None:
     ],
 )
 def test_a_position_off_the_sky_is_refused(words: dict[str, int], says: str) -> None:
-    error = refused(packet(**words))
+    error = refused(bat_packet(**words))
     assert error.reason == "invalid_packet"
     assert says in error.detail

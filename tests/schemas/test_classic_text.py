@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from skyalert.schemas.classic.text import text_to_json
 from skyalert.schemas.errors import FormatRejected
-
-#: GRB 200713A's Swift-BAT position notice as GCN sent it (copied from the notices kept at
-#: https://www.mpe.mpg.de/~jcg/grb200713A.html; the web page drops GCN's column alignment).
-REAL = (Path(__file__).parent / "data" / "swift_bat_grb_pos_200713A.txt").read_bytes()
+from support.classic import SWIFT_TEXT as REAL
 
 
 def refused(raw: bytes) -> FormatRejected:

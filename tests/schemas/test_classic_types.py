@@ -62,7 +62,9 @@ def test_messengers() -> None:
         ("gcn.classic.text.LVC_INITIAL", "LVC_INITIAL"),
         ("gcn.classic.text.NO_SUCH_TYPE", None),
         ("gcn.notices.swift.bat.guano", None),
-        ("tgcn.classic.text.LVC_INITIAL", None),
+        ("tgcn.classic.text.LVC_INITIAL", "LVC_INITIAL"),
+        ("gcn.classic.json.LVC_INITIAL", None),
+        ("classic.text", None),
     ],
 )
 def test_notice_type_of_a_topic(topic: str, name: str | None) -> None:

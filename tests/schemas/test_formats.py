@@ -20,9 +20,10 @@ from skyalert.schemas.formats import (
     format_of,
     sniff,
 )
+from support.classic import SWIFT_TEXT, bat_packet
 
-TEXT = (Path(__file__).parent / "data" / "swift_bat_grb_pos_200713A.txt").read_bytes()
-PACKET = bytes([0, 0, 0, 61]) + bytes(156)
+TEXT = SWIFT_TEXT
+PACKET = bat_packet()
 
 
 def test_the_clients_media_types_are_the_registrys() -> None:

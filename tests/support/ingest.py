@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from voeventparse.fixtures import datapaths
 
+from skyalert.broker.core.db import make_engine, make_sessionmaker
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.ingest.inbox_worker import InboxWorker, IngestStats
 from skyalert.broker.kafka.admin import sync_topics
 from skyalert.broker.kafka.inboxes import topics_to_sync
 from skyalert.schemas.catalog import Catalog, load_catalog
@@ -182,3 +187,33 @@ def count_messages(bootstrap: str, topic: str, match: Callable[[Message], bool])
     finally:
         consumer.close()
     return total
+
+
+def topic_ending(catalog: Catalog, suffix: str) -> str:
+    return next(t.name for t in catalog.topics if t.name.endswith(suffix))
+
+
+@contextmanager
+def running_worker(settings: Settings, catalog: Catalog, group: str) -> Iterator[IngestStats]:
+    engine = make_engine(settings)
+    worker = InboxWorker(settings, make_sessionmaker(engine), catalog, group_id=group)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+        yield worker.stats
+    finally:
+        stop.set()
+        thread.join(30)
+        engine.dispose()
+    assert not thread.is_alive()
+
+
+def send(
+    settings: Settings, inbox: str, messages: list[tuple[bytes | None, dict[str, str]]]
+) -> None:
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    for value, headers in messages:
+        # As bytes: a str header value would be cut at its first NUL.
+        producer.produce(inbox, value, headers=[(k, v.encode()) for k, v in headers.items()])
+    assert producer.flush(10) == 0

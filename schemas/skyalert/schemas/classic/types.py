@@ -73,11 +73,15 @@ def _by_name() -> dict[str, NoticeType]:
 
 
 def of_topic(topic: str) -> NoticeType | None:
-    """The notice type a ``gcn.classic.<flavor>.<NAME>`` topic carries, or None."""
-    namespace, _, rest = topic.rpartition(".")
-    if namespace.rpartition(".")[0] != NAMESPACE:
+    """The notice type a ``gcn.classic.<flavor>.<NAME>`` topic carries, or None.
+
+    Only the kind (``classic``) and flavor are checked before the name, so that a copy of the
+    catalog under another namespace (as tests make) keeps its notice types.
+    """
+    *_, kind, flavor, name = ["", "", "", *topic.split(".")]
+    if kind != "classic" or flavor not in FLAVORS:
         return None
-    return _by_name().get(rest)
+    return _by_name().get(name)
 
 
 def topic_entries(flavor: str, content_type: str) -> list[dict[str, Any]]:
