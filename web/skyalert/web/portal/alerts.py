@@ -215,6 +215,9 @@ async def alert_detail(alert_id: str, request: Request, state: State, viewer: Vi
     view = await run_in_threadpool(_load, state, alert_id, viewer)
     alert = view.alert
     xml = alert.original.decode("utf-8", "replace") if is_voevent(alert) else None
+    own = format_of(alert.content_type)
+    is_text = own.content_type is ContentType.TEXT
+    text = alert.original.decode("utf-8", "replace") if is_text else None
     return render(
         request,
         "alerts/detail.html",
@@ -222,6 +225,8 @@ async def alert_detail(alert_id: str, request: Request, state: State, viewer: Vi
         alert=alert,
         document=json.dumps(alert.document, indent=2, ensure_ascii=False),
         xml=xml,
+        own=own,
+        text=text,
         grid=graticule(),
         markers=position_markers([alert]),
     )
