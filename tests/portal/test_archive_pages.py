@@ -158,7 +158,8 @@ def test_classic_text_and_binary_alert_pages_download_them_unchanged(
     assert "NOTICE_TYPE:      Swift-BAT GRB Position" in shown
     assert accessibility_problems(page) == []
     download = httpx.get(f"{app_url}/alerts/{alert_id}/download?format=txt")
-    assert (download.content, download.headers["content-type"]) == (text, "text/plain")
+    assert download.content == text
+    assert download.headers["content-type"] == "text/plain; charset=utf-8"
     assert httpx.get(f"{app_url}/alerts/{alert_id}/download?format=xml").status_code == 404
 
     packet = bat_packet(serial=random.randrange(2**31))
