@@ -119,7 +119,7 @@ def test_catalog_from_the_real_server(server_url: str) -> None:
     early = catalog.get("igwn.early_warning.gwalert")
     assert early is not None
     assert early.read_scope == "read:restricted.lvk_early"
-    bat = catalog.get("gcn.classic.voevent.swift_bat_grb_pos_ack")
+    bat = catalog.get("gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK")
     assert bat is not None
     assert bat.format == "voevent"
 

@@ -7,7 +7,8 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 
 from skyalert.broker.kafka.admin import message_counts, sync_topics
 from skyalert.broker.kafka.kafka_node import LocalKafka
-from skyalert.schemas.catalog import ContentType, Topic
+from skyalert.schemas.catalog import Topic
+from skyalert.schemas.formats import ContentType
 
 
 def make_topic(name: str, **changes: object) -> Topic:

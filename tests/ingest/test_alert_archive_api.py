@@ -17,7 +17,7 @@ from support.gcn_examples import guano_document
 from support.ingest import BAT_TOPIC, GUANO_TOPIC, XRT_TOPIC, ivorn_of, unique_bat, xrt_as_v2
 
 pytestmark = pytest.mark.usefixtures("catalog_topics")
-RESTRICTED_TOPIC = "gcn.classic.voevent.lvc_early_warning"
+RESTRICTED_TOPIC = "gcn.classic.voevent.LVC_EARLY_WARNING"
 
 
 @pytest.fixture(scope="module")

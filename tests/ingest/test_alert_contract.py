@@ -129,7 +129,7 @@ def test_invalid_utf8_is_refused_with_its_line() -> None:
 @pytest.mark.parametrize(
     ("topic_name", "content_type", "message"),
     [
-        (GUANO_TOPIC, "application/x-voevent+xml", "takes JSON alerts (application/json)"),
+        (GUANO_TOPIC, "application/x-voevent+xml", "takes JSON (application/json)"),
         (BAT_TOPIC, "application/json", "takes VOEvent 2.0 XML"),
         (GUANO_TOPIC, "text/plain", "got text/plain"),
         (GUANO_TOPIC, "application/json; charset=latin-1", "alerts must be UTF-8"),

@@ -33,6 +33,7 @@ from support.ingest import (
     running_worker,
     send,
     sync_catalog,
+    topic_ending,
     unique_bat,
 )
 
@@ -44,14 +45,10 @@ def catalog(settings: Settings) -> Catalog:
     return isolated
 
 
-def topic_ending(catalog: Catalog, suffix: str) -> str:
-    return next(t.name for t in catalog.topics if t.name.endswith(suffix))
-
-
 def test_voevent_through_the_inbox_arrives_once(
     settings: Settings, catalog: Catalog, unique_name: str
 ) -> None:
-    bat = topic_ending(catalog, "swift_bat_grb_pos_ack")
+    bat = topic_ending(catalog, "voevent.SWIFT_BAT_GRB_POS_ACK")
     namespace = catalog.by_name[bat].namespace
     raw = unique_bat()
     with running_worker(settings, catalog, unique_name) as stats:
@@ -83,7 +80,7 @@ def test_voevent_through_the_inbox_arrives_once(
 def test_bad_messages_are_dead_lettered_and_good_ones_behind_them_arrive(
     settings: Settings, catalog: Catalog, unique_name: str
 ) -> None:
-    bat = topic_ending(catalog, "swift_bat_grb_pos_ack")
+    bat = topic_ending(catalog, "voevent.SWIFT_BAT_GRB_POS_ACK")
     guano_topic = topic_ending(catalog, "swift.bat.guano")
     namespace = catalog.by_name[bat].namespace
     elsewhere = topic_ending(catalog, "igwn.gwalert")  # another namespace

@@ -56,7 +56,7 @@ def pipeline(settings: Settings, catalog: Catalog) -> Iterator[IngestPipeline]:
 
 
 def bat_topic(catalog: Catalog) -> str:
-    return next(t.name for t in catalog.topics if t.name.endswith("swift_bat_grb_pos_ack"))
+    return next(t.name for t in catalog.topics if t.name.endswith("voevent.SWIFT_BAT_GRB_POS_ACK"))
 
 
 def guano_topic(catalog: Catalog) -> str:

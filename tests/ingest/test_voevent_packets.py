@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from skyalert.schemas.voevent import LineError, VOEventRejected, check_voevent, voevent_to_json
+from skyalert.schemas.errors import LineError
+from skyalert.schemas.voevent import VOEventRejected, check_voevent, voevent_to_json
 from support.ingest import (
     BAT_DEC,
     BAT_ERROR,

@@ -15,6 +15,7 @@ from playwright.sync_api import Page
 from skyalert.broker.core.settings import Settings
 from support.auth import DEFAULT_PASSWORD, make_user, token_for
 from support.browser import accessibility_problems, log_in, screenshot
+from support.classic import TEXT_RA, bat_packet, text_notice
 from support.ingest import (
     BAT_DEC,
     BAT_RA,
@@ -139,6 +140,41 @@ def test_voevent_alert_page_shows_xml_and_downloads_it_unchanged(
     assert download.content == raw
     assert download.headers["content-type"] == "application/x-voevent+xml"
     assert BAT_DEC < 0
+
+
+def test_classic_text_and_binary_alert_pages_download_them_unchanged(
+    page: Page, publisher: httpx.Client, app_url: str
+) -> None:
+    text = text_notice(random.randrange(2**31))
+    topic = "gcn.classic.text.SWIFT_BAT_GRB_POS_ACK"
+    posted = publisher.post(
+        f"/api/v1/topics/{topic}/alerts", content=text, headers={"Content-Type": "text/plain"}
+    )
+    assert posted.status_code == 201, posted.text
+    alert_id = posted.json()["id"]
+    page.goto(f"/alerts/{alert_id}")
+    assert f"RA {TEXT_RA:.4f}°" in page.locator("#position").inner_text()
+    shown = page.locator("#alert-original").inner_text()
+    assert "NOTICE_TYPE:      Swift-BAT GRB Position" in shown
+    assert accessibility_problems(page) == []
+    download = httpx.get(f"{app_url}/alerts/{alert_id}/download?format=txt")
+    assert download.content == text
+    assert download.headers["content-type"] == "text/plain; charset=utf-8"
+    assert httpx.get(f"{app_url}/alerts/{alert_id}/download?format=xml").status_code == 404
+
+    packet = bat_packet(serial=random.randrange(2**31))
+    posted = publisher.post(
+        "/api/v1/topics/gcn.classic.binary.SWIFT_BAT_GRB_POS_ACK/alerts",
+        content=packet,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert posted.status_code == 201, posted.text
+    binary_id = posted.json()["id"]
+    page.goto(f"/alerts/{binary_id}")
+    assert page.locator("#alert-original").count() == 0
+    page.get_by_role("link", name="Download", exact=True).wait_for()
+    download = httpx.get(f"{app_url}/alerts/{binary_id}/download?format=bin")
+    assert download.content == packet
 
 
 def test_alert_pages_link_citations_both_ways(page: Page, publisher: httpx.Client) -> None:

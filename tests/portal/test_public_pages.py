@@ -21,7 +21,7 @@ MAIN_PAGES = {
     "home": "/",
     "topics": "/topics",
     "topic": "/topics/igwn.gwalert",
-    "topic-voevent": "/topics/gcn.classic.voevent.swift_xrt_position",
+    "topic-voevent": "/topics/gcn.classic.voevent.SWIFT_XRT_POSITION",
     "status": "/status",
     "docs": "/docs",
     **{f"docs-{slug}": f"/docs/{slug}" for slug, _ in PAGES},

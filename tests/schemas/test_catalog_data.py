@@ -13,12 +13,12 @@ from pydantic import ValidationError
 from skyalert.schemas.catalog import (
     TOPIC_NAME,
     Catalog,
-    ContentType,
     Role,
     Topic,
     Visibility,
     load_catalog,
 )
+from skyalert.schemas.formats import ContentType
 from skyalert.schemas.validation import SCHEMA_BASE_URI
 
 DAY_MS = 24 * 3600 * 1000
@@ -31,12 +31,12 @@ REQUIRED_TOPICS = {
     "igwn.gwalert",
     "gcn.notices.dsa110.frb",
     "gcn.notices.superk.sn_alert",
-    "gcn.classic.voevent.swift_bat_grb_pos_ack",
-    "gcn.classic.voevent.swift_xrt_position",
-    "gcn.classic.voevent.fermi_gbm_flt_pos",
-    "gcn.classic.voevent.fermi_gbm_gnd_pos",
-    "gcn.classic.voevent.amon_icecube_gold_event",
-    "gcn.classic.voevent.lvc_preliminary",
+    "gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK",
+    "gcn.classic.voevent.SWIFT_XRT_POSITION",
+    "gcn.classic.voevent.FERMI_GBM_FLT_POS",
+    "gcn.classic.voevent.FERMI_GBM_GND_POS",
+    "gcn.classic.voevent.ICECUBE_ASTROTRACK_GOLD",
+    "gcn.classic.voevent.LVC_PRELIMINARY",
     "skyalert.heartbeat",
     "skyalert.dead_letter",
 }
@@ -122,7 +122,6 @@ def test_alert_topic_conventions(topic: Topic) -> None:
         assert topic.schema_ref.startswith((SCHEMA_BASE_URI, "gcn/")), topic.schema_ref
         assert topic.schema_ref.endswith(".schema.json")
     else:
-        assert topic.content_type is ContentType.VOEVENT
         assert topic.schema_ref is None
     if topic.visibility is Visibility.RESTRICTED:
         assert topic.consumer_group is not None
@@ -131,12 +130,16 @@ def test_alert_topic_conventions(topic: Topic) -> None:
         assert topic.consumer_group is None
 
 
-def test_both_content_types_and_some_restricted_topics() -> None:
+def test_every_content_type_and_some_restricted_topics() -> None:
     alerts = CATALOG.alert_topics
-    assert sum(t.content_type is ContentType.JSON for t in alerts) >= 6
-    assert sum(t.content_type is ContentType.VOEVENT for t in alerts) >= 6
+    for content_type in ContentType:
+        assert sum(t.content_type is content_type for t in alerts) >= 6, content_type
     restricted = [t for t in alerts if t.visibility is Visibility.RESTRICTED]
-    assert 1 <= len(restricted) <= 2
+    # LVK early warnings: the JSON topic and GCN Classic's three flavors.
+    assert {t.name for t in restricted} == {
+        "igwn.early_warning.gwalert",
+        *(f"gcn.classic.{flavor}.LVC_EARLY_WARNING" for flavor in ("voevent", "text", "binary")),
+    }
     assert any(t.partitions == 3 for t in alerts)
 
 
@@ -164,11 +167,15 @@ def test_loader_rejects_duplicate_names(
         load_catalog(path)
 
 
-def test_loader_rejects_upper_case_names(
-    tmp_path: Path, raw_catalog: dict[str, list[dict[str, object]]]
+@pytest.mark.parametrize(
+    "name", ["GCN.classic.voevent.SWIFT_BAT_GRB_POS_ACK", "gcn.Classic.voevent.X", "gcn"]
+)
+def test_loader_rejects_upper_case_before_the_last_part(
+    tmp_path: Path, raw_catalog: dict[str, list[dict[str, object]]], name: str
 ) -> None:
+    """Only the last part keeps GCN's case (``gcn.classic.voevent.FERMI_GBM_FLT_POS``)."""
     topics = [dict(t) for t in raw_catalog["topics"]]
-    topics[0]["name"] = "gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK"
+    topics[0]["name"] = name
     with pytest.raises(ValidationError, match="topic name"):
         load_catalog(_write(tmp_path, topics))
 

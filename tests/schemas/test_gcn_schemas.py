@@ -14,8 +14,9 @@ from skyalert.broker.core.settings import Settings
 from skyalert.broker.ingest.contract import check_alert
 from skyalert.broker.ingest.reasons import Rejected
 from skyalert.client.filters import error_radius
-from skyalert.schemas.catalog import ContentType, load_catalog
+from skyalert.schemas.catalog import load_catalog
 from skyalert.schemas.fields import schema_fields
+from skyalert.schemas.formats import ContentType
 from skyalert.schemas.gcn_release import PINNED, base_uri
 from skyalert.schemas.validation import (
     SCHEMA_BASE_URI,

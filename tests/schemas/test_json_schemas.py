@@ -19,7 +19,8 @@ import pytest
 from jsonschema import Draft202012Validator
 from referencing.exceptions import Unresolvable
 
-from skyalert.schemas.catalog import ContentType, load_catalog
+from skyalert.schemas.catalog import load_catalog
+from skyalert.schemas.formats import ContentType
 from skyalert.schemas.validation import (
     DIALECT,
     SCHEMA_BASE_URI,

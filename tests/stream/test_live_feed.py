@@ -67,7 +67,7 @@ async def test_voevent_format_sends_the_original_xml(
     async with open_feed(app_url, reader_token) as ws:
         answer = await subscribe(
             ws,
-            topics=["gcn.classic.voevent.swift_*"],
+            topics=["gcn.classic.voevent.SWIFT_*"],
             format="voevent",
             filter={"cone": {"ra": BAT_RA, "dec": BAT_DEC, "radius": 0.5}},
         )

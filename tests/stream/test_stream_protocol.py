@@ -49,10 +49,10 @@ def test_defaults() -> None:
 
 def test_wildcards_cover_readable_alert_topics_once() -> None:
     topics = resolve_topics(
-        ["gcn.classic.voevent.*", "gcn.classic.voevent.lvc_*"], CATALOG, public_only
+        ["gcn.classic.voevent.*", "gcn.classic.voevent.LVC_*"], CATALOG, public_only
     )
-    assert "gcn.classic.voevent.lvc_preliminary" in topics
-    assert "gcn.classic.voevent.lvc_early_warning" not in topics  # restricted
+    assert "gcn.classic.voevent.LVC_PRELIMINARY" in topics
+    assert "gcn.classic.voevent.LVC_EARLY_WARNING" not in topics  # restricted
     assert len(topics) == len(set(topics))
     assert all(name.startswith("gcn.classic.voevent.") for name in topics)
     assert "skyalert.heartbeat" not in resolve_topics(["*"], CATALOG, lambda topic: True)

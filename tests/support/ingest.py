@@ -22,8 +22,8 @@ from skyalert.broker.kafka.inboxes import topics_to_sync
 from skyalert.client.alert import header_map, message_headers
 from skyalert.schemas.catalog import Catalog, load_catalog
 
-BAT_TOPIC = "gcn.classic.voevent.swift_bat_grb_pos_ack"
-XRT_TOPIC = "gcn.classic.voevent.swift_xrt_position"
+BAT_TOPIC = "gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK"
+XRT_TOPIC = "gcn.classic.voevent.SWIFT_XRT_POSITION"
 GUANO_TOPIC = "gcn.notices.swift.bat.guano"
 #: The Swift BAT GRB position packet's sky position and trigger time.
 BAT_RA, BAT_DEC, BAT_ERROR = 74.7412, -9.3137, 0.05
@@ -185,6 +185,10 @@ def count_messages(bootstrap: str, topic: str, match: Callable[[Message], bool])
     finally:
         consumer.close()
     return total
+
+
+def topic_ending(catalog: Catalog, suffix: str) -> str:
+    return next(t.name for t in catalog.topics if t.name.endswith(suffix))
 
 
 @contextmanager

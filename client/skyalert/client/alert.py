@@ -20,8 +20,11 @@ from typing import Any
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
+#: The server's media types (its formats registry; a server test pins these to it).
 VOEVENT = "application/x-voevent+xml"
 JSON = "application/json"
+TEXT = "text/plain"
+BINARY = "application/octet-stream"
 
 Headers = tuple[tuple[str, bytes], ...]
 
@@ -96,7 +99,7 @@ def decode_message(message: Message, payload: dict[str, Any] | None = None) -> A
     offset = message.offset() or 0
     content_type = _text(found.get("content-type")) or _sniff(raw)
     if payload is None:
-        payload = parse_json(raw) if content_type != VOEVENT else {}
+        payload = parse_json(raw) if content_type == JSON else {}
     kind, stamp = message.timestamp()
     millis = stamp if kind != TIMESTAMP_NOT_AVAILABLE and stamp > 0 else 0
     test_header = found.get("test")

@@ -9,13 +9,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from skyalert.client.alert import BINARY, JSON, TEXT, VOEVENT
 from skyalert.client.discovery import Discovery, cached_json
 from skyalert.client.errors import DiscoveryError, UnknownTopicError
 
 #: Seconds a cached catalog is trusted; an unknown name always triggers one fresh look.
 CATALOG_TTL = 300.0
-VOEVENT = "application/x-voevent+xml"
-JSON = "application/json"
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,8 @@ class TopicInfo:
 
     @property
     def format(self) -> str:
-        return "voevent" if self.content_type == VOEVENT else "json"
+        names = {VOEVENT: "voevent", TEXT: "text", BINARY: "binary"}
+        return names.get(self.content_type, "json")
 
     @classmethod
     def from_json(cls, entry: Mapping[str, Any]) -> TopicInfo:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import confluent_kafka
 from confluent_kafka import OFFSET_END, KafkaError, KafkaException, Message, TopicPartition
 
-from skyalert.client.alert import VOEVENT, Alert, UndecodableAlert, decode_message
+from skyalert.client.alert import JSON, Alert, UndecodableAlert, decode_message
 from skyalert.client.archive import Archive
 from skyalert.client.catalog import Catalog, check_topics, fetch_catalog
 from skyalert.client.config import resolve
@@ -222,7 +222,7 @@ class Consumer(confluent_kafka.Consumer):
             return None
         if alert.test and not plan.include_tests:
             return None
-        if alert.content_type == VOEVENT and plan.needs_json:
+        if alert.content_type != JSON and plan.needs_json:
             alert = self._with_json_form(alert)
         if not plan.filter.matches(alert.payload):
             return None

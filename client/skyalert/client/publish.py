@@ -11,11 +11,11 @@ from typing import Any
 from urllib.parse import quote
 
 from skyalert.client import http
-from skyalert.client.alert import JSON, VOEVENT
+from skyalert.client.alert import BINARY, JSON, TEXT, VOEVENT
 from skyalert.client.discovery import Discovery
 from skyalert.client.errors import ApiError
 
-_BY_SUFFIX = {".json": JSON, ".xml": VOEVENT, ".voevent": VOEVENT}
+_BY_SUFFIX = {".json": JSON, ".xml": VOEVENT, ".voevent": VOEVENT, ".txt": TEXT, ".bin": BINARY}
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,8 @@ class Published:
 
 
 def content_type_for(path: Path | None, data: bytes) -> str:
-    """From the file name (``.json``, ``.xml``), else from the first character."""
+    """From the file name (``.json``, ``.xml``, ``.txt``, ``.bin``), else from the first
+    character."""
     if path is not None and path.suffix.lower() in _BY_SUFFIX:
         return _BY_SUFFIX[path.suffix.lower()]
     return VOEVENT if data.lstrip()[:1] == b"<" else JSON

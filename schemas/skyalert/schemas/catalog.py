@@ -1,4 +1,5 @@
-"""The topic catalog: every Kafka topic skyalert serves, kept as data in ``catalog.json``.
+"""The topic catalog: every Kafka topic skyalert serves, kept as data in ``catalog.json`` and,
+for GCN Classic's notice types, in ``classic/notice_types.json``.
 
 GCN's JSON topics carry GCN's names: those GCN's quickstart lists (gcn.nasa.gov source,
 app/components/NoticeTypeCheckboxes/NoticeTypeCheckboxes.tsx, ``JsonNoticeTypes``: circulars,
@@ -21,13 +22,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-#: ``<namespace>.<kind>.<mission>[.<instrument>].<type>`` in lower case, as GCN names them.
-TOPIC_NAME = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
+from skyalert.schemas.classic import types as classic
+from skyalert.schemas.formats import ContentType, format_named
 
-
-class ContentType(StrEnum):
-    JSON = "application/json"
-    VOEVENT = "application/x-voevent+xml"
+#: ``<namespace>.<kind>.<mission>[.<instrument>].<type>`` in lower case, as GCN names them; the
+#: last part keeps GCN's case (``gcn.classic.voevent.FERMI_GBM_FLT_POS``).
+TOPIC_NAME = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*\.[A-Za-z0-9_]+$")
 
 
 class Visibility(StrEnum):
@@ -133,9 +133,14 @@ class Catalog(BaseModel):
 
 
 def load_catalog(path: Path | None = None) -> Catalog:
-    """Read the catalog; the packaged ``catalog.json`` unless a path is given."""
+    """Read the catalog (the packaged ``catalog.json`` unless a path is given), followed by every
+    GCN Classic notice type in each of its flavors."""
     if path is None:
         text = resources.files("skyalert.schemas").joinpath("catalog.json").read_text("utf-8")
     else:
         text = path.read_text("utf-8")
-    return Catalog.model_validate(json.loads(text))
+    data = json.loads(text)
+    for flavor in classic.FLAVORS:
+        content_type = format_named(flavor).content_type.value
+        data["topics"].extend(classic.topic_entries(flavor, content_type))
+    return Catalog.model_validate(data)

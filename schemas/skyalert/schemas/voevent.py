@@ -23,7 +23,6 @@ import math
 import threading
 import xml.parsers.expat
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +30,8 @@ import voeventparse
 from defusedxml import ElementTree as SafeElementTree
 from defusedxml.common import DefusedXmlException
 from lxml import etree
+
+from skyalert.schemas.errors import FormatRejected, LineError, summary
 
 NAMESPACE = "http://www.ivoa.net/xml/VOEvent/v2.0"
 VERSION = "2.0"
@@ -51,22 +52,7 @@ _FLOAT_TYPES = frozenset({"float", "double"})
 GPS_BEHIND_TAI_SECONDS = 19
 
 
-@dataclass(frozen=True)
-class LineError:
-    """One problem with a packet, at a line of the document as sent (1-based) when known."""
-
-    line: int | None
-    message: str
-    column: int | None = None
-
-    def __str__(self) -> str:
-        where = f"line {self.line}" if self.line is not None else "document"
-        if self.line is not None and self.column is not None:
-            where += f", column {self.column}"
-        return f"{where}: {self.message}"
-
-
-class VOEventRejected(ValueError):
+class VOEventRejected(FormatRejected):
     """The bytes are not an acceptable VOEvent 2.0 packet.
 
     ``reason`` is ``malformed_voevent`` (not well-formed or hostile XML) or ``invalid_voevent``
@@ -74,9 +60,9 @@ class VOEventRejected(ValueError):
     """
 
     def __init__(self, reason: str, errors: Iterable[LineError]) -> None:
-        self.reason = reason
-        self.errors = list(errors)
-        super().__init__("; ".join(str(e) for e in self.errors))
+        found = list(errors)
+        what = "not well-formed" if reason == "malformed_voevent" else "not valid VOEvent 2.0"
+        super().__init__(reason, found, f"the VOEvent is {what}: {summary(found)}")
 
 
 _LOCAL = threading.local()

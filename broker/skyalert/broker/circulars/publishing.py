@@ -24,7 +24,8 @@ from skyalert.broker.circulars.models import Circular, CircularVersion
 from skyalert.broker.core.db import utcnow
 from skyalert.broker.ingest.pipeline import IngestPipeline
 from skyalert.broker.ingest.republish import send_alert
-from skyalert.schemas.catalog import ContentType, Topic
+from skyalert.schemas.catalog import Topic
+from skyalert.schemas.formats import ContentType
 
 TOPIC = "gcn.circulars"
 

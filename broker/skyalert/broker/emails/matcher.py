@@ -22,8 +22,9 @@ from skyalert.broker.emails.models import EmailSubscription
 from skyalert.broker.emails.render import AlertMails, MailContext, Target
 from skyalert.broker.emails.summary import summarize
 from skyalert.client.filters import Filter, FilterError, compile_filter
-from skyalert.schemas.catalog import Catalog, ContentType, Topic, Visibility
-from skyalert.schemas.voevent import VOEventRejected, voevent_to_json
+from skyalert.schemas.catalog import Catalog, Topic, Visibility
+from skyalert.schemas.errors import FormatRejected
+from skyalert.schemas.formats import ContentType, format_of
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +87,10 @@ def _received(alert_id: str, message: Message) -> datetime:
 def decode(content_type: ContentType, raw: bytes) -> dict[str, Any] | None:
     """The alert's JSON form, or None for a message that cannot be read (logged, skipped)."""
     try:
-        if content_type is ContentType.VOEVENT:
-            return voevent_to_json(raw)
-        alert = json.loads(raw)
-    except (VOEventRejected, ValueError) as exc:
+        return format_of(content_type).to_json(raw)
+    except FormatRejected as exc:
         log.warning("skipping an unreadable alert: %s", exc)
         return None
-    return alert if isinstance(alert, dict) else None
 
 
 def rows_for(

@@ -24,7 +24,8 @@ from skyalert.broker.emails.models import EmailSubscription
 from skyalert.broker.emails.recipients import CONFIRM_HOURS
 from skyalert.broker.emails.render import MailContext, Target, alert_mail, confirm_mail
 from skyalert.broker.emails.summary import summarize
-from skyalert.schemas.catalog import Catalog, ContentType, Topic
+from skyalert.schemas.catalog import Catalog, Topic
+from skyalert.schemas.formats import ContentType
 from skyalert.schemas.voevent import voevent_to_json
 
 SAMPLE_POSITION = {"ra": 212.443, "dec": -31.082, "ra_dec_error": 0.0717}

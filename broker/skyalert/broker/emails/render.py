@@ -21,6 +21,7 @@ from markupsafe import escape
 
 from skyalert.broker.emails.links import unsubscribe_url
 from skyalert.broker.emails.summary import Summary
+from skyalert.schemas.formats import ContentType
 
 FORMATS = ("text", "json", "voevent")
 
@@ -169,9 +170,8 @@ def _alert_message(
             (shown + "\n").encode(), maintype="application", subtype="json", filename=filename
         )
     elif format == "voevent":
-        message.add_attachment(
-            payload, maintype="application", subtype="x-voevent+xml", filename=filename
-        )
+        maintype, _, subtype = ContentType.VOEVENT.value.partition("/")
+        message.add_attachment(payload, maintype=maintype, subtype=subtype, filename=filename)
     return message
 
 

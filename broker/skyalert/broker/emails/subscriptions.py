@@ -23,7 +23,8 @@ from skyalert.broker.emails.models import EmailSubscription
 from skyalert.broker.emails.recipients import check_recipient, owner
 from skyalert.broker.emails.render import FORMATS
 from skyalert.client.filters import FilterError, compile_filter
-from skyalert.schemas.catalog import Catalog, ContentType, Role, Topic
+from skyalert.schemas.catalog import Catalog, Role, Topic
+from skyalert.schemas.formats import ContentType
 
 MAX_TOPICS = 50
 MAX_NAME = 100

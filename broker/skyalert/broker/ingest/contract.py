@@ -1,8 +1,10 @@
 """A topic's data contract: parse, validate and normalise one message, or say exactly why not.
 
-JSON is parsed strictly (UTF-8 only, no NaN or Infinity, no duplicate keys) and checked against
-the topic's JSON Schema, listing every violation by JSON pointer. VOEvent XML goes through the
-hardened reader in :mod:`skyalert.schemas.voevent`.
+The topic's format (:mod:`skyalert.schemas.formats`) reads the bytes: JSON strictly (UTF-8 only,
+no NaN or Infinity, no duplicate keys), then checked against the topic's JSON Schema, listing
+every violation by JSON pointer; VOEvent XML, GCN Classic text and binary notices through their
+hardened readers, which return the JSON form. A GCN Classic packet must also be of the notice
+type its topic carries.
 """
 
 from __future__ import annotations
@@ -16,17 +18,16 @@ from typing import Any
 
 from skyalert.broker.ingest.reasons import Rejected
 from skyalert.client.filters import error_radius
-from skyalert.schemas.catalog import ContentType, Topic
+from skyalert.schemas.catalog import Topic
+from skyalert.schemas.classic import types as classic
+from skyalert.schemas.errors import FormatRejected
+from skyalert.schemas.formats import ContentType, Format, format_of, strict_json
 from skyalert.schemas.gcn_release import split_schema_id
 from skyalert.schemas.validation import SchemaRegistry, Violation
-from skyalert.schemas.voevent import LineError, VOEventRejected, voevent_to_json
 
-#: Media types a publisher may declare for each kind of topic.
-ACCEPTED_TYPES = {
-    ContentType.JSON: frozenset({"application/json"}),
-    ContentType.VOEVENT: frozenset({"application/x-voevent+xml", "application/xml", "text/xml"}),
-}
 _CITES = {"followup", "supersedes", "retraction"}
+#: Charsets a declared text type may name: ASCII is UTF-8.
+_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,9 @@ class CheckedAlert:
 
     content_type: ContentType
     schema_id: str | None
-    #: The JSON form: a JSON alert as published, a VOEvent's normalised form.
+    #: The JSON form: a JSON alert as published, the normalised form of any other format.
     document: dict[str, Any]
-    #: SHA-256 of the content (canonical JSON for JSON alerts, the bytes for XML).
+    #: SHA-256 of the content (canonical JSON for JSON alerts, the bytes for the others).
     content_sha256: str
     test: bool
     ivorn: str | None = None
@@ -65,17 +66,14 @@ def check_content_type(topic: Topic, declared: str | None) -> None:
     kind, charset = media_type(declared)
     if kind is None:
         return  # Kafka producers may leave it out: the topic says what it carries.
-    if kind not in ACCEPTED_TYPES[topic.content_type]:
+    expected = format_of(topic.content_type)
+    if kind not in expected.media_types:
         raise Rejected(
             "unsupported_content_type",
-            f"{topic.name} takes {_describe(topic)} ({topic.content_type.value}); got {kind}",
+            f"{topic.name} takes {expected.label} ({expected.content_type.value}); got {kind}",
         )
-    if charset is not None and charset not in {"utf-8", "utf8"}:
+    if charset is not None and charset not in _CHARSETS:
         raise Rejected("unsupported_content_type", f"alerts must be UTF-8; got charset={charset}")
-
-
-def _describe(topic: Topic) -> str:
-    return "JSON alerts" if topic.content_type is ContentType.JSON else "VOEvent 2.0 XML"
 
 
 def check_alert(
@@ -83,89 +81,63 @@ def check_alert(
 ) -> CheckedAlert:
     """Enforce ``topic``'s contract on ``raw``; raises :class:`Rejected` listing every problem."""
     check_content_type(topic, declared_type)
-    if topic.content_type is ContentType.VOEVENT:
-        return _check_voevent(raw)
-    assert topic.schema_ref is not None  # the catalog guarantees it for JSON topics
-    return _check_json(raw, topic.schema_ref, registry)
+    if topic.content_type is ContentType.JSON:
+        assert topic.schema_ref is not None  # the catalog guarantees it for JSON topics
+        return _check_json(raw, topic.schema_ref, registry)
+    return _check_read(topic, raw, format_of(topic.content_type))
 
 
-def _check_voevent(raw: bytes) -> CheckedAlert:
+def _read(form: Format, raw: bytes) -> dict[str, Any]:
     try:
-        document = voevent_to_json(raw)
-    except VOEventRejected as exc:
-        count = len(exc.errors)
-        summary = str(exc.errors[0]) + (f" (and {count - 1} more)" if count > 1 else "")
-        what = "not well-formed" if exc.reason == "malformed_voevent" else "not valid VOEvent 2.0"
-        raise Rejected(exc.reason, f"the VOEvent is {what}: {summary}", errors=exc.errors) from None
+        return form.to_json(raw)
+    except FormatRejected as exc:
+        raise Rejected(exc.reason, exc.detail, errors=exc.errors) from None
+
+
+def _check_read(topic: Topic, raw: bytes, form: Format) -> CheckedAlert:
+    """VOEvent, text and binary alerts: their reader's JSON form, and its position and time."""
+    document = _read(form, raw)
+    notice = classic.of_topic(topic.name)
+    if notice is not None and form.content_type is ContentType.BINARY:
+        _check_packet_type(topic, notice, document)
+    tense = document.get("alert_tense")
     position = document.get("position") or {}
     return CheckedAlert(
-        content_type=ContentType.VOEVENT,
+        content_type=form.content_type,
         schema_id=None,
         document=document,
         content_sha256=hashlib.sha256(raw).hexdigest(),
-        test=document["alert_tense"] == "test",
-        ivorn=document["ivorn"],
+        test=tense == "test" or (notice is not None and notice.test),
+        ivorn=document.get("ivorn"),
         ra=document.get("ra"),
         dec=document.get("dec"),
         ra_dec_error=document.get("ra_dec_error", position.get("error_radius")),
         event_time=_datetime(document.get("event_time")),
-        citations=[c for c in document["citations"] if c["cite"] in _CITES],
+        citations=[c for c in document.get("citations", []) if c["cite"] in _CITES],
     )
 
 
-def parse_json(raw: bytes) -> Any:
-    """Strict JSON: UTF-8, no NaN/Infinity, no duplicate keys; :class:`Rejected` otherwise."""
+def _check_packet_type(topic: Topic, notice: classic.NoticeType, document: dict[str, Any]) -> None:
+    found = document["notice_type"]
+    if found["number"] != notice.number:
+        raise Rejected(
+            "wrong_packet_type",
+            f"the packet is a {found['name']} (pkt_type {found['number']}); {topic.name} "
+            f"takes {notice.name} packets (pkt_type {notice.number}): publish it to "
+            f"{classic.by_number()[found['number']].topic('binary')}",
+        )
+
+
+def _parse_json(raw: bytes) -> Any:
+    """Strict JSON (see :func:`skyalert.schemas.formats.strict_json`); :class:`Rejected` if not."""
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise Rejected(
-            "malformed_json",
-            f"the alert is not valid UTF-8 (byte {exc.start} on line {line})",
-            errors=[LineError(line, f"invalid UTF-8 at byte offset {exc.start}")],
-        ) from None
-    try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
-    except json.JSONDecodeError as exc:
-        raise Rejected(
-            "malformed_json",
-            f"the alert is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}",
-            errors=[LineError(exc.lineno, exc.msg, exc.colno)],
-        ) from None
-    except _StrictJSONError as exc:
-        raise Rejected(
-            "malformed_json",
-            f"the alert is not strict JSON: {exc}",
-            errors=[LineError(None, str(exc))],
-        ) from None
-    except (RecursionError, ValueError) as exc:  # nesting too deep, integers too long
-        message = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise Rejected(
-            "malformed_json",
-            f"the alert cannot be read: {message}",
-            errors=[LineError(None, message)],
-        ) from None
-
-
-class _StrictJSONError(ValueError):
-    pass
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _StrictJSONError(f"the key {key!r} appears twice in one object")
-        out[key] = value
-    return out
-
-
-def _no_constants(name: str) -> Any:
-    raise _StrictJSONError(f"{name} is not a JSON number")
+        return strict_json(raw)
+    except FormatRejected as exc:
+        raise Rejected(exc.reason, exc.detail, errors=exc.errors) from None
 
 
 def _check_json(raw: bytes, schema_ref: str, registry: SchemaRegistry) -> CheckedAlert:
-    document = parse_json(raw)
+    document = _parse_json(raw)
     declared = document.get("$schema") if isinstance(document, dict) else None
     schema_id = registry.resolve(schema_ref, declared)
     violations = registry.violations(schema_id, document)

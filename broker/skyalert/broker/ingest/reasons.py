@@ -7,8 +7,8 @@ from enum import StrEnum
 from typing import Any
 
 from skyalert.broker.core.errors import SkyalertError
+from skyalert.schemas.errors import LineError
 from skyalert.schemas.validation import Violation
-from skyalert.schemas.voevent import LineError
 
 
 class Reason(StrEnum):
@@ -23,8 +23,13 @@ class Reason(StrEnum):
     BAD_IDEMPOTENCY_KEY = "bad_idempotency_key"
     MALFORMED_JSON = "malformed_json"
     MALFORMED_VOEVENT = "malformed_voevent"
+    MALFORMED_TEXT = "malformed_text"
     SCHEMA_VIOLATION = "schema_violation"
     INVALID_VOEVENT = "invalid_voevent"
+    INVALID_TEXT = "invalid_text"
+    INVALID_PACKET = "invalid_packet"
+    UNKNOWN_PACKET_TYPE = "unknown_packet_type"
+    WRONG_PACKET_TYPE = "wrong_packet_type"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     UNPROCESSABLE = "unprocessable"
     UNAUTHORIZED = "unauthorized"
@@ -40,8 +45,13 @@ STATUS = {
     Reason.BAD_IDEMPOTENCY_KEY: 400,
     Reason.MALFORMED_JSON: 400,
     Reason.MALFORMED_VOEVENT: 400,
+    Reason.MALFORMED_TEXT: 400,
     Reason.SCHEMA_VIOLATION: 422,
     Reason.INVALID_VOEVENT: 422,
+    Reason.INVALID_TEXT: 422,
+    Reason.INVALID_PACKET: 422,
+    Reason.UNKNOWN_PACKET_TYPE: 422,
+    Reason.WRONG_PACKET_TYPE: 422,
     Reason.IDEMPOTENCY_CONFLICT: 409,
     Reason.UNPROCESSABLE: 500,
     Reason.UNAUTHORIZED: 401,

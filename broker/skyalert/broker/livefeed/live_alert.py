@@ -16,8 +16,9 @@ from confluent_kafka import Message
 from skyalert.broker.archive.alert_ids import alert_id_time
 from skyalert.broker.archive.store import Alert
 from skyalert.broker.livefeed.protocol import Format
-from skyalert.schemas.catalog import ContentType, Topic
-from skyalert.schemas.voevent import VOEventRejected, voevent_to_json
+from skyalert.schemas.catalog import Topic
+from skyalert.schemas.errors import FormatRejected
+from skyalert.schemas.formats import ContentType, format_of
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +105,10 @@ def from_kafka(message: Message, topic: Topic) -> LiveAlert | None:
 def _document(topic: Topic, value: bytes) -> dict[str, Any]:
     """The JSON form, as the archive keeps it (ingest validated the message already)."""
     try:
-        if topic.content_type is ContentType.VOEVENT:
-            return voevent_to_json(value)
-        document = json.loads(value)
-    except (VOEventRejected, ValueError) as exc:
+        return format_of(topic.content_type).to_json(value)
+    except FormatRejected as exc:
         log.warning("an alert on %s has no JSON form (%s); filters see {}", topic.name, exc)
         return {}
-    return document if isinstance(document, dict) else {}
 
 
 def from_archive(row: Alert) -> LiveAlert:

@@ -21,7 +21,8 @@ from skyalert.broker.core.errors import ConfigError
 from skyalert.broker.core.settings import VtpRange
 from skyalert.broker.livefeed.protocol import StreamRequestError, resolve_topics
 from skyalert.client.filters import Filter, FilterError, compile_filter
-from skyalert.schemas.catalog import Catalog, ContentType
+from skyalert.schemas.catalog import Catalog
+from skyalert.schemas.formats import ContentType
 
 Address = IPv4Address | IPv6Address
 V = TypeVar("V")

@@ -18,7 +18,7 @@ from skyalert.broker.ingest.reasons import Rejected
 from skyalert.broker.vtp import frames
 from skyalert.broker.vtp.access import author_scopes, most_specific, peer_address, topic_for
 from skyalert.broker.vtp.errors import FrameError
-from skyalert.schemas.catalog import ContentType
+from skyalert.schemas.formats import ContentType
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,8 @@ from skyalert.broker.livefeed.hub import Batch, KafkaTail
 from skyalert.broker.vtp.access import SubscriberPolicy
 from skyalert.broker.vtp.authors import AuthorServer
 from skyalert.broker.vtp.subscribers import Limits, SubscriberServer
-from skyalert.schemas.catalog import Catalog, ContentType
+from skyalert.schemas.catalog import Catalog
+from skyalert.schemas.formats import ContentType
 
 log = logging.getLogger(__name__)
 

@@ -20,14 +20,16 @@ from skyalert.broker.archive.alert_ids import is_alert_id
 from skyalert.broker.archive.cone import Cone
 from skyalert.broker.archive.store import Alert, AlertQuery, CitationLink
 from skyalert.broker.ingest.dead_letters import utc_text
-from skyalert.schemas.catalog import ContentType, Topic
+from skyalert.schemas.catalog import Topic
+from skyalert.schemas.formats import FORMATS, ContentType, format_for_media_type, format_of
 from skyalert.web.api.security import current_principal
 from skyalert.web.state import AppState, State
 
 router = APIRouter(prefix="/api/v1", tags=["archive"])
 
-XML_TYPES = ("application/x-voevent+xml", "application/xml", "text/xml")
-JSON_TYPE = "application/json"
+JSON_TYPE = ContentType.JSON.value
+#: Every media type an alert can be asked for in: JSON (its JSON form), or its own format's.
+ANSWER_TYPES = frozenset(media for f in FORMATS for media in f.media_types)
 
 
 async def optional_principal(request: Request, state: State) -> Principal | None:
@@ -147,7 +149,8 @@ async def search_alerts(
 
 
 def preferred_type(accept: str | None) -> str:
-    """JSON, or an XML type when the Accept header prefers one (q-values, then order)."""
+    """JSON, or another format's media type when the Accept header prefers one (q-values, then
+    order)."""
     choices = []
     for position, part in enumerate((accept or "").split(",")):
         kind, *params = (p.strip().lower() for p in part.split(";"))
@@ -161,7 +164,7 @@ def preferred_type(accept: str | None) -> str:
                     q = 0.0
         if kind in ("*/*", "application/*"):
             kind = JSON_TYPE
-        if kind in (JSON_TYPE, *XML_TYPES) and q > 0:
+        if kind in ANSWER_TYPES and q > 0:
             choices.append((-q, position, kind))
     return min(choices)[2] if choices else JSON_TYPE
 
@@ -170,15 +173,16 @@ def preferred_type(accept: str | None) -> str:
     "/alerts/{alert_id}",
     response_model=None,
     responses={
-        200: {"content": {JSON_TYPE: {}, XML_TYPES[0]: {}}},
+        200: {"content": {f.content_type.value: {} for f in FORMATS}},
         404: {"content": {"application/problem+json": {}}},
     },
 )
 async def get_alert(
     alert_id: str, request: Request, state: State, principal: MaybePrincipal
 ) -> Response | dict[str, Any]:
-    """One alert as JSON with its citation links; or, for ``Accept: application/x-voevent+xml``
-    (or ``application/xml``), the VOEvent exactly as published."""
+    """One alert as JSON with its citation links; or, when ``Accept`` asks for the alert's own
+    format (``application/x-voevent+xml`` or ``application/xml``, ``text/plain`` for GCN Classic
+    text, ``application/octet-stream`` for binary), the alert exactly as published."""
 
     def load() -> tuple[Alert | None, list[CitationLink], list[CitationLink]]:
         with state.sessions() as session:
@@ -196,9 +200,14 @@ async def get_alert(
     if topic is not None and not may_view(principal, topic):
         _forbid(topic, principal)
     wanted = preferred_type(request.headers.get("accept"))
-    if wanted in XML_TYPES:
-        if alert.content_type != ContentType.VOEVENT.value:
-            raise HTTPException(406, f"{alert.id} is a JSON alert; ask for application/json")
+    asked = format_for_media_type(wanted)
+    if asked is not None and asked.content_type is not ContentType.JSON:
+        own = format_of(alert.content_type)
+        if asked is not own:
+            answers = sorted({own.content_type.value, JSON_TYPE})
+            raise HTTPException(
+                406, f"{alert.id} is a {own.label} alert; ask for {' or '.join(answers)}"
+            )
         return Response(alert.original, media_type=wanted)
     body = alert_summary(alert)
     body["citations"] = [link_json(link) for link in cites]

@@ -17,6 +17,7 @@ from skyalert.broker.ingest.dead_letters import utc_text
 from skyalert.broker.ingest.pipeline import Refused, Submission
 from skyalert.broker.ingest.rejections import Rejection
 from skyalert.schemas.catalog import Role, Topic
+from skyalert.schemas.formats import FORMATS, ContentType
 from skyalert.web.api.security import CurrentPrincipal
 from skyalert.web.errors import problem
 from skyalert.web.state import AppState, State
@@ -86,8 +87,12 @@ def refused(request: Request, topic: str, outcome: Refused) -> Response:
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": {"type": "object"}},
-                "application/x-voevent+xml": {"schema": {"type": "string"}},
+                f.content_type.value: {
+                    "schema": {"type": "object"}
+                    if f.content_type is ContentType.JSON
+                    else {"type": "string", "format": "binary"}
+                }
+                for f in FORMATS
             },
         }
     },
@@ -99,7 +104,8 @@ async def publish_alert(
     state: State,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
-    """Publish one alert: JSON for JSON topics, VOEvent 2.0 XML for VOEvent topics.
+    """Publish one alert in its topic's format: JSON, VOEvent 2.0 XML, or a GCN Classic text
+    (``text/plain``) or 160-byte binary (``application/octet-stream``) notice.
 
     Needs a bearer token with ``publish:<namespace>``. Answers 201 with the new alert's id, or
     200 with the original id for a repeat (same ``Idempotency-Key``, same VOEvent IVORN, or same

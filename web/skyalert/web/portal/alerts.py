@@ -18,7 +18,8 @@ from skyalert.broker.archive import store as archive
 from skyalert.broker.archive.alert_ids import is_alert_id
 from skyalert.broker.archive.cone import Cone
 from skyalert.broker.archive.store import Alert, AlertQuery, CitationLink
-from skyalert.schemas.catalog import ContentType, Topic
+from skyalert.schemas.catalog import Topic
+from skyalert.schemas.formats import FORMATS, ContentType, format_of
 from skyalert.web.portal.archive_views import readable_topics
 from skyalert.web.portal.pages import Viewer, render
 from skyalert.web.portal.skymap import graticule, marker
@@ -214,6 +215,9 @@ async def alert_detail(alert_id: str, request: Request, state: State, viewer: Vi
     view = await run_in_threadpool(_load, state, alert_id, viewer)
     alert = view.alert
     xml = alert.original.decode("utf-8", "replace") if is_voevent(alert) else None
+    own = format_of(alert.content_type)
+    is_text = own.content_type is ContentType.TEXT
+    text = alert.original.decode("utf-8", "replace") if is_text else None
     return render(
         request,
         "alerts/detail.html",
@@ -221,6 +225,8 @@ async def alert_detail(alert_id: str, request: Request, state: State, viewer: Vi
         alert=alert,
         document=json.dumps(alert.document, indent=2, ensure_ascii=False),
         xml=xml,
+        own=own,
+        text=text,
         grid=graticule(),
         markers=position_markers([alert]),
     )
@@ -234,17 +240,19 @@ def is_voevent(alert: Alert) -> bool:
 async def alert_download(
     alert_id: str, state: State, viewer: Viewer, format: str = "json"
 ) -> Response:
-    """The alert as a file: its JSON form, or the VOEvent XML exactly as published."""
+    """The alert as a file: its JSON form, or exactly as published (``format`` is the suffix of
+    its own format: ``xml`` for VOEvent, ``txt`` for GCN Classic text, ``bin`` for binary)."""
     view = await run_in_threadpool(_load, state, alert_id, viewer)
     alert = view.alert
-    if format == "xml":
-        if not is_voevent(alert):
-            raise HTTPException(404, f"{alert.id} is a JSON alert; it has no XML form.")
-        body, media, suffix = alert.original, ContentType.VOEVENT.value, "xml"
-    elif format == "json":
+    own = format_of(alert.content_type)
+    if format == "json":
         text = json.dumps(alert.document, indent=2, ensure_ascii=False)
-        body, media, suffix = text.encode(), "application/json", "json"
+        body, media, suffix = text.encode(), ContentType.JSON.value, "json"
+    elif format == own.suffix:
+        body, media, suffix = alert.original, own.content_type.value, own.suffix
+    elif format in {f.suffix for f in FORMATS}:
+        raise HTTPException(404, f"{alert.id} is a {own.label} alert; it has no {format} form.")
     else:
-        raise HTTPException(400, f"Unknown format {format!r}: ask for json or xml.")
+        raise HTTPException(400, f"Unknown format {format!r}: ask for json or {own.suffix}.")
     disposition = f'attachment; filename="{alert.topic}.{alert.id}.{suffix}"'
     return Response(body, media_type=media, headers={"Content-Disposition": disposition})

@@ -80,8 +80,11 @@
 
   function request() {
     const data = new FormData(form);
-    const topics = data.getAll("topic");
-    if (!topics.length) throw new Error("pick at least one topic");
+    const picked = data.getAll("topic");
+    if (!picked.length) throw new Error("pick at least one topic");
+    // Every box ticked is "every topic I may read": one wildcard, however long the catalog.
+    const all = picked.length === form.querySelectorAll('input[name="topic"]').length;
+    const topics = all ? ["*"] : picked;
     const subscribe = { type: "subscribe", topics, format: "json", test: data.get("test") === "1" };
     const text = String(data.get("filter") || "").trim();
     if (text) {
