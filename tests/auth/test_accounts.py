@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from conftest import serving
@@ -161,11 +161,8 @@ def _age_verification_links(settings: Settings, email: str) -> None:
     engine = make_engine(settings)
     with Session(engine) as session, session.begin():
         user = session.scalars(select(User).where(User.email == email)).one()
-        session.execute(
-            update(MailToken)
-            .where(MailToken.user_id == user.id)
-            .values(created_at=MailToken.created_at - RESEND_VERIFICATION_AFTER)
-        )
+        for link in session.scalars(select(MailToken).where(MailToken.user_id == user.id)):
+            link.created_at -= RESEND_VERIFICATION_AFTER
     engine.dispose()
 
 
