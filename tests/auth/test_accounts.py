@@ -3,17 +3,25 @@ CSRF refusals, rate limits, password reset, change of email, profile."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import socket
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from conftest import serving
+from skyalert.auth.accounts import RESEND_VERIFICATION_AFTER
+from skyalert.auth.models import MailToken, User
 from skyalert.broker.core import migrate
 from skyalert.broker.core.db import make_engine
 from skyalert.broker.core.settings import Settings
-from skyalert.broker.kafka.kafka_node import LocalKafka
+from skyalert.broker.kafka.kafka_node import LocalKafka, free_port
 from support.auth import DEFAULT_PASSWORD, csrf_of, make_user
 from support.email import link_in
 from support.smtp import SMTPServer
@@ -106,21 +114,40 @@ def test_signup_refusals_say_why(
     assert password not in answer.text
 
 
-def test_login_before_verifying_mails_a_new_link(
-    browser: httpx.Client, smtp_server: SMTPServer
+def test_login_before_verifying_keeps_the_first_link_and_mails_no_duplicates(
+    browser: httpx.Client, settings: Settings, smtp_server: SMTPServer
 ) -> None:
-    email = "unverified@example.org"
+    email = f"unverified-{uuid.uuid4().hex[:8]}@example.org"
     submit(browser, "/account/signup", "/account/signup", email=email, password=DEFAULT_PASSWORD)
-    refused = login(browser, email)
-    assert refused.status_code == 403
-    assert "confirm your email address first" in refused.text
-    first, second = smtp_server.wait_for(2)
+    (first,) = smtp_server.wait_for(1)
+    for _ in range(3):
+        refused = login(browser, email)
+        assert refused.status_code == 403
+        assert "confirm your email address first" in refused.text
+        assert "mailed you at" in refused.text
+    # Once the first link is old, a login mails a new one, which says the first still works.
+    _age_verification_links(settings, email)
+    assert "mailed you a new link" in login(browser, email).text
+    assert "mailed you at" in login(browser, email).text
+    first_again, second = smtp_server.wait_for(2)
+    assert first_again is first
+    assert len(smtp_server.messages) == 2
+    assert "earlier one still works" in second.message.get_content()
     old_link = link_in(first.message.get_content(), "/account/verify")
     new_link = link_in(second.message.get_content(), "/account/verify")
-    assert "not valid" in browser.get(old_link).text  # superseded by the new one
+    assert "Address confirmed" in browser.get(old_link).text  # not killed by the second mail
     assert "Address confirmed" in browser.get(new_link).text
     assert "not valid" in browser.get(new_link).text  # links work once
     assert login(browser, email).status_code == 303
+
+
+def _age_verification_links(settings: Settings, email: str) -> None:
+    engine = make_engine(settings)
+    with Session(engine) as session, session.begin():
+        user = session.scalars(select(User).where(User.email == email)).one()
+        for link in session.scalars(select(MailToken).where(MailToken.user_id == user.id)):
+            link.created_at -= RESEND_VERIFICATION_AFTER
+    engine.dispose()
 
 
 def test_wrong_password_is_refused_without_saying_which_part(
@@ -266,9 +293,138 @@ def test_rate_limits_count_across_replicas(tmp_path: Path, kafka: LocalKafka) ->
     assert logins == [403, 403, 403, 429]
     assert right.status_code == 429
     assert "too many failed logins" in right.text
+    assert int(right.headers["retry-after"]) >= 1
     assert signups == [200, 200, 429]
     assert resets == [200, 429]
     assert [t.status_code for t in tokens] == [401, 401, 429]
     assert tokens[2].headers["content-type"] == "application/problem+json"
     assert int(tokens[2].headers["retry-after"]) >= 1
     assert "too many token requests" in tokens[2].json()["detail"]
+
+
+@pytest.fixture
+def argon2_work(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Counts the password hashes and checks the app runs (it serves in this process)."""
+    work: Counter[str] = Counter()
+    for name in ("hash", "verify"):
+        original = getattr(PasswordHasher, name)
+
+        def counted(
+            self: PasswordHasher,
+            *args: str,
+            _original: Callable[..., object] = original,
+            _name: str = name,
+        ) -> object:
+            work[_name] += 1
+            return _original(self, *args)
+
+        monkeypatch.setattr(PasswordHasher, name, counted)
+    return work
+
+
+def _work_of(work: Counter[str], action: Callable[[], object]) -> int:
+    before = sum(work.values())
+    action()
+    return sum(work.values()) - before
+
+
+def test_known_and_unknown_addresses_cost_the_same_password_work(
+    browser: httpx.Client, settings: Settings, argon2_work: Counter[str]
+) -> None:
+    user = make_user(settings)
+    unknown = f"nobody-{uuid.uuid4().hex[:8]}@example.org"
+    new_password = "another long password"
+
+    def signup(address: str) -> Callable[[], object]:
+        return lambda: submit(
+            browser, "/account/signup", "/account/signup", email=address, password=new_password
+        )
+
+    wrong = _work_of(argon2_work, lambda: login(browser, user.email, "not the password"))
+    nobody = _work_of(argon2_work, lambda: login(browser, unknown, "not the password"))
+    assert wrong == nobody == 1
+    taken = _work_of(argon2_work, signup(user.email))
+    fresh = _work_of(argon2_work, signup(unknown))
+    assert taken == fresh == 1
+
+
+def test_account_mails_leave_the_request_path(settings: Settings) -> None:
+    """A mail server that never answers must not hold up sign-up or reset answers (their
+    time would tell taken addresses from free ones)."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        smtp_url = f"smtp://127.0.0.1:{silent.getsockname()[1]}"
+        with (
+            serving(settings.model_copy(update={"smtp_url": smtp_url})) as url,
+            httpx.Client(base_url=url, timeout=8) as client,
+        ):
+            user = make_user(settings)
+            for address in (user.email, f"new-{uuid.uuid4().hex[:8]}@example.org"):
+                answer = submit(
+                    client,
+                    "/account/signup",
+                    "/account/signup",
+                    email=address,
+                    password=DEFAULT_PASSWORD,
+                )
+                assert "Check your inbox" in answer.text
+            answer = submit(client, "/account/reset", "/account/reset", email=user.email)
+            assert "Check your inbox" in answer.text
+
+
+def _logged_in(browser: httpx.Client, settings: Settings) -> None:
+    assert login(browser, make_user(settings).email).status_code == 303
+
+
+def test_a_planted_csrf_cookie_cannot_forge_a_logged_in_form(
+    browser: httpx.Client, portal: str, settings: Settings
+) -> None:
+    _logged_in(browser, settings)
+    with httpx.Client(base_url=portal) as attacker:
+        token = csrf_of(attacker.get("/account/login"))
+        planted = attacker.cookies["skyalert_csrf"]
+    browser.cookies.set("skyalert_csrf", planted)
+    forged = browser.post("/account/profile", data={"csrf_token": token, "name": "Mallory"})
+    assert forged.status_code == 403
+    assert "CSRF" in forged.text
+    assert "Mallory" not in browser.get("/account").text
+
+
+def test_a_cross_site_origin_is_refused_even_with_a_good_token(
+    browser: httpx.Client, settings: Settings
+) -> None:
+    _logged_in(browser, settings)
+    token = csrf_of(browser.get("/account"))
+    for origin in ("https://evil.example", "null"):
+        forged = browser.post(
+            "/account/profile",
+            data={"csrf_token": token, "name": "Mallory"},
+            headers={"Origin": origin},
+        )
+        assert forged.status_code == 403
+        assert "another site" in forged.text
+    own = browser.post(
+        "/account/profile",
+        data={"csrf_token": token, "name": "Annie"},
+        headers={"Origin": str(browser.base_url).rstrip("/")},
+    )
+    assert "Profile saved" in own.text
+
+
+def test_over_https_the_csrf_cookie_has_the_host_prefix(settings: Settings) -> None:
+    port = free_port()
+    secure = settings.model_copy(update={"public_url": f"https://127.0.0.1:{port}"})
+    with serving(secure, port) as url:
+        cookie = httpx.get(f"{url}/account/login").headers["set-cookie"]
+    assert cookie.startswith("__Host-skyalert_csrf=")
+    attributes = {a.strip().lower() for a in cookie.split(";")[1:]}
+    assert {"secure", "path=/"} <= attributes
+    assert not any(a.startswith("domain") for a in attributes)
+
+
+def test_account_pages_are_never_cached(browser: httpx.Client, settings: Settings) -> None:
+    _logged_in(browser, settings)
+    for path in ("/account", "/account/credentials", "/account/login"):
+        assert browser.get(path).headers["cache-control"] == "no-store", path
+    made = submit(browser, "/account/credentials", "/account/credentials", name="cached?")
+    assert made.headers["cache-control"] == "no-store"
+    assert "cache-control" not in browser.get("/topics").headers

@@ -183,31 +183,35 @@ def pkce() -> tuple[str, str]:
     return verifier, challenge.decode().rstrip("=")
 
 
+def _code(portal: Portal, public_app: str, challenge: str) -> str:
+    """An authorization code the user grants ``public_app`` for ``challenge``."""
+    back = portal.authorize(
+        {
+            "response_type": "code",
+            "client_id": public_app,
+            "redirect_uri": APP,
+            "scope": "openid email read:public publish:gcn publish:igwn",
+            "state": "st4te",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "nonce": "n0nce",
+        }
+    )
+    assert back.status_code == 302, back.text
+    location = urlsplit(back.headers["location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == APP
+    query = parse_qs(location.query)
+    assert query["state"] == ["st4te"]
+    return query["code"][0]
+
+
 def test_authorization_code_with_pkce_refresh_and_userinfo(
     app_url: str, settings: Settings, public_app: str
 ) -> None:
     user = make_user(settings, groups=["producers.gcn"])
     with Portal(app_url, user.email) as portal:
         verifier, challenge = pkce()
-        back = portal.authorize(
-            {
-                "response_type": "code",
-                "client_id": public_app,
-                "redirect_uri": APP,
-                "scope": "openid email read:public publish:gcn publish:igwn",
-                "state": "st4te",
-                "code_challenge": challenge,
-                "code_challenge_method": "S256",
-                "nonce": "n0nce",
-            }
-        )
-        assert back.status_code == 302, back.text
-        location = urlsplit(back.headers["location"])
-        assert f"{location.scheme}://{location.netloc}{location.path}" == APP
-        query = parse_qs(location.query)
-        assert query["state"] == ["st4te"]
-        code = query["code"][0]
-
+        code = _code(portal, public_app, challenge)
         exchange = {
             "grant_type": "authorization_code",
             "code": code,
@@ -217,6 +221,17 @@ def test_authorization_code_with_pkce_refresh_and_userinfo(
         wrong = httpx.post(f"{app_url}/oauth2/token", data={**exchange, "code_verifier": "x" * 50})
         assert wrong.status_code == 400
         assert wrong.json()["error"] == "invalid_grant"
+        # A failed redemption burns the code: whoever holds the right verifier must start over.
+        burnt = httpx.post(f"{app_url}/oauth2/token", data={**exchange, "code_verifier": verifier})
+        assert burnt.json()["error"] == "invalid_grant"
+        code = _code(portal, public_app, challenge)
+
+        exchange = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": APP,
+            "client_id": public_app,
+        }
         tokens = httpx.post(f"{app_url}/oauth2/token", data={**exchange, "code_verifier": verifier})
         assert tokens.status_code == 200, tokens.text
         body = tokens.json()

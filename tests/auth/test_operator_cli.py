@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -216,3 +217,34 @@ def test_credential_created_without_kafka_says_acls_were_not_updated(
     assert json.loads(created.stdout)["client_id"]
     assert "Kafka ACLs were not updated (SKYALERT_KAFKA_BOOTSTRAP is not set)" in created.stderr
     assert "skyalert acls sync" in created.stderr
+
+
+def test_outside_the_checkout_commands_say_which_var_folder_and_create_nothing(
+    tmp_path: Path,
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SKYALERT_")}
+    command = [str(Path(sys.executable).with_name("skyalert")), "users", "create", "a@b.org"]
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            command, cwd=elsewhere, env=environment, capture_output=True, text=True, check=False
+        )
+
+    missing = run()
+    assert missing.returncode == 2
+    (line,) = missing.stderr.splitlines()
+    assert f"no database in the var folder {elsewhere / 'var'}" in line
+    assert "not migrated" in line
+    assert "skyalert up" in line
+    assert not (elsewhere / "var").exists()  # no empty SQLite file, no new secret key
+    (elsewhere / "var").mkdir()
+    (elsewhere / "var" / "skyalert.db").touch()
+    empty = run()
+    assert empty.returncode == 2
+    (line,) = empty.stderr.splitlines()
+    assert f"the database in the var folder {elsewhere / 'var'} " in line
+    assert "is empty (not migrated)" in line
+    assert "skyalert db upgrade" in line
+    assert not (elsewhere / "var" / "secret.key").exists()

@@ -257,6 +257,30 @@ def test_listen_refuses_bad_input_before_connecting(
     assert "-X takes KEY=VALUE" in err
 
 
+@pytest.mark.parametrize(
+    ("option", "reason"),
+    [
+        ("auto.offset.rest=earliest", 'No such configuration property: "auto.offset.rest"'),
+        ("fetch.wait.max.ms=soon", "Invalid value"),
+    ],
+    ids=["misspelt-name", "bad-value"],
+)
+def test_options_librdkafka_refuses_end_as_one_error_line(
+    server_url: str, as_producer: Any, option: str, reason: str
+) -> None:
+    listen = subprocess.run(
+        [str(CLI), "listen", "--server", server_url, TOPIC, "-X", option],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listen.returncode == 1
+    (line,) = listen.stderr.splitlines()
+    assert line.startswith("skyalert-client: error: librdkafka refused the Kafka options")
+    assert reason in line
+
+
 def test_stopping_and_restarting_the_listener_resumes(
     capsys: pytest.CaptureFixture[str], server_url: str, tmp_path: Path, as_producer: Any
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
 from conftest import serving
 from skyalert.broker.core import migrate
@@ -91,3 +92,16 @@ def test_unknown_topic_suggests_the_closest(app_url: str) -> None:
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert "igwn.gwalert" in response.json()["detail"]
+
+
+def test_metrics_are_public_unless_a_secret_guards_them(app_url: str, settings: Settings) -> None:
+    assert httpx.get(app_url + "/metrics").status_code == 200
+    guarded = settings.model_copy(update={"metrics_secret": SecretStr("scrape-me")})
+    with serving(guarded) as url:
+        for sent in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "scrape-me"}):
+            refused = httpx.get(url + "/metrics", headers=sent)
+            assert refused.status_code == 401
+            assert "SKYALERT_METRICS_SECRET" in refused.json()["detail"]
+        scraped = httpx.get(url + "/metrics", headers={"Authorization": "Bearer scrape-me"})
+        assert scraped.status_code == 200
+        assert scraped.headers["content-type"].startswith("text/plain")

@@ -1,20 +1,23 @@
 """Account flows as the portal runs them: sign-up, verification, login, reset, email change.
 
-Each method is one transaction plus, after it commits, at most one mail. Answers never reveal
-whether an address has an account (sign-up and reset look the same either way).
+Each method is one transaction plus, after it commits, at most one mail, sent off the request
+path. Answers never reveal whether an address has an account: sign-up, login and reset look
+the same and take the same time either way (one password hash each, no mail in the answer).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from skyalert.auth import mails
 from skyalert.auth.errors import Conflict, Forbidden, InvalidInput
-from skyalert.auth.mail_links import Purpose, consume, issue
+from skyalert.auth.mail_links import Purpose, consume, issue, last_issued
 from skyalert.auth.models import User
 from skyalert.auth.ratelimit import check, hit
 from skyalert.auth.sessions import end_all_sessions, end_session, start_session
@@ -33,19 +36,26 @@ from skyalert.broker.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: A login before verifying mails a new link only if the newest is older than this.
+RESEND_VERIFICATION_AFTER = timedelta(minutes=15)
+
 
 @dataclass
 class Accounts:
     settings: Settings
     sessions: sessionmaker[Session]
     secret: bytes
+    mailer: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="account-mail")
+    )
 
     def _limit(self, bucket: str, rate: Rate, what: str) -> None:
         hit(self.sessions, bucket, rate, what)
 
     def _send(self, mail: Mail | None) -> None:
+        """Queue ``mail``: how long a mail server takes must not show in the answer."""
         if mail is not None:
-            send_mail(self.settings, mail)
+            self.mailer.submit(send_mail, self.settings, mail).add_done_callback(_log_failure)
 
     def signup(
         self, email: str, password: str, client: str, name: str = "", affiliation: str = ""
@@ -55,6 +65,7 @@ class Accounts:
         address = normalize_email(email)
         with self.sessions.begin() as session:
             if find_user(session, address) is not None:
+                check_password(None, password)  # the hash a new account costs
                 mail = mails.already_registered(self.settings, address)
             else:
                 user = create_user(session, address, password, name=name, affiliation=affiliation)
@@ -81,10 +92,11 @@ class Accounts:
         buckets = (f"login-ip:{client}", f"login-account:{email.strip().lower()}")
         for bucket in buckets:
             check(self.sessions, bucket, rate, "failed logins")
-        verification: Mail | None = None
+        unverified: str | None = None
         with self.sessions.begin() as session:
             user = find_user(session, email)
-            if user is not None and check_password(user.password_hash, password):
+            if check_password(user.password_hash if user else None, password):
+                assert user is not None  # no hash never matches
                 if user.disabled:
                     raise Forbidden("this account has been disabled; write to the operators")
                 if user.verified:
@@ -93,14 +105,25 @@ class Accounts:
                     return start_session(
                         session, self.secret, user, self.settings.session_lifetime, method
                     )
-                token = issue(session, self.secret, user, Purpose.VERIFY)
-                verification = mails.verification(self.settings, user.email, token)
-        if verification is not None:
-            self._send(verification)
-            raise Forbidden("confirm your email address first: we have just mailed you a new link")
+                unverified = self._remind(session, user)
+        if unverified is not None:
+            raise Forbidden(f"confirm your email address first: {unverified}")
         for bucket in buckets:
             hit(self.sessions, bucket, rate, "failed logins")
         raise Forbidden("wrong email address or password")
+
+    def _remind(self, session: Session, user: User) -> str:
+        """Mail a new verification link unless one went out lately; says which happened."""
+        sent = last_issued(session, user, Purpose.VERIFY)
+        if sent is not None and utcnow() - sent < RESEND_VERIFICATION_AFTER:
+            return (
+                f"open the link we mailed you at {sent:%H:%M} UTC (look in the spam folder too); "
+                f"we send another one at most every {RESEND_VERIFICATION_AFTER.seconds // 60} "
+                "minutes"
+            )
+        token = issue(session, self.secret, user, Purpose.VERIFY)
+        self._send(mails.verification(self.settings, user.email, token, again=sent is not None))
+        return "we have just mailed you a new link (earlier links still work)"
 
     def login_upstream(self, identity: Identity) -> str:
         """Log in someone an upstream provider vouched for; returns a new session cookie."""
@@ -188,3 +211,8 @@ class Accounts:
             user = session.get(User, user_id)
             assert user is not None
             user.name, user.affiliation = name.strip(), affiliation.strip()
+
+
+def _log_failure(sent: Future[None]) -> None:
+    if (error := sent.exception()) is not None:
+        log.error("an account mail was not sent: %s", error)

@@ -24,12 +24,12 @@ CLI_ACTOR = "cli"
 def _context(settings: Settings) -> Iterator[AuthContext]:
     # Imported here: every `skyalert` command registers these, few run them.
     from skyalert.auth.context import AuthContext
-    from skyalert.broker.core.db import check_database, make_engine, make_sessionmaker
+    from skyalert.broker.core.db import make_sessionmaker
+    from skyalert.broker.core.migrate import migrated_engine
     from skyalert.schemas.catalog import load_catalog
 
-    engine = make_engine(settings)
+    engine = migrated_engine(settings)
     try:
-        check_database(engine)
         yield AuthContext.build(settings, make_sessionmaker(engine), load_catalog())
     finally:
         engine.dispose()

@@ -1,14 +1,16 @@
 """One-time links sent by mail (verify an address, reset a password, confirm a new address).
 
 The link carries a random token; the table keeps only its keyed hash, and using it deletes it.
+A new reset or change-of-address link replaces the older ones; verification links all stay
+valid until they expire (a second mail must not silently kill the first).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from skyalert.auth.errors import InvalidInput
@@ -29,14 +31,20 @@ LIFETIMES = {
     Purpose.CHANGE_EMAIL: timedelta(days=1),
 }
 
+#: Purposes where a new link revokes the older ones (they grant power over the account).
+SUPERSEDING = frozenset({Purpose.RESET, Purpose.CHANGE_EMAIL})
+
 
 def issue(
     session: Session, secret: bytes, user: User, purpose: Purpose, new_email: str | None = None
 ) -> str:
-    """A new link token for ``user``; older unused ones for the same purpose stop working."""
-    session.execute(
-        delete(MailToken).where(MailToken.user_id == user.id, MailToken.purpose == purpose.value)
-    )
+    """A new link token for ``user`` (older ones stop working if ``purpose`` supersedes)."""
+    if purpose in SUPERSEDING:
+        session.execute(
+            delete(MailToken).where(
+                MailToken.user_id == user.id, MailToken.purpose == purpose.value
+            )
+        )
     raw = random_token(32)
     now = utcnow()
     session.add(
@@ -50,6 +58,17 @@ def issue(
         )
     )
     return raw
+
+
+def last_issued(session: Session, user: User, purpose: Purpose) -> datetime | None:
+    """When the newest live link of ``purpose`` was sent to ``user`` (None: no live link)."""
+    return session.scalar(
+        select(func.max(MailToken.created_at)).where(
+            MailToken.user_id == user.id,
+            MailToken.purpose == purpose.value,
+            MailToken.expires_at > utcnow(),
+        )
+    )
 
 
 def consume(session: Session, secret: bytes, raw: str, purpose: Purpose) -> MailToken:

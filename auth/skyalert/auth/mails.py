@@ -12,12 +12,19 @@ def _link(settings: Settings, path: str, token: str) -> str:
     return f"{settings.base_url}{path}?{urlencode({'token': token})}"
 
 
-def verification(settings: Settings, to: str, token: str) -> Mail:
+def verification(settings: Settings, to: str, token: str, again: bool = False) -> Mail:
+    """The sign-up link; ``again`` when an earlier one was sent (it keeps working)."""
+    opening = (
+        "You tried to log in before confirming your address, so here is a new link; the "
+        "earlier one still works too."
+        if again
+        else "Welcome to skyalert."
+    )
     return Mail(
         to=to,
         subject="Confirm your skyalert account",
         text=(
-            "Welcome to skyalert.\n\nConfirm your email address by opening this link "
+            f"{opening}\n\nConfirm your email address by opening this link "
             f"(valid for 2 days):\n\n  {_link(settings, '/account/verify', token)}\n\n"
             "If you did not sign up, ignore this mail: nothing happens without the link.\n"
         ),

@@ -195,7 +195,19 @@ class _Code:
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
+    """Codes work once, and a failed redemption (wrong verifier, redirect URI or client)
+    burns the code too: whoever tried it may be guessing with a stolen one."""
+
     TOKEN_ENDPOINT_AUTH_METHODS = (*CLIENT_AUTH, "none")
+    _presented: AuthorizationCode | None = None
+
+    def validate_token_request(self) -> None:
+        try:
+            super().validate_token_request()
+        except OAuth2Error:
+            if self._presented is not None:
+                _db.get().delete(self._presented)  # the error answer still commits
+            raise
 
     def validate_requested_scope(self) -> None:
         _check_scope(self.request.payload.scope, self.request.client.app_scopes | OIDC_SCOPES)
@@ -225,11 +237,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         row = _db.get().scalar(
             select(AuthorizationCode).where(
                 AuthorizationCode.code_hash == keyed_hash(server.secret, code),
-                AuthorizationCode.credential_id == client.credential.id,
                 AuthorizationCode.expires_at > utcnow(),
             )
         )
-        return None if row is None else _Code(row)
+        self._presented = row
+        if row is None or row.credential_id != client.credential.id:
+            return None
+        return _Code(row)
 
     def delete_authorization_code(self, authorization_code: _Code) -> None:
         _db.get().delete(authorization_code.row)

@@ -56,6 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug or a library's surprise: still one line, details with -v
+        logging.getLogger(__name__).info("what went wrong:", exc_info=True)
+        print(
+            f"{PROG}: error: {type(exc).__name__}: {exc} (run with -v for the details, and "
+            "report it if it looks like a bug)",
+            file=sys.stderr,
+        )
+        return 1
     return code
 
 

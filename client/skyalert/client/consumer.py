@@ -33,7 +33,13 @@ from skyalert.client.errors import (
     StallError,
 )
 from skyalert.client.filters import Filter, compile_filter
-from skyalert.client.kafka_errors import FailureLatch, Reporter, failure_of, is_quiet_topic
+from skyalert.client.kafka_errors import (
+    FailureLatch,
+    Reporter,
+    failure_of,
+    is_quiet_topic,
+    refused_config,
+)
 from skyalert.client.shutdown import at_exit
 
 log = logging.getLogger(__name__)
@@ -110,7 +116,10 @@ class Consumer(confluent_kafka.Consumer):
         self._start()
 
     def _start(self) -> None:
-        super().__init__(self._config)
+        try:
+            super().__init__(self._config)
+        except KafkaException as exc:
+            raise refused_config(exc) from exc
         # A consumer never closed stays in its group until Kafka gives up on it (45 s): the
         # next start of the program would wait that long. Leave at exit instead.
         self._exit_hook = at_exit(self, Consumer.close)

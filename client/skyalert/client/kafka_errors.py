@@ -8,16 +8,32 @@ import logging
 import time
 from typing import Literal
 
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, KafkaException
 
 from skyalert.client.catalog import Catalog
-from skyalert.client.errors import AuthenticationError, AuthorizationError, SkyalertClientError
+from skyalert.client.errors import (
+    AuthenticationError,
+    AuthorizationError,
+    ConfigurationError,
+    SkyalertClientError,
+)
 
 Action = Literal["read", "publish"]
 
 _QUIET = frozenset(
     {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC, KafkaError.UNKNOWN_TOPIC_ID}
 )
+
+
+def refused_config(exc: KafkaException) -> ConfigurationError:
+    """librdkafka refused the options it was started with (a misspelt name, a bad value)."""
+    error = exc.args[0] if exc.args else exc
+    reason = error.str() if isinstance(error, KafkaError) else str(error)
+    return ConfigurationError(
+        f"librdkafka refused the Kafka options: {reason}. Options (-X, SKYALERT_CLIENT_KAFKA_* "
+        "variables, keyword arguments) are librdkafka properties: check the spelling in "
+        "https://github.com/confluentinc/librdkafka/blob/master/CONFIGURATION.md"
+    )
 
 
 class FailureLatch:

@@ -15,13 +15,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import confluent_kafka
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import KafkaError, KafkaException, Message
 
 from skyalert.client.catalog import Catalog, fetch_catalog
 from skyalert.client.config import resolve
 from skyalert.client.discovery import Discovery
 from skyalert.client.errors import KafkaClientError, ServerUnreachable
-from skyalert.client.kafka_errors import FailureLatch, Reporter, failure_of
+from skyalert.client.kafka_errors import FailureLatch, Reporter, failure_of, refused_config
 from skyalert.client.shutdown import at_exit
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,10 @@ class Producer(confluent_kafka.Producer):
         self._catalog: Catalog | None = None
         self._latch = FailureLatch()
         self._reporter = Reporter(log)
-        super().__init__(self._config)
+        try:
+            super().__init__(self._config)
+        except KafkaException as exc:
+            raise refused_config(exc) from exc
         # Alerts still queued when the program ends would be dropped without a word.
         at_exit(self, Producer._deliver_at_exit)
 

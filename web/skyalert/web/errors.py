@@ -21,6 +21,7 @@ def _wants_json(request: Request) -> bool:
     return path.startswith(("/api/", "/oauth2/", "/.well-known/")) or path in {
         "/healthz",
         "/readyz",
+        "/metrics",
     }
 
 

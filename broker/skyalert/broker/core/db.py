@@ -60,12 +60,18 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.close()
 
 
+def sqlite_file(settings: Settings) -> Path | None:
+    """The SQLite database file the settings name (None: another database, or in memory)."""
+    url = settings.sqlalchemy_url
+    database = url.split("///", 1)[-1] if url.startswith("sqlite") else ""
+    return Path(database) if database and database != ":memory:" else None
+
+
 def make_engine(settings: Settings) -> Engine:
     url = settings.sqlalchemy_url
     if url.startswith("sqlite"):
-        database = url.split("///", 1)[-1]
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if (database := sqlite_file(settings)) is not None:
+            database.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

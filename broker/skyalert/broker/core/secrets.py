@@ -8,6 +8,7 @@ database dump alone cannot check a guess. Passwords are chosen by people and get
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
@@ -71,11 +72,17 @@ def hash_password(password: str) -> str:
     return _passwords.hash(password)
 
 
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return _passwords.hash(random_token(16))
+
+
 def check_password(password_hash: str | None, password: str) -> bool:
-    """True when ``password`` matches; a missing hash (upstream-only account) never matches."""
+    """True when ``password`` matches; a missing hash (an unknown address, an upstream-only
+    account) never matches, after the same work as a real check so timing reveals nothing."""
     if not password_hash:
-        # Spend the same time as a real check so timing does not reveal unknown accounts.
-        _passwords.hash(password)
+        with contextlib.suppress(VerificationError):
+            _passwords.verify(_dummy_hash(), password)
         return False
     try:
         return _passwords.verify(password_hash, password)

@@ -154,6 +154,12 @@ class Settings(BaseSettings):
         "for encrypting signing keys at rest. Set it in production, the same on every replica; "
         "unset: generated once into the var folder.",
     )
+    metrics_secret: SecretStr | None = Field(
+        default=None,
+        description="Set it and GET /metrics answers only `Authorization: Bearer <this>` (give "
+        "it to Prometheus as its bearer token); unset, /metrics is public: counters and timings "
+        "of the process, no alert or account data.",
+    )
     token_audience: str = Field(
         default="skyalert",
         description="`aud` of every access token; Kafka's sasl.oauthbearer.expected.audience.",

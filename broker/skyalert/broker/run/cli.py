@@ -84,7 +84,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     wait_for_kafka(admin_config(settings), settings.kafka_timeout)
     stop = _stop_on_signals()
-    sessions = make_sessionmaker(make_engine(settings))
+    sessions = make_sessionmaker(migrate.migrated_engine(settings))
     say(WORKERS[args.kind].run(settings, sessions, stop, Liveness(sessions, args.kind)))
     return 0
 

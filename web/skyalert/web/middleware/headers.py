@@ -1,7 +1,8 @@
 """Security headers on every HTTP response: a strict Content-Security-Policy and friends.
 
 Every script and style of the portal is a file under ``/static``: no inline code, no other
-origin. The live-feed page connects back to our own WebSocket, which ``'self'`` covers.
+origin. The live-feed page connects back to our own WebSocket, which ``'self'`` covers. Pages
+that can show secrets or personal data (accounts, administration, OAuth) are never cached.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ HEADERS: list[tuple[bytes, bytes]] = [
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
 
+#: Paths whose answers may hold a new client secret, an address or a token: ``no-store``.
+PRIVATE_PREFIXES = ("/account", "/admin", "/oauth2")
+NO_STORE = (b"cache-control", b"no-store")
+
 
 class SecurityHeaders:
     """ASGI middleware: adds :data:`HEADERS` unless a route already set one of them."""
@@ -41,12 +46,13 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        wanted = [*HEADERS, NO_STORE] if scope["path"].startswith(PRIVATE_PREFIXES) else HEADERS
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                headers.extend(h for h in HEADERS if h[0] not in present)
+                headers.extend(h for h in wanted if h[0] not in present)
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -50,6 +50,14 @@ def set_session_cookie(response: Response, state: AppState, cookie: str) -> None
     )
 
 
+def _refused(request: Request, name: str, exc: AuthError, **context: Any) -> HTMLResponse:
+    """A form's page again with the reason; a rate limit says when to try again."""
+    page = render(request, name, status_code=exc.http_status, error=str(exc), **context)
+    if exc.retry_after is not None:
+        page.headers["Retry-After"] = str(exc.retry_after)
+    return page
+
+
 def _message(request: Request, title: str, text: str, status_code: int = 200) -> HTMLResponse:
     return render(request, "account/message.html", status_code=status_code, title=title, text=text)
 
@@ -86,13 +94,7 @@ async def signup(
         )
     except AuthError as exc:
         values = {"email": email, "name": name, "affiliation": affiliation}
-        return render(
-            request,
-            "account/signup.html",
-            status_code=exc.http_status,
-            error=str(exc),
-            values=values,
-        )
+        return _refused(request, "account/signup.html", exc, values=values)
     return _message(
         request,
         "Check your inbox",
@@ -140,11 +142,10 @@ async def login(
             state.auth.accounts.login, email, password, client_address(request)
         )
     except AuthError as exc:
-        return render(
+        return _refused(
             request,
             "account/login.html",
-            status_code=exc.http_status,
-            error=str(exc),
+            exc,
             next=safe_next(next),
             values={"email": email},
             providers={},
@@ -183,7 +184,7 @@ async def reset_request(
             state.auth.accounts.request_password_reset, email, client_address(request)
         )
     except AuthError as exc:
-        return render(request, "account/reset.html", status_code=exc.http_status, error=str(exc))
+        return _refused(request, "account/reset.html", exc)
     return _message(
         request,
         "Check your inbox",
@@ -356,15 +357,13 @@ async def create_credential(
         )
     except AuthError as exc:
         return await _credentials_page(request, state, viewer, exc.http_status, error=str(exc))
-    page = render(
+    return render(
         request,
         "account/credential_created.html",
         credential=shown,
         secret=secret,
         token_endpoint=f"{state.settings.base_url}/oauth2/token",
     )
-    page.headers["Cache-Control"] = "no-store"
-    return page
 
 
 @router.post("/credentials/{client_id}/delete", response_model=None)
