@@ -1,7 +1,7 @@
 """GCN Circulars: current text, versions, the number counter and the full-text vector.
 
-Revision ID: circulars1
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-07
 """
 
@@ -11,8 +11,8 @@ from sqlalchemy.dialects import postgresql
 
 import skyalert.broker.core.db
 
-revision = "circulars1"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
