@@ -11,6 +11,7 @@ import pytest
 from skyalert.broker.ingest.contract import check_alert, media_type
 from skyalert.broker.ingest.reasons import Rejected
 from skyalert.schemas.catalog import load_catalog
+from skyalert.schemas.formats import strict_json
 from support.gcn_examples import gcn_registry, guano_document
 from support.ingest import BAT_TOPIC, GUANO_TOPIC, packet
 
@@ -82,6 +83,10 @@ def test_a_json_array_is_not_an_alert() -> None:
     assert error.violations[0].path == ""
 
 
+def test_a_surrogate_pair_is_one_character() -> None:
+    assert strict_json(b'["\\ud83d\\ude00", 1e308]') == ["\U0001f600", 1e308]
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
@@ -94,6 +99,10 @@ def test_a_json_array_is_not_an_alert() -> None:
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
         (b'{"id": ' + b"9" * 5000 + b"}", "integer string conversion"),
         (b'\xef\xbb\xbf{"ra": 1}', "BOM"),
+        (b'{"rate_snr": 1e999999}', "the number 1e999999 is too large for a 64-bit float"),
+        (b'{"rate_snr": -1e400}', "the number -1e400 is too large"),
+        (b'{"id": ["\\ud800"]}', "lone UTF-16 surrogate"),
+        (b'{"\\udfff": 1}', "lone UTF-16 surrogate"),
     ],
     ids=[
         "nan",
@@ -105,6 +114,10 @@ def test_a_json_array_is_not_an_alert() -> None:
         "deep",
         "huge-int",
         "bom",
+        "overflow-to-infinity",
+        "overflow-to-minus-infinity",
+        "lone-surrogate",
+        "lone-surrogate-key",
     ],
 )
 def test_strict_json(raw: bytes, message: str) -> None:

@@ -161,9 +161,19 @@ def test_every_schema_violation_is_listed(app_url: str, gcn_token: str) -> None:
         (BAT_TOPIC, packet("no_namespace"), "application/xml", 422, "invalid_voevent"),
         (GUANO_TOPIC, b'{"mission": "Sw\xffift"}', "application/json", 400, "malformed_json"),
         (GUANO_TOPIC, b'{"a": 1, "a": 2}', "application/json", 400, "malformed_json"),
+        (GUANO_TOPIC, b'{"rate_snr": 1e999999}', "application/json", 400, "malformed_json"),
+        (GUANO_TOPIC, b'{"id": ["\\ud800"]}', "application/json", 400, "malformed_json"),
         (GUANO_TOPIC, b"{}", "application/x-voevent+xml", 415, "unsupported_content_type"),
     ],
-    ids=["truncated-xml", "wrong-namespace", "invalid-utf8", "duplicate-keys", "wrong-type"],
+    ids=[
+        "truncated-xml",
+        "wrong-namespace",
+        "invalid-utf8",
+        "duplicate-keys",
+        "overflow-to-infinity",
+        "lone-surrogate",
+        "wrong-type",
+    ],
 )
 def test_refusals_are_problem_documents(
     app_url: str,

@@ -24,6 +24,7 @@ from support.ingest import (
     BAT_RA,
     BAT_TIME,
     BILLION_LAUGHS,
+    Headers,
     count_messages,
     find_messages,
     header,
@@ -87,7 +88,7 @@ def test_bad_messages_are_dead_lettered_and_good_ones_behind_them_arrive(
     truncated = packet("swift_bat")[:700]
     limit = 64 * 1024
     small = settings.model_copy(update={"ingest_max_bytes": limit})
-    bad: list[tuple[str, bytes | None, dict[str, str]]] = [
+    bad: list[tuple[str, bytes | None, Headers]] = [
         ("malformed_voevent", truncated, {"topic": bat}),
         ("malformed_voevent", BILLION_LAUGHS, {"topic": bat}),
         ("invalid_voevent", packet("swift_xrt_v1_1"), {"topic": bat}),
@@ -100,6 +101,18 @@ def test_bad_messages_are_dead_lettered_and_good_ones_behind_them_arrive(
         ("unknown_topic", guano(), {"topic": "nul\x00topic", "content-type": "x\x00"}),
         ("unsupported_content_type", guano(), {"topic": guano_topic, "content-type": "text/csv"}),
         ("too_large", b" " * (limit + 1), {"topic": guano_topic}),
+        ("malformed_json", b'{"rate_snr": 1e999999}', {"topic": guano_topic}),
+        ("malformed_json", b'{"id": ["\\ud800"]}', {"topic": guano_topic}),
+        ("ambiguous_headers", guano(), [("topic", guano_topic), ("topic", guano_topic)]),
+        (
+            "ambiguous_headers",
+            guano(),
+            [
+                ("topic", guano_topic),
+                ("content-type", "application/json"),
+                ("Content-Type", "application/x-voevent+xml"),
+            ],
+        ),
     ]
     good = guano()
     messages = [(value, hdrs) for _, value, hdrs in bad]
@@ -118,7 +131,7 @@ def test_bad_messages_are_dead_lettered_and_good_ones_behind_them_arrive(
     assert [header(m, "reason") for m in dead] == [reason.encode() for reason, _, _ in bad]
     for message, (_, value, hdrs) in zip(dead, bad, strict=True):
         assert header(message, "producer") == f"kafka:{namespace}".encode()
-        assert header(message, "topic") == hdrs.get("topic", "").encode()
+        assert header(message, "topic") == dict(hdrs).get("topic", "").encode()
         envelope = json.loads(message.value() or b"")
         assert envelope["source"] == "kafka"
         assert base64.b64decode(envelope["original_base64"]) == (value or b"")[:limit]

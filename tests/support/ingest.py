@@ -208,12 +208,16 @@ def running_worker(settings: Settings, catalog: Catalog, group: str) -> Iterator
     assert not thread.is_alive()
 
 
-def send(
-    settings: Settings, inbox: str, messages: list[tuple[bytes | None, dict[str, str]]]
-) -> None:
-    """Produce to an inbox as a publisher's plain Kafka producer would."""
+Headers = dict[str, str] | list[tuple[str, str]]
+
+
+def send(settings: Settings, inbox: str, messages: list[tuple[bytes | None, Headers]]) -> None:
+    """Produce to an inbox as a publisher's plain Kafka producer would (a list of headers may
+    repeat a name)."""
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
     for value, headers in messages:
+        pairs = headers.items() if isinstance(headers, dict) else headers
         # As bytes: a str header value would be cut at its first NUL.
-        producer.produce(inbox, value, headers=[(k, v.encode()) for k, v in headers.items()])
+        encoded: list[tuple[str, str | bytes | None]] = [(k, v.encode()) for k, v in pairs]
+        producer.produce(inbox, value, headers=encoded)
     assert producer.flush(10) == 0

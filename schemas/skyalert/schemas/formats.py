@@ -11,6 +11,8 @@ a test pins to these.
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -46,7 +48,9 @@ class Format:
 
 
 def strict_json(raw: bytes) -> Any:
-    """Strict JSON: UTF-8, no NaN/Infinity, no duplicate keys; :class:`FormatRejected` otherwise."""
+    """Strict JSON (RFC 8259 as I-JSON, RFC 7493, narrows it): UTF-8, finite numbers (no NaN or
+    Infinity, no literal that overflows to it), strings of Unicode characters (no lone
+    surrogate escape), no duplicate keys; :class:`FormatRejected` otherwise."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -57,7 +61,14 @@ def strict_json(raw: bytes) -> Any:
             f"the alert is not valid UTF-8 (byte {exc.start} on line {line})",
         ) from None
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        document = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constants,
+            parse_float=_finite,
+        )
+        _no_lone_surrogates(document)
+        return document
     except json.JSONDecodeError as exc:
         raise FormatRejected(
             "malformed_json",
@@ -90,6 +101,32 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constants(name: str) -> Any:
     raise _StrictJSONError(f"{name} is not a JSON number")
+
+
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise _StrictJSONError(f"the number {literal[:40]} is too large for a 64-bit float")
+    return value
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _no_lone_surrogates(value: Any) -> None:
+    """Escapes like ``"\\ud800"`` decode to no character: such a string cannot be stored."""
+    if isinstance(value, str):
+        if not value.isascii() and _SURROGATE.search(value):
+            raise _StrictJSONError(
+                "a string holds a lone UTF-16 surrogate escape (\\ud800-\\udfff)"
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_lone_surrogates(key)
+            _no_lone_surrogates(item)
+    elif isinstance(value, list):
+        for item in value:
+            _no_lone_surrogates(item)
 
 
 def json_object(raw: bytes) -> dict[str, Any]:

@@ -71,7 +71,8 @@ class IngestStats:
 
 
 def message_headers(message: Message) -> dict[str, str]:
-    """A message's headers by lower-cased name (the first of repeats), decoded leniently."""
+    """A message's headers by lower-cased name, decoded leniently (a repeated routing header
+    refuses the message: :func:`repeated_routing_header`)."""
     raw = message.headers() or []
     pairs = raw.items() if isinstance(raw, dict) else raw
     out: dict[str, str] = {}
@@ -79,6 +80,17 @@ def message_headers(message: Message) -> dict[str, str]:
         text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value or ""
         out.setdefault(name.lower(), text)
     return out
+
+
+#: Headers that route or identify a message: a second copy makes it ambiguous.
+ROUTING_HEADERS = (TOPIC_HEADER, CONTENT_TYPE_HEADER, IDEMPOTENCY_HEADER)
+
+
+def repeated_routing_header(message: Message) -> str | None:
+    """The first routing header the message carries more than once, if any."""
+    raw = message.headers() or []
+    names = [name.lower() for name, _ in (raw.items() if isinstance(raw, dict) else raw)]
+    return next((name for name in ROUTING_HEADERS if names.count(name) > 1), None)
 
 
 def submission_of(message: Message) -> Submission:
@@ -167,7 +179,7 @@ class InboxWorker:
             if error is not None:
                 log.warning("inbox read error: %s", error)
                 continue
-            outcome = self._submit(submission_of(message))
+            outcome = self._submit(submission_of(message), repeated_routing_header(message))
             if isinstance(outcome, Accepted):
                 if outcome.delivery is not None:
                     deliveries[outcome.alert_id] = outcome.delivery
@@ -194,7 +206,16 @@ class InboxWorker:
                 asynchronous=False,
             )
 
-    def _submit(self, submission: Submission) -> Accepted | Refused:
+    def _submit(self, submission: Submission, repeated: str | None) -> Accepted | Refused:
+        if repeated is not None:
+            return self.pipeline.refuse(
+                submission,
+                Rejected(
+                    "ambiguous_headers",
+                    f"the message carries the `{repeated}` header more than once; "
+                    "send it once, so there is no doubt where and how it goes",
+                ),
+            )
         if not submission.topic:
             return self.pipeline.refuse(
                 submission,

@@ -21,6 +21,7 @@ class Reason(StrEnum):
     FORBIDDEN_TOPIC = "forbidden_topic"
     UNSUPPORTED_CONTENT_TYPE = "unsupported_content_type"
     BAD_IDEMPOTENCY_KEY = "bad_idempotency_key"
+    AMBIGUOUS_HEADERS = "ambiguous_headers"
     MALFORMED_JSON = "malformed_json"
     MALFORMED_VOEVENT = "malformed_voevent"
     MALFORMED_TEXT = "malformed_text"
@@ -43,6 +44,7 @@ STATUS = {
     Reason.FORBIDDEN_TOPIC: 403,
     Reason.UNSUPPORTED_CONTENT_TYPE: 415,
     Reason.BAD_IDEMPOTENCY_KEY: 400,
+    Reason.AMBIGUOUS_HEADERS: 400,
     Reason.MALFORMED_JSON: 400,
     Reason.MALFORMED_VOEVENT: 400,
     Reason.MALFORMED_TEXT: 400,
