@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import threading
 import uuid
@@ -60,9 +61,18 @@ def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def app_port() -> int:
+def app_socket() -> Iterator[socket.socket]:
+    """The listening socket ``app_url`` serves on, held from the start of the run so that no
+    Kafka listener or other server takes its port in the meantime."""
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        yield sock
+
+
+@pytest.fixture(scope="session")
+def app_port(app_socket: socket.socket) -> int:
     """Where ``app_url`` serves the app, and so the issuer its tokens name."""
-    return free_port()
+    port: int = app_socket.getsockname()[1]
+    return port
 
 
 @pytest.fixture(scope="session")
@@ -146,15 +156,18 @@ def settings(var_dir: Path, postgres_url: str, kafka: LocalKafka, app_port: int)
 
 
 @contextmanager
-def serving(settings: Settings, port: int | None = None) -> Iterator[str]:
+def serving(
+    settings: Settings, port: int | None = None, sock: socket.socket | None = None
+) -> Iterator[str]:
     """The web app served by a real uvicorn on a free loopback port (or ``port``, e.g. the one
-    in ``settings.public_url``); yields its base URL."""
-    port = port or free_port()
+    in ``settings.public_url``, or the bound ``sock``); yields its base URL."""
+    port = sock.getsockname()[1] if sock is not None else port or free_port()
     config = uvicorn.Config(
         create_app(settings, workers=NAMES), host="127.0.0.1", port=port, log_level="warning"
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    sockets = {"sockets": [sock]} if sock is not None else {}
+    thread = threading.Thread(target=server.run, kwargs=sockets, daemon=True)
     thread.start()
     while not server.started:
         if not thread.is_alive():
@@ -168,8 +181,8 @@ def serving(settings: Settings, port: int | None = None) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def app_url(settings: Settings) -> Iterator[str]:
-    with serving(settings, settings.port) as url:
+def app_url(settings: Settings, app_socket: socket.socket) -> Iterator[str]:
+    with serving(settings, sock=app_socket) as url:
         yield url
 
 

@@ -18,7 +18,7 @@ from skyalert.broker.core.rates import Rate
 from skyalert.broker.core.settings import Settings
 from skyalert.schemas.catalog import load_catalog
 from support.auth import token_for
-from support.gcn_examples import guano
+from support.gcn_examples import guano, guano_document
 from support.ingest import (
     BAT_DEC,
     BAT_ERROR,
@@ -194,7 +194,39 @@ def test_refusals_are_problem_documents(
     )
     if reason.startswith("malformed"):
         assert problem["errors"][0]["message"]
-        assert problem["errors"][0]["line"] is not None or b'"a": 1, "a"' in body
+        # A syntax error has a line; a strict-JSON one (duplicate key, overflow) is semantic.
+        assert problem["errors"][0]["line"] is not None or "strict JSON" in problem["detail"]
+
+
+def _exactly(size: int, **changes: object) -> bytes:
+    """A GUANO alert of exactly ``size`` bytes (padded in its free-text field)."""
+    document = guano_document(**changes)
+    document["additional_info"] = ""
+    room = size - len(json.dumps(document).encode())
+    document["additional_info"] = "x" * room
+    body = json.dumps(document).encode()
+    assert len(body) == size
+    return body
+
+
+def test_an_alert_of_exactly_the_size_limit_reaches_kafka_and_so_does_its_refusal(
+    app_url: str, settings: Settings, gcn_token: str
+) -> None:
+    limit = settings.ingest_max_bytes
+    accepted = post(app_url, GUANO_TOPIC, _exactly(limit), bearer(gcn_token, **JSON))
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["published"] is True  # Kafka acknowledged it: no endless retries
+    alert_id = accepted.json()["id"]
+    bootstrap = str(settings.kafka_bootstrap)
+    find_messages(bootstrap, GUANO_TOPIC, has_header("alert-id", alert_id.encode()))
+    refused = post(app_url, GUANO_TOPIC, _exactly(limit, ra="east"), bearer(gcn_token, **JSON))
+    assert refused.status_code == 422
+    dead = find_messages(
+        bootstrap,
+        load_catalog().dead_letter.name,
+        lambda m: len(m.value() or b"") > limit and has_header("reason", b"schema_violation")(m),
+    )
+    assert dead
 
 
 def test_ten_megabytes_are_refused_and_the_next_alert_still_gets_in(

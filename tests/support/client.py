@@ -17,7 +17,7 @@ from skyalert.broker.archive.alert_ids import new_alert_id
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.ingest.heartbeat import run_heartbeat
 from skyalert.broker.kafka.admin import sync_topics
-from skyalert.broker.kafka.config import admin_config
+from skyalert.broker.kafka.config import admin_config, message_max_bytes
 from skyalert.broker.kafka.inboxes import topics_to_sync
 from skyalert.schemas.catalog import Topic, load_catalog
 
@@ -52,7 +52,8 @@ def produce_alerts(
 def ensure_catalog_topics(settings: Settings) -> None:
     """The catalog's topics and the producers' inboxes exist in Kafka (existing ones kept)."""
     admin = AdminClient(admin_config(settings))
-    sync_topics(admin, topics_to_sync(load_catalog(), settings.inbox_partitions))
+    topics = topics_to_sync(load_catalog(), settings.inbox_partitions)
+    sync_topics(admin, topics, max_message_bytes=message_max_bytes(settings))
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.ingest.inbox_worker import InboxWorker, IngestStats
 from skyalert.broker.kafka.admin import sync_topics
+from skyalert.broker.kafka.config import message_max_bytes
 from skyalert.broker.kafka.inboxes import topics_to_sync
 from skyalert.client.alert import header_map, message_headers
 from skyalert.schemas.catalog import Catalog, load_catalog
@@ -112,8 +113,11 @@ def isolated_catalog(tag: str | None = None) -> Catalog:
 
 
 def sync_catalog(bootstrap: str, catalog: Catalog, inbox_partitions: int = 1) -> None:
+    """The catalog's topics in Kafka, as ``topics sync`` keeps them for the default settings."""
     sync_topics(
-        AdminClient({"bootstrap.servers": bootstrap}), topics_to_sync(catalog, inbox_partitions)
+        AdminClient({"bootstrap.servers": bootstrap}),
+        topics_to_sync(catalog, inbox_partitions),
+        max_message_bytes=message_max_bytes(Settings(kafka_bootstrap=bootstrap)),
     )
 
 

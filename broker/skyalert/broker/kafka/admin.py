@@ -88,9 +88,13 @@ def sync_topics(
     *,
     replication_factor: int = DEFAULT_REPLICATION,
     timeout: float = 30.0,
+    max_message_bytes: int | None = None,
 ) -> SyncReport:
-    """Create missing topics, fix drifted configs, grow partitions; idempotent."""
+    """Create missing topics, fix drifted configs, grow partitions; idempotent.
+    ``max_message_bytes`` (:func:`~skyalert.broker.kafka.config.message_max_bytes`), when
+    given, is kept on every topic so the largest alert ingest accepts always fits."""
     report = SyncReport()
+    extra = {} if max_message_bytes is None else {"max.message.bytes": str(max_message_bytes)}
     wanted = {t.name: t for t in topics}
     existing = admin.list_topics(timeout=timeout).topics
 
@@ -102,7 +106,7 @@ def sync_topics(
                     t.name,
                     num_partitions=t.partitions,
                     replication_factor=replication_factor,
-                    config=t.kafka_config(),
+                    config={**t.kafka_config(), **extra},
                 )
                 for t in missing
             ],
@@ -123,7 +127,7 @@ def sync_topics(
             current = future.result()
             changes = {
                 key: (current[key].value if key in current else None, value)
-                for key, value in topic.kafka_config().items()
+                for key, value in {**topic.kafka_config(), **extra}.items()
                 if key not in current or current[key].value != value
             }
             if changes:

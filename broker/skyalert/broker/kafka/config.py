@@ -15,6 +15,15 @@ from skyalert.broker.core.settings import Settings
 from skyalert.client.config import dotted
 
 KafkaConfig = dict[str, Any]
+#: Room above twice the ingest limit: headers, record-batch framing, a dead letter's violations.
+MESSAGE_HEADROOM = 64 * 1024
+
+
+def message_max_bytes(settings: Settings) -> int:
+    """The largest message skyalert writes to Kafka; our producers and every topic ``topics
+    sync`` keeps allow it. Twice the ingest limit, because a dead letter carries the refused
+    bytes in base64 (4/3 of them) in a JSON envelope; an accepted alert adds only headers."""
+    return 2 * settings.ingest_max_bytes + MESSAGE_HEADROOM
 
 
 def base_config(settings: Settings, **overrides: Any) -> KafkaConfig:
@@ -43,6 +52,7 @@ def producer_config(settings: Settings, **overrides: Any) -> KafkaConfig:
         "linger.ms": 2,
         "compression.type": "zstd",
         "message.timeout.ms": 30_000,
+        "message.max.bytes": message_max_bytes(settings),
     }
     return {**defaults, **base_config(settings, **overrides)}
 

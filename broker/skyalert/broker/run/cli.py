@@ -22,7 +22,7 @@ from skyalert.broker.core.errors import SkyalertError
 from skyalert.broker.core.settings import Settings, is_secret, load_settings, settings_markdown
 from skyalert.broker.ingest.schema_release import fetch_release, schema_cache
 from skyalert.broker.kafka.admin import sync_topics, wait_for_kafka
-from skyalert.broker.kafka.config import admin_config
+from skyalert.broker.kafka.config import admin_config, message_max_bytes
 from skyalert.broker.kafka.inboxes import topics_to_sync
 from skyalert.broker.kafka.kafka_node import kafka_classpath
 from skyalert.broker.run.workers import NAMES, WORKERS
@@ -115,7 +115,9 @@ def cmd_topics_sync(args: argparse.Namespace, settings: Settings) -> int:
     wait_for_kafka(config, settings.kafka_timeout)
     try:
         topics = topics_to_sync(load_catalog(), settings.inbox_partitions)
-        report = sync_topics(AdminClient(config), topics)
+        report = sync_topics(
+            AdminClient(config), topics, max_message_bytes=message_max_bytes(settings)
+        )
     except KafkaException as exc:
         raise SkyalertError(f"topic sync failed: {exc.args[0]}") from exc
     for line in report.lines():

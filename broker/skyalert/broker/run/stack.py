@@ -24,7 +24,7 @@ from skyalert.broker.core.processes import Child, spawn
 from skyalert.broker.core.running import RunningStack
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.admin import sync_topics, wait_for_kafka
-from skyalert.broker.kafka.config import admin_config
+from skyalert.broker.kafka.config import admin_config, message_max_bytes
 from skyalert.broker.kafka.inboxes import topics_to_sync
 from skyalert.broker.kafka.kafka_node import port_is_free
 from skyalert.broker.kafka.local_broker import LocalBroker, local_broker
@@ -145,7 +145,11 @@ class Stack:
         )
 
         topics = topics_to_sync(load_catalog(), settings.inbox_partitions)
-        report = sync_topics(AdminClient(admin_config(settings)), topics)
+        report = sync_topics(
+            AdminClient(admin_config(settings)),
+            topics,
+            max_message_bytes=message_max_bytes(settings),
+        )
         for line in report.lines():
             self.say(f"topics: {line}")
 
