@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what skyalert needs from Debian's packages when it is missing: Java 17+ and Maven
 # (to fetch and run the local Apache Kafka), Chromium (the portal's browser tests drive it with
-# Playwright). PostgreSQL is ensure-postgres.sh's job.
+# Playwright), Node.js and npm (the AsyncAPI project's parser checks our AsyncAPI document).
+# PostgreSQL is ensure-postgres.sh's job.
 set -euo pipefail
 
 SUDO=""
@@ -17,6 +18,8 @@ java_ok() {
 java_ok || missing+=(default-jre-headless)  # Java 17 on Debian 12, 21 on 13
 command -v mvn >/dev/null || missing+=(maven)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] && [ -z "$SUDO" ]; then

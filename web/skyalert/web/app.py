@@ -12,9 +12,9 @@ from fastapi.staticfiles import StaticFiles
 from skyalert.broker.core.settings import Settings, load_settings
 from skyalert.web import errors
 from skyalert.web.api import alerts as archive_api
+from skyalert.web.api import asyncapi, discovery, health, metrics, stream
 from skyalert.web.api import circulars as circulars_api
 from skyalert.web.api import credentials as credentials_api
-from skyalert.web.api import discovery, health, metrics, stream
 from skyalert.web.api import oauth as oauth_routes
 from skyalert.web.api import publish as publish_api
 from skyalert.web.api import subscriptions as subscriptions_api
@@ -65,6 +65,7 @@ def create_app(settings: Settings, workers: tuple[str, ...] = ()) -> FastAPI:
     app.include_router(stream.router)
     app.include_router(discovery.router)
     app.include_router(catalog_api.router)
+    app.include_router(asyncapi.router)
     app.include_router(pages.router)
     app.include_router(oauth_routes.router)
     app.include_router(upstream_login.router)
