@@ -205,3 +205,14 @@ def test_the_current_release_must_be_loaded() -> None:
     ours_only = SchemaRegistry([])
     with pytest.raises(UnknownSchemaError, match="skyalert schemas fetch"):
         ours_only.resolve("gcn/notices/swift/bat/Guano.schema.json")
+
+
+@pytest.mark.parametrize(
+    ("ra", "dec"), [(400.0, 25.0), (-1.0, 25.0), (360.0, 0.0), (10.0, 90.5), (10.0, -91.0)]
+)
+def test_an_impossible_position_is_kept_but_not_indexed(ra: float, dec: float) -> None:
+    topic = CATALOG.by_name["gcn.notices.swift.bat.guano"]
+    raw = json.dumps(guano_document(ra=ra, dec=dec)).encode()
+    checked = check_alert(topic, raw, None, gcn_registry())  # NASA's schema sets no bounds
+    assert (checked.document["ra"], checked.document["dec"]) == (ra, dec)
+    assert (checked.ra, checked.dec) == (None, None)

@@ -155,19 +155,31 @@ def _check_json(raw: bytes, schema_ref: str, registry: SchemaRegistry) -> Checke
         )
     assert isinstance(document, dict)  # every alert schema says "type": "object"
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    ra, dec = _number(document.get("ra")), _number(document.get("dec"))
+    ra, dec = _position(document)
     return CheckedAlert(
         content_type=ContentType.JSON,
         schema_id=schema_id,
         document=document,
         content_sha256=hashlib.sha256(canonical.encode()).hexdigest(),
         test=document.get("alert_tense") == "test",
-        ra=ra if dec is not None else None,
-        dec=dec if ra is not None else None,
+        ra=ra,
+        dec=dec,
         ra_dec_error=error_radius(document.get("ra_dec_error")),
         # The unified schema's event time; a notice without one is dated by its issue time.
         event_time=_datetime(document.get("trigger_time") or document.get("alert_datetime")),
     )
+
+
+def _position(document: dict[str, Any]) -> tuple[float | None, float | None]:
+    """``ra``/``dec`` of a unified-schema alert if both are a place on the sky.
+
+    NASA's schemas type them as numbers without bounds: an impossible position is archived as
+    published but indexed as none, rather than wrapped into a place it never named.
+    """
+    ra, dec = _number(document.get("ra")), _number(document.get("dec"))
+    if ra is None or dec is None or not (0 <= ra < 360 and -90 <= dec <= 90):
+        return None, None
+    return ra, dec
 
 
 def _names_another(declared: str, schema_id: str) -> bool:
