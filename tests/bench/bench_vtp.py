@@ -44,6 +44,8 @@ from support.vtp import answer, framed, root_of  # noqa: E402
 LENGTH = struct.Struct("!I")
 SENT = re.compile(rb"BAT_GRB_Pos_bench_(\d+\.\d+)_")
 SPACING = 0.05
+#: As the VTP worker's: 500 subscribers connect at once.
+BACKLOG = 1024
 
 
 def event(sent: float) -> bytes:
@@ -154,10 +156,12 @@ async def baseline_main(port: int) -> None:
         try:
             while await reader.read(65536):
                 pass
+        except ConnectionError:
+            pass
         finally:
             writers.discard(writer)
 
-    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=BACKLOG)
     loop = asyncio.get_running_loop()
     async with server:
         while line := await loop.run_in_executor(None, sys.stdin.readline):

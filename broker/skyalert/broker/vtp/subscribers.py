@@ -50,10 +50,11 @@ class Subscriber:
         self.owing_since = 0.0
         self.dropped: str | None = None
 
-    def offer(self, alert: LiveAlert) -> None:
-        """A live alert of one of this range's topics (the server calls this)."""
+    def offer(self, alert: LiveAlert, framed: bytes) -> None:
+        """A live alert of one of this range's topics, framed once for all (the server calls
+        this)."""
         ivorn = alert.document.get("ivorn")
-        if alert.xml is None or not self.grant.filter.matches(alert.document):
+        if not self.grant.filter.matches(alert.document):
             return
         key = ivorn if isinstance(ivorn, str) else alert.id
         if key in self.seen:
@@ -61,7 +62,7 @@ class Subscriber:
         self.seen[key] = None
         if len(self.seen) > RECENT_IVORNS:
             self.seen.popitem(last=False)
-        self.send(frames.frame(alert.xml.encode("utf-8")))
+        self.send(framed)
 
     def send(self, framed: bytes) -> None:
         try:
@@ -85,6 +86,9 @@ class Subscriber:
                 self.owing_since = time.monotonic()
             self.unanswered += 1
             self.writer.write(framed)
+            transport = self.writer.transport
+            if transport.get_write_buffer_size() <= transport.get_write_buffer_limits()[1]:
+                continue  # drain() would return at once; skip its timer (10k writes a burst)
             try:
                 await asyncio.wait_for(self.writer.drain(), self.limits.answer_timeout)
             except TimeoutError:
@@ -131,8 +135,12 @@ class SubscriberServer:
 
     def dispatch(self, batch: list[LiveAlert]) -> None:
         for alert in batch:
-            for subscriber in tuple(self.by_topic.get(alert.topic, ())):
-                subscriber.offer(alert)
+            subscribers = tuple(self.by_topic.get(alert.topic, ()))
+            if alert.xml is None or not subscribers:
+                continue
+            framed = frames.frame(alert.xml.encode("utf-8"))
+            for subscriber in subscribers:
+                subscriber.offer(alert, framed)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         host, port = writer.get_extra_info("peername")[:2]

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 LIVENESS_SECONDS = 10.0
 #: How often the loop looks at the stop event.
 STOP_POLL = 0.2
+#: Pending connections the kernel may hold: many subscribers reconnect at once after a restart.
+BACKLOG = 1024
 #: Seconds between attempts to start reading Kafka.
 START_RETRY = 0.5
 
