@@ -12,6 +12,7 @@ from skyalert.broker.ingest.contract import check_alert, media_type
 from skyalert.broker.ingest.reasons import Rejected
 from skyalert.schemas.catalog import load_catalog
 from skyalert.schemas.formats import strict_json
+from support.classic import bat_packet
 from support.gcn_examples import gcn_registry, guano_document
 from support.ingest import BAT_TOPIC, GUANO_TOPIC, packet
 
@@ -172,3 +173,22 @@ def test_voevent_errors_become_rejections_with_lines() -> None:
 def test_media_type_parsing() -> None:
     assert media_type('Application/JSON; Charset="UTF-8"') == ("application/json", "utf-8")
     assert media_type(None) == (None, None)
+
+
+def test_a_classic_voevent_must_be_of_its_topics_packet_type() -> None:
+    """GCN's VOEvents say their type in ``<Param name="Packet_Type">`` (61 for Swift BAT)."""
+    raw = packet("swift_bat")
+    assert check_alert(BAT, raw, None, gcn_registry()).document["params"]["Packet_Type"]
+    error = refused(raw, None, CATALOG.by_name["gcn.classic.voevent.FERMI_GBM_FLT_POS"])
+    assert error.reason == "wrong_packet_type"
+    assert error.status == 422
+    assert "packet type 61 (SWIFT_BAT_GRB_POS_ACK)" in error.detail
+    assert "publish it to gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK" in error.detail
+
+
+def test_classic_test_types_mark_their_alerts_as_tests() -> None:
+    topic = CATALOG.by_name["gcn.classic.binary.SWIFT_BAT_GRB_POS_TEST"]
+    checked = check_alert(topic, bat_packet(82), "application/octet-stream", gcn_registry())
+    assert checked.test
+    assert checked.ivorn is None
+    assert checked.document["packet"]["pkt_type"] == {"value": 82, "unit": "integer"}

@@ -22,6 +22,8 @@ MAIN_PAGES = {
     "topics": "/topics",
     "topic": "/topics/igwn.gwalert",
     "topic-voevent": "/topics/gcn.classic.voevent.SWIFT_XRT_POSITION",
+    "topic-text": "/topics/gcn.classic.text.SWIFT_BAT_GRB_POS_ACK",
+    "topic-binary": "/topics/gcn.classic.binary.LVC_EARLY_WARNING",
     "status": "/status",
     "docs": "/docs",
     **{f"docs-{slug}": f"/docs/{slug}" for slug, _ in PAGES},

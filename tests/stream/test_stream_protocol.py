@@ -62,7 +62,13 @@ def test_topic_mistakes() -> None:
     assert "did you mean igwn.gwalert" in refused(
         resolve_topics, ["igwn.gwalrt"], CATALOG, public_only
     )
-    assert "not a topic name" in refused(resolve_topics, ["IGWN.GWALERT"], CATALOG, public_only)
+    assert "did you mean igwn.gwalert" in refused(
+        resolve_topics, ["IGWN.GWALERT"], CATALOG, public_only
+    )
+    assert "did you mean gcn.classic.text.FERMI_GBM_FLT_POS" in refused(
+        resolve_topics, ["gcn.classic.text.fermi_gbm_flt_pos"], CATALOG, public_only
+    )
+    assert "not a topic name" in refused(resolve_topics, ["igwn gwalert"], CATALOG, public_only)
     assert "not a topic name" in refused(resolve_topics, [3], CATALOG, public_only)
     assert "none you may read" in refused(resolve_topics, ["igwn.early_*"], CATALOG, public_only)
     assert "more than" in refused(resolve_topics, ["igwn.gwalert"] * 101, CATALOG, public_only)

@@ -98,8 +98,8 @@ def _check_read(topic: Topic, raw: bytes, form: Format) -> CheckedAlert:
     """VOEvent, text and binary alerts: their reader's JSON form, and its position and time."""
     document = _read(form, raw)
     notice = classic.of_topic(topic.name)
-    if notice is not None and form.content_type is ContentType.BINARY:
-        _check_packet_type(topic, notice, document)
+    if notice is not None:
+        _check_packet_type(topic, notice, form, _packet_type(document))
     tense = document.get("alert_tense")
     position = document.get("position") or {}
     return CheckedAlert(
@@ -117,15 +117,29 @@ def _check_read(topic: Topic, raw: bytes, form: Format) -> CheckedAlert:
     )
 
 
-def _check_packet_type(topic: Topic, notice: classic.NoticeType, document: dict[str, Any]) -> None:
-    found = document["notice_type"]
-    if found["number"] != notice.number:
-        raise Rejected(
-            "wrong_packet_type",
-            f"the packet is a {found['name']} (pkt_type {found['number']}); {topic.name} "
-            f"takes {notice.name} packets (pkt_type {notice.number}): publish it to "
-            f"{classic.by_number()[found['number']].topic('binary')}",
-        )
+def _packet_type(document: dict[str, Any]) -> int | None:
+    """A GCN Classic notice's own type: word 0 of a packet, a VOEvent's ``Packet_Type`` param
+    (text notices name theirs in words only)."""
+    if isinstance(document.get("notice_type"), dict):
+        return int(document["notice_type"]["number"])
+    param = (document.get("params") or {}).get("Packet_Type") or {}
+    value = str(param.get("value", "")).strip()
+    return int(value) if value.isdigit() else None
+
+
+def _check_packet_type(
+    topic: Topic, notice: classic.NoticeType, form: Format, found: int | None
+) -> None:
+    if found is None or found == notice.number:
+        return
+    other = classic.by_number().get(found)
+    where = f"; publish it to {other.topic(form.name)}" if other is not None else ""
+    name = other.name if other is not None else "no GCN Classic notice type"
+    raise Rejected(
+        "wrong_packet_type",
+        f"the notice is of packet type {found} ({name}); {topic.name} takes {notice.name} "
+        f"(packet type {notice.number}){where}",
+    )
 
 
 def _parse_json(raw: bytes) -> Any:

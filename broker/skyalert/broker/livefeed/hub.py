@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from skyalert.broker.archive.alert_ids import lowest_id_at
 from skyalert.broker.core.errors import KafkaUnavailable
@@ -36,6 +36,14 @@ log = logging.getLogger(__name__)
 RECENT_IDS: Final = 10_000
 #: How often the tail looks for new partitions (a topic created after start-up).
 REFRESH_SECONDS: Final = 5.0
+#: What a partition of a topic created moments ago answers until its leader is known.
+_LEADER_MOVING: Final = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+    }
+)
 #: Alerts a replaying subscriber may buffer from the live side before it counts as slow.
 PENDING_LIMIT: Final = 10_000
 #: Replayed ids this close to the switch-over are remembered to drop their live copies.
@@ -98,18 +106,35 @@ class KafkaTail:
             found = metadata.topics.get(name)
             if found is None or found.error is not None:
                 continue
-            for partition in found.partitions:
-                if (name, partition) not in self._assigned:
+            for partition, about in found.partitions.items():
+                # A new topic's partition may have no leader yet: the next refresh takes it,
+                # from start-up time, so nothing produced meanwhile is missed.
+                if (name, partition) not in self._assigned and about.leader >= 0:
                     new.append(TopicPartition(name, partition, self._started_ms))
         if not new:
             return
         if not at_end:
             new = consumer.offsets_for_times(new, timeout=timeout)
-        for tp in new:
-            if at_end or tp.offset < 0:
-                tp.offset = consumer.get_watermark_offsets(tp, timeout=timeout, cached=False)[1]
-        consumer.incremental_assign(new)
-        self._assigned.update((tp.topic, tp.partition) for tp in new)
+        placed = [tp for tp in new if self._place(consumer, tp, timeout, at_end)]
+        if placed:
+            consumer.incremental_assign(placed)
+            self._assigned.update((tp.topic, tp.partition) for tp in placed)
+
+    @staticmethod
+    def _place(consumer: Consumer, tp: TopicPartition, timeout: float, at_end: bool) -> bool:
+        """Set where ``tp`` is read from; False while its leader is still moving (retry later)."""
+        if not (at_end or tp.offset < 0):
+            return True
+        try:
+            tp.offset = consumer.get_watermark_offsets(tp, timeout=timeout, cached=False)[1]
+        except KafkaException as exc:
+            if exc.args[0].code() not in _LEADER_MOVING:
+                raise
+            log.info(
+                "%s[%d] is not ready (%s); taken at the next refresh", tp.topic, tp.partition, exc
+            )
+            return False
+        return True
 
     def _run(self) -> None:
         consumer = self._consumer

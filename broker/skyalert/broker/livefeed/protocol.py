@@ -27,7 +27,8 @@ MAX_MESSAGE: Final = 256 * 1024
 MAX_TOPICS: Final = 100
 MAX_LAST: Final = 1000
 FORMATS: Final = ("json", "voevent")
-_PATTERN = re.compile(r"^[a-z0-9_.*]+$")
+#: Topic-name characters (GCN Classic names keep GCN's upper case) and ``*``.
+_PATTERN = re.compile(r"^[A-Za-z0-9_.*]+$")
 _SUBSCRIBE_KEYS: Final = ("type", "topics", "filter", "format", "test", "since")
 
 Format = Literal["json", "voevent"]
@@ -184,8 +185,8 @@ def resolve_topics(
     for position, pattern in enumerate(patterns):
         if not isinstance(pattern, str) or not _PATTERN.match(pattern):
             raise StreamRequestError(
-                f"topics[{position}] is not a topic name: {pattern!r} (lower-case letters, "
-                "digits, '_', '.', and '*' as a wildcard)"
+                f"topics[{position}] is not a topic name: {pattern!r} (letters, digits, '_', "
+                "'.', and '*' as a wildcard)"
             )
         if "*" in pattern:
             matched = [name for name in alert_topics if fnmatch.fnmatchcase(name, pattern)]
@@ -211,7 +212,9 @@ def resolve_topics(
 def _unknown_topic(name: str, catalog: Catalog, alert_topics: list[str]) -> str:
     if catalog.get(name) is not None:
         return f"{name} is not an alert topic; the live feed carries alert topics only"
-    close = difflib.get_close_matches(name, alert_topics, n=3, cutoff=0.5)
+    # Case-blind: GCN Classic names are upper case after gcn.classic.<flavor>.
+    folded = {topic.lower(): topic for topic in alert_topics}
+    close = [folded[t] for t in difflib.get_close_matches(name.lower(), folded, n=3, cutoff=0.5)]
     hint = f"; did you mean {', '.join(close)}?" if close else "; see GET /api/v1/topics"
     return f"unknown topic {name!r}{hint}"
 
