@@ -207,3 +207,28 @@ def test_stopped_subscription_sends_nothing_queued(
     resumed = api.patch(f"/subscriptions/{sub['id']}", {"active": True}).json()
     assert resumed["active"] is True
     assert resumed["unsubscribed_at"] is None
+
+
+def test_server_closing_the_kept_connection_is_met_with_a_new_one(
+    sending: Settings,
+    sessions: sessionmaker[Session],
+    api_for: ApiFor,
+    mailbox: Mailbox,
+    senders: SenderFor,
+) -> None:
+    """421 (the server closes the connection, RFC 5321 4.2.2): the mail waits for its retry,
+    and the sender, which keeps its connection between passes, opens a new one for it."""
+    api, sub = subscribe(sending, api_for)
+    alert_id = queue_alert(sending, sessions, sub)
+    mailbox.hook = refuse_for(sub["recipient"], "421 4.3.2 service shutting down", 1)
+    sender = senders(sending, sessions)
+    assert sender.run_once() == 0
+    assert api.get(f"/subscriptions/{sub['id']}").json()["deliveries"]["queued"] == 1
+    deadline = time.monotonic() + 10
+    while not mailbox.to(sub["recipient"]):
+        assert time.monotonic() < deadline, "the mail was not retried on a new connection"
+        sender.run_once()
+        time.sleep(0.05)
+    (mail,) = mailbox.to(sub["recipient"])
+    assert mail.message["X-Skyalert-Alert-Id"] == alert_id
+    assert api.get(f"/subscriptions/{sub['id']}").json()["deliveries"]["sent"] == 1

@@ -1,14 +1,18 @@
 """The sender on the local defaults of ``skyalert up``: SQLite, and no SMTP server (mails land
-in the outbox folder); and the deployment-wide rate limit."""
+in the outbox folder); the deployment-wide rate limit; and claims that race between workers."""
 
 from __future__ import annotations
 
 import email
 import email.policy
 import json
+import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from skyalert.auth.users import create_user
@@ -17,7 +21,7 @@ from skyalert.broker.core.db import make_engine, make_sessionmaker, utcnow
 from skyalert.broker.core.mail import outbox
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.emails import ledger
-from skyalert.broker.emails.models import EmailSubscription
+from skyalert.broker.emails.models import EmailDelivery, EmailMail, EmailSubscription
 from skyalert.broker.emails.render import Target, alert_mail, wire
 from skyalert.broker.emails.summary import summarize
 from skyalert.broker.emails.worker import mail_context
@@ -91,3 +95,40 @@ def test_global_limit_holds_the_rest(tmp_path: Path, senders: SenderFor) -> None
     assert len(list(outbox(settings).glob("*.eml"))) == 4
     with sessions() as session:
         assert len(ledger.due(session, utcnow())) == 2  # waiting, not dropped
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_claim_lost_to_another_worker_leaves_no_mail(
+    tmp_path: Path, postgres_url: str, database: str
+) -> None:
+    """Two claims of one delivery: the first gets it, the second gets nothing and leaves no
+    ``sending`` mail behind to count against the recipient's limit."""
+    url = postgres_url if database == "postgresql" else f"sqlite:///{tmp_path / 'c.db'}"
+    settings, sessions = local(tmp_path, database_url=url)
+    address = f"claim-{uuid.uuid4().hex[:8]}@example.org"
+    queue(settings, sessions, address, 1)
+    with sessions() as session:
+        (due,) = [d for d in ledger.due(session, utcnow()) if d.recipient == address]
+    with sessions.begin() as session:
+        first = ledger.claim_mail(session, address, "alert", [due.id])
+    with sessions.begin() as session:
+        second = ledger.claim_mail(session, address, "alert", [due.id])
+        if second is None:
+            session.rollback()
+    assert first is not None
+    mail_id, raws = first
+    assert list(raws) == [due.id]
+    assert raws[due.id] is not None
+    assert second is None
+    with sessions() as session:
+        assert ledger.mails_by_recipient(session, utcnow() - timedelta(hours=1), [address]) == {
+            address: 1
+        }
+        assert session.get(EmailMail, mail_id) is not None
+    # The PostgreSQL database is the whole run's: an active subscription to every alert would
+    # get mail from the workers of later tests.
+    with sessions.begin() as session:
+        session.execute(delete(EmailDelivery).where(EmailDelivery.id == due.id))
+        session.execute(delete(EmailMail).where(EmailMail.recipient == address))
+        session.execute(delete(EmailSubscription).where(EmailSubscription.recipient == address))
+    sessions.kw["bind"].dispose()

@@ -82,12 +82,20 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def commit_unflushed(session: Session) -> None:
-    """Let this transaction's commit return before the database's disk has it (PostgreSQL's
-    ``synchronous_commit = off``): it is visible at once and survives a crash of this process,
-    not one of the database server, which may forget the last fraction of a second of commits."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit = off"))
+def unflushed_engine(engine: Engine) -> Engine:
+    """An engine for writes whose commits need not wait for the database's disk: on PostgreSQL
+    a small pool of its own with ``synchronous_commit = off`` (a commit is visible at once and
+    survives a crash of this process, not one of the database server, which may forget the
+    last fraction of a second of commits); on SQLite ``engine`` itself."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    return create_engine(
+        engine.url,
+        pool_pre_ping=True,
+        pool_size=2,
+        max_overflow=2,
+        connect_args={"options": "-c synchronous_commit=off"},
+    )
 
 
 @contextmanager
