@@ -53,6 +53,11 @@ def _q(value: str) -> str:
     return json.dumps(value)
 
 
+def install_line(request: Request) -> str:
+    """This server hands out its own client (web/portal/client_index.py)."""
+    return f"pip install --extra-index-url {request.discovery['server']}/simple skyalert-client"
+
+
 def librdkafka_config(request: Request) -> dict[str, str]:
     """The consumer properties any librdkafka (or Java) client needs for this server."""
     kafka = request.discovery["kafka"]
@@ -78,7 +83,7 @@ def librdkafka_config(request: Request) -> dict[str, str]:
 
 def python_client(request: Request) -> str:
     topics = ", ".join(_q(t) for t in request.topics)
-    return f"""# pip install skyalert-client
+    return f"""# {install_line(request)}
 from skyalert.client import Consumer
 
 consumer = Consumer(
@@ -98,7 +103,7 @@ finally:
 
 def python_stream(request: Request) -> str:
     topics = ", ".join(_q(t) for t in request.topics)
-    return f"""# pip install skyalert-client
+    return f"""# {install_line(request)}
 import asyncio
 
 from skyalert.client import stream
@@ -158,7 +163,7 @@ def cli(request: Request) -> str:
     topics = " ".join(shlex.quote(t) for t in request.topics)
     voevent = " --format voevent" if request.format == "voevent" else ""
     websocket = " --websocket" if request.channel == "websocket" else ""
-    return f"""pip install skyalert-client
+    return f"""{install_line(request)}
 export SKYALERT_CLIENT_SERVER={shlex.quote(str(request.discovery["server"]))}
 export SKYALERT_CLIENT_ID={shlex.quote(request.client_id)}
 export SKYALERT_CLIENT_SECRET={shlex.quote(request.secret)}
