@@ -448,3 +448,51 @@ def test_voevent_alerts_as_xml_or_as_their_json_form(
     assert alert.xml is not None
     assert ivorn in alert.xml
     assert alert.payload == {}
+
+
+def test_the_cli_and_a_library_program_on_one_credential_each_get_every_alert(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    settings: Settings,
+    server_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client_id, secret = make_credential(
+        settings, make_user(settings, groups=["producers.gcn"]), "all"
+    )
+    monkeypatch.setenv("SKYALERT_CLIENT_ID", client_id)
+    monkeypatch.setenv("SKYALERT_CLIENT_SECRET", secret)
+    tag = uuid.uuid4().hex
+    alert_id = publish_frb(tmp_path, capsys, server_url, tag)
+    # A program with the library's defaults (as the README's) reads the alert, commits it and
+    # stays in its group.
+    program = Consumer(client_id, secret, server_url)
+    with within(60):
+        alert = next(iter(program.alerts(TOPIC, filter=json.loads(mine(tag)))))
+    program.commit_alert(alert)
+    try:
+        assert alert.id == alert_id
+        code, out, err = run(
+            capsys, "listen", "--server", server_url, TOPIC, "--filter", mine(tag), "--count", "1"
+        )
+        assert code == 0, err
+        assert json.loads(out)["id"] == alert_id
+        assert "other member" not in err
+        # Joining the program's own group is allowed, with a warning that alerts get split.
+        with subprocess.Popen(
+            [str(CLI), "listen", "--server", server_url, TOPIC, "--group-id", client_id],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        ) as shared:
+            try:
+                assert shared.stderr is not None
+                with within(60):
+                    line = shared.stderr.readline()
+                assert f"consumer group {client_id} already has 1 other member" in line
+                assert "splits the alerts" in line
+            finally:
+                shared.send_signal(signal.SIGINT)
+                shared.wait(30)
+    finally:
+        program.close()

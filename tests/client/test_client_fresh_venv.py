@@ -1,9 +1,10 @@
-"""Issue 8's acceptance, literally: a venv holding only ``pip install ./client``, against a
-running ``skyalert up`` (its Kafka listener for subscribers speaks SASL/OAUTHBEARER), receives
-alerts published over HTTP with the README's examples and the CLI."""
+"""Issue 8's acceptance, literally: a venv holding only the client, installed from a running
+``skyalert up``'s own package index (issue 20), receives alerts published over HTTP with the
+README's examples and the CLI (the Kafka listener for subscribers speaks SASL/OAUTHBEARER)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import signal
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from skyalert.broker.core.settings import Settings
@@ -29,26 +31,6 @@ from support.stream import Publisher, guano, post_json
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "client" / "README.md").read_text("utf-8")
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def bin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv with the client distribution only (from PyPI: confluent-kafka, websockets)."""
-    env_dir = tmp_path_factory.mktemp("client-venv")
-    venv.EnvBuilder(with_pip=True).create(env_dir)
-    subprocess.run(
-        [
-            str(env_dir / "bin" / "python"),
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            str(ROOT / "client"),
-        ],
-        check=True,
-    )
-    return env_dir / "bin"
 
 
 @dataclass(frozen=True)
@@ -71,6 +53,55 @@ def stack(tmp_path_factory: pytest.TempPathFactory, kafka_classpath_str: str) ->
         yield Stack(info["portal"].rstrip("/"), settings)
     finally:
         assert up.interrupt() == 0
+
+
+@pytest.fixture(scope="module")
+def bin_dir(tmp_path_factory: pytest.TempPathFactory, stack: Stack) -> Path:
+    """A fresh venv with the client only, installed as the portal says: from the running
+    server's own package index (its dependencies, confluent-kafka and websockets, from PyPI)."""
+    page = httpx.get(f"{stack.url}/docs/websocket").text
+    found = re.search(r"pip install (--extra-index-url (\S+) skyalert-client)", page)
+    assert found is not None, "the portal shows no install line"
+    assert found.group(2) == f"{stack.url}/simple"
+    env_dir = tmp_path_factory.mktemp("client-venv")
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    pip = [str(env_dir / "bin" / "python"), "-m", "pip"]
+    subprocess.run(
+        [*pip, "install", "-q", "--disable-pip-version-check", *found.group(1).split()],
+        check=True,
+    )
+    shown = subprocess.run(
+        [
+            *pip,
+            "download",
+            "--no-deps",
+            "-d",
+            str(env_dir / "got"),
+            "--index-url",
+            f"{stack.url}/simple",
+            "skyalert-client",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "skyalert_client-" in shown.stdout
+    return env_dir / "bin"
+
+
+def test_the_portal_index_follows_pep_503(stack: Stack) -> None:
+    assert 'href="skyalert-client/"' in httpx.get(f"{stack.url}/simple/").text
+    moved = httpx.get(f"{stack.url}/simple/skyalert-client")
+    assert moved.status_code == 301
+    assert moved.headers["location"] == "/simple/skyalert-client/"
+    page = httpx.get(f"{stack.url}/simple/skyalert-client/").text
+    (href,) = re.findall(r'href="([^"]+)"', page)
+    name, _, fragment = href.partition("#sha256=")
+    wheel = httpx.get(f"{stack.url}/simple/skyalert-client/{name}")
+    assert wheel.status_code == 200
+    assert hashlib.sha256(wheel.content).hexdigest() == fragment
+    assert httpx.get(f"{stack.url}/simple/other-project/").status_code == 404
+    assert httpx.get(f"{stack.url}/simple/skyalert-client/secret.key").status_code == 404
 
 
 @pytest.fixture(scope="module")

@@ -181,7 +181,7 @@ def test_a_classic_voevent_must_be_of_its_topics_packet_type() -> None:
     assert check_alert(BAT, raw, None, gcn_registry()).document["params"]["Packet_Type"]
     error = refused(raw, None, CATALOG.by_name["gcn.classic.voevent.FERMI_GBM_FLT_POS"])
     assert error.reason == "wrong_packet_type"
-    assert error.status == 422
+    assert error.http_status == 422
     assert "packet type 61 (SWIFT_BAT_GRB_POS_ACK)" in error.detail
     assert "publish it to gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK" in error.detail
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from skyalert.client.alert import Alert
 from skyalert.client.catalog import fetch_catalog
-from skyalert.client.config import ENV_PREFIX
+from skyalert.client.config import ENV_PREFIX, default_group_id
 from skyalert.client.consumer import STALL_TIMEOUT, Consumer
 from skyalert.client.discovery import fetch_discovery, normalise_server
 from skyalert.client.errors import ConfigurationError, SkyalertClientError
@@ -35,6 +35,7 @@ from skyalert.client.tokens import fetch_token
 from skyalert.client.version import __version__
 
 PROG = "skyalert-client"
+
 EPILOG = f"""\
 Credentials come from --server/--client-id, then {ENV_PREFIX}SERVER, {ENV_PREFIX}ID and
 {ENV_PREFIX}SECRET, then what `{PROG} login` stored. Details: `{PROG} COMMAND --help`.
@@ -138,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--out-dir", type=Path, metavar="DIR", help="write each alert to DIR/TOPIC/ID.json|.xml"
     )
     listen.add_argument(
-        "--group-id", help="Kafka consumer group (default: your client id; Kafka only)"
+        "--group-id",
+        help="Kafka consumer group (default: <your client id>.cli, distinct from the "
+        "library's and the quickstart snippets'; Kafka only)",
     )
     listen.add_argument(
         "--count", type=int, metavar="N", help="stop after N alerts (default: run until Ctrl-C)"
@@ -238,8 +241,10 @@ def run_listen(args: argparse.Namespace) -> int:
         )
     server, client_id, secret = _credentials(args, need_secret=False)
     options = _kafka_options(args.kafka_options)
-    if args.group_id:
-        options["group.id"] = args.group_id
+    # Its own group: a library program with the same credential must not split the alerts.
+    options["group.id"] = (
+        args.group_id or options.get("group.id") or default_group_id(client_id, "cli")
+    )
     # A stop (Ctrl-C, kill, systemd, docker stop) never cuts an alert in half, and leaves the
     # group at once, so a restarted listener need not wait for Kafka to notice this one is gone.
     with GracefulStop() as stop:

@@ -69,12 +69,12 @@ def split_own(config: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[st
     return own, kafka
 
 
-def default_group_id(client_id: str | None) -> str:
+def default_group_id(client_id: str | None, program: str | None = None) -> str:
     """Stable, so a restart resumes where it stopped; the server only allows groups that
-    start with the credential's client id."""
-    if client_id:
-        return client_id
-    return f"skyalert-client.{_user()}"
+    start with the credential's client id. ``program`` ("cli", a quickstart snippet's name)
+    gives each program its own group, so each gets every alert."""
+    base = client_id or f"skyalert-client.{_user()}"
+    return f"{base}.{program}" if program else base
 
 
 def _user() -> str:

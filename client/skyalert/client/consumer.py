@@ -33,6 +33,7 @@ from skyalert.client.errors import (
     StallError,
 )
 from skyalert.client.filters import Filter, compile_filter
+from skyalert.client.groups import warn_if_shared
 from skyalert.client.kafka_errors import (
     FailureLatch,
     Reporter,
@@ -181,6 +182,7 @@ class Consumer(confluent_kafka.Consumer):
 
     def _iterate(self, plan: _Plan) -> Iterator[Alert]:
         self._plan = plan
+        warn_if_shared(self._config, self.group_id)
         self._subscribe(plan)
         last_commit = quiet_since = time.monotonic()
         try:

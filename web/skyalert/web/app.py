@@ -25,7 +25,7 @@ from skyalert.web.middleware.timing import ServerTiming
 from skyalert.web.portal import account as account_pages
 from skyalert.web.portal import admin as admin_pages
 from skyalert.web.portal import alerts as alert_pages
-from skyalert.web.portal import api_docs, pages, upstream_login
+from skyalert.web.portal import api_docs, client_index, pages, upstream_login
 from skyalert.web.portal import circulars as circular_pages
 from skyalert.web.portal import docs as docs_pages
 from skyalert.web.portal import email as email_pages
@@ -76,6 +76,7 @@ def create_app(settings: Settings, workers: tuple[str, ...] = ()) -> FastAPI:
     app.include_router(circulars_api.router)
     app.include_router(subscriptions_api.router)
     app.include_router(email_pages.router)
+    app.include_router(client_index.router)
     portals = (
         topic_pages,
         alert_pages,

@@ -53,7 +53,19 @@ def _q(value: str) -> str:
     return json.dumps(value)
 
 
-def librdkafka_config(request: Request) -> dict[str, str]:
+def install_line(request: Request) -> str:
+    """This server hands out its own client (web/portal/client_index.py)."""
+    return f"pip install --extra-index-url {request.discovery['server']}/simple skyalert-client"
+
+
+def group_of(request: Request, snippet: str) -> str:
+    """Each snippet its own consumer group, named after the client id as the server requires
+    and distinct from ``skyalert-client listen``'s (``<id>.cli``): run several, each gets
+    every alert (one group's members would split them)."""
+    return f"{request.client_id}.{snippet}"
+
+
+def librdkafka_config(request: Request, snippet: str) -> dict[str, str]:
     """The consumer properties any librdkafka (or Java) client needs for this server."""
     kafka = request.discovery["kafka"]
     config = {
@@ -68,9 +80,8 @@ def librdkafka_config(request: Request) -> dict[str, str]:
             "sasl.oauthbearer.client.secret": request.secret,
             "sasl.oauthbearer.token.endpoint.url": str(request.discovery["token_endpoint"]),
         }
-    # The server lets a credential use only consumer groups named after its client id.
     config |= {
-        "group.id": request.client_id,
+        "group.id": group_of(request, snippet),
         "auto.offset.reset": "earliest",
     }
     return config
@@ -78,13 +89,15 @@ def librdkafka_config(request: Request) -> dict[str, str]:
 
 def python_client(request: Request) -> str:
     topics = ", ".join(_q(t) for t in request.topics)
-    return f"""# pip install skyalert-client
+    return f"""# {install_line(request)}
 from skyalert.client import Consumer
 
 consumer = Consumer(
     client_id={_q(request.client_id)},
     client_secret={_q(request.secret)},
     server={_q(request.discovery["server"])},
+    # This program's own group: `skyalert-client listen` uses another, so both get every alert.
+    group_id={_q(group_of(request, "python"))},
 )
 # Alerts arrive oldest unread first; stop (Ctrl-C) and start again to continue where you stopped.
 try:
@@ -98,7 +111,7 @@ finally:
 
 def python_stream(request: Request) -> str:
     topics = ", ".join(_q(t) for t in request.topics)
-    return f"""# pip install skyalert-client
+    return f"""# {install_line(request)}
 import asyncio
 
 from skyalert.client import stream
@@ -128,7 +141,9 @@ except KeyboardInterrupt:
 
 
 def python_confluent(request: Request) -> str:
-    config = "\n".join(f"    {_q(k)}: {_q(v)}," for k, v in librdkafka_config(request).items())
+    config = "\n".join(
+        f"    {_q(k)}: {_q(v)}," for k, v in librdkafka_config(request, "confluent").items()
+    )
     topics = ", ".join(_q(t) for t in request.topics)
     return f"""# pip install confluent-kafka
 from confluent_kafka import Consumer
@@ -158,7 +173,7 @@ def cli(request: Request) -> str:
     topics = " ".join(shlex.quote(t) for t in request.topics)
     voevent = " --format voevent" if request.format == "voevent" else ""
     websocket = " --websocket" if request.channel == "websocket" else ""
-    return f"""pip install skyalert-client
+    return f"""{install_line(request)}
 export SKYALERT_CLIENT_SERVER={shlex.quote(str(request.discovery["server"]))}
 export SKYALERT_CLIENT_ID={shlex.quote(request.client_id)}
 export SKYALERT_CLIENT_SECRET={shlex.quote(request.secret)}
@@ -199,7 +214,7 @@ socket.onmessage = (event) => {{
 
 
 def properties(request: Request) -> str:
-    lines = [f"{k}={v}" for k, v in librdkafka_config(request).items()]
+    lines = [f"{k}={v}" for k, v in librdkafka_config(request, "kafka").items()]
     topics = ", ".join(request.topics)
     return (
         "# librdkafka (C, C++, Go, .NET, Rust …) consumer properties; subscribe to:\n"
