@@ -16,6 +16,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from skyalert.auth import cli as auth_cli
+from skyalert.broker.circulars import cli as circulars_cli
 from skyalert.broker.core import migrate
 from skyalert.broker.core.db import check_database, make_engine, make_sessionmaker
 from skyalert.broker.core.errors import SkyalertError
@@ -258,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_kafka_fetch
     )
     auth_cli.register(sub)
+    circulars_cli.register(sub)
     return parser
 
 
