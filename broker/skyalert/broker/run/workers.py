@@ -64,6 +64,20 @@ def _maintenance(
     return "maintenance stopped"
 
 
+def _circulars_mail(
+    settings: Settings, sessions: Sessions, stop: threading.Event, live: Liveness
+) -> str:
+    from skyalert.broker.circulars.mailin import serve
+    from skyalert.broker.circulars.service import Circulars
+    from skyalert.broker.ingest.pipeline import IngestPipeline
+
+    pipeline = IngestPipeline.build(settings, sessions, load_catalog())
+    try:
+        return serve(Circulars(pipeline), stop, live)
+    finally:
+        pipeline.close()
+
+
 WORKERS: dict[str, Worker] = {
     w.name: w
     for w in (
@@ -76,6 +90,7 @@ WORKERS: dict[str, Worker] = {
         ),
         Worker("email", "mail alerts to email subscriptions", _email, scalable=True),
         Worker("maintenance", "idle-credential warnings and expiry, Kafka ACL sync", _maintenance),
+        Worker("circulars-mail", "take GCN Circulars by email (SMTP) and answer", _circulars_mail),
     )
 }
 NAMES: tuple[str, ...] = tuple(WORKERS)
