@@ -11,10 +11,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from skyalert.broker.circulars import search, submission
+from skyalert.broker.circulars import export, search, submission
+from skyalert.broker.circulars.forms import gcn_json
 from skyalert.broker.circulars.importer import import_archive
 from skyalert.broker.circulars.models import Circular, CircularVersion
 from skyalert.broker.circulars.submission import Draft
+from skyalert.broker.core import migrate
 from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.run.cli import main
@@ -134,3 +136,36 @@ def test_cli_refuses_what_it_cannot_read(
     junk.write_bytes(b"\x1f\x8b not really gzip")
     assert main(["circulars", "import", str(junk)]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_bulk_archive_round_trips_and_is_rebuilt_on_change(
+    empty_database: Settings, tmp_path: Path
+) -> None:
+    engine = make_engine(empty_database)
+    mirror_engine = make_engine(Settings(var_dir=tmp_path / "mirror"))
+    migrate.upgrade(mirror_engine)
+    try:
+        sessions, mirror = make_sessionmaker(engine), make_sessionmaker(mirror_engine)
+        source = archive(tmp_path / "in.tar.gz", [as_file(generated(n)) for n in range(1, 51)])
+        import_archive(sessions, source)
+        built = export.archive_path(sessions, tmp_path / "cache", "json")
+        assert export.archive_path(sessions, tmp_path / "cache", "json") == built  # cached
+        copied = import_archive(mirror, built)
+        assert (copied.added, copied.refused) == (50, [])
+        with sessions() as a, mirror() as b:
+            assert [gcn_json(c) for c in a.scalars(select(Circular).order_by(Circular.number))] == [
+                gcn_json(c) for c in b.scalars(select(Circular).order_by(Circular.number))
+            ]
+        with sessions.begin() as session:
+            submission.correct(session, 7, Draft("GRB 240007A: corrected", "New text"), "Mod")
+        rebuilt = export.archive_path(sessions, tmp_path / "cache", "json")
+        assert rebuilt != built
+        assert not built.exists()  # the stale one is gone
+        text = export.archive_path(sessions, tmp_path / "cache", "txt")
+        with tarfile.open(text) as tar:
+            member = tar.extractfile("archive.txt/7.txt")
+            assert member is not None
+            assert "SUBJECT: GRB 240007A: corrected" in member.read().decode()
+    finally:
+        engine.dispose()
+        mirror_engine.dispose()

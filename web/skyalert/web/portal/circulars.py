@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
@@ -18,8 +18,8 @@ from skyalert.auth import ratelimit
 from skyalert.auth.models import User
 from skyalert.auth.scopes import CIRCULAR_MODERATE, CIRCULAR_SUBMIT
 from skyalert.auth.users import scopes_of_user
-from skyalert.broker.circulars import endorsements, search, submission
-from skyalert.broker.circulars.errors import CircularError
+from skyalert.broker.circulars import endorsements, export, search, submission
+from skyalert.broker.circulars.errors import CircularError, CircularNotFound
 from skyalert.broker.circulars.forms import CircularText, byline, citation, gcn_json, gcn_text
 from skyalert.broker.circulars.models import FORMATS, Circular, CircularVersion
 from skyalert.broker.circulars.render import markdown_html
@@ -105,6 +105,18 @@ async def atom(request: Request, state: State) -> Response:
         updated=max((c.edited_at or c.created_at for c in page.circulars), default=None),
     )
     return Response(response.body, media_type="application/atom+xml")
+
+
+@router.get("/circulars/archive.{kind}.tar.gz")
+async def bulk_archive(state: State, kind: str) -> Response:
+    """Every circular in GCN's JSON (``json``) or text (``txt``) form, one file each."""
+    if kind not in ("json", "txt"):
+        raise CircularNotFound("the archive comes as archive.json.tar.gz or archive.txt.tar.gz")
+    folder = state.settings.var_dir / "circulars"
+    path = await run_in_threadpool(
+        export.archive_path, state.sessions, folder, "json" if kind == "json" else "txt"
+    )
+    return FileResponse(path, media_type="application/gzip", filename=f"archive.{kind}.tar.gz")
 
 
 @router.get("/circulars/new", response_class=HTMLResponse)
