@@ -9,12 +9,12 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from circulars.conftest import author
-from portal.conftest import browser, browser_page, logged_in
+from portal.conftest import browser, browser_page, console_errors, logged_in
 from skyalert.broker.core.settings import Settings
 from support.browser import accessibility_problems
 
 pytestmark = pytest.mark.usefixtures("topics")
-__all__ = ["browser"]  # the module-scoped Chromium fixture
+__all__ = ["browser", "console_errors"]  # fixtures of tests/portal
 
 BODY = "The afterglow is **bright**.\n\n<script>document.title='pwned'</script>\n"
 
@@ -41,7 +41,7 @@ def test_submit_with_live_preview_and_find_it(
         expect(page.locator("#circular-body strong")).to_have_text("bright")
         assert page.title() != "pwned"
         page.goto("/circulars")
-        page.get_by_label("Search").fill('subject:"251212A" bright')
-        page.get_by_role("button", name="Search").click()
+        page.get_by_role("searchbox", name="Search").fill('subject:"251212A" bright')
+        page.get_by_role("button", name="Search", exact=True).click()
         expect(page.locator(f'a[href="/circulars/{number}"]')).to_be_visible()
         assert accessibility_problems(page) == []

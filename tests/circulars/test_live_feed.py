@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("topics")
 async def test_circular_on_the_live_feed(settings: Settings, app_url: str) -> None:
     ada = author(settings, app_url)
     subject = f"EP251211a: fast X-ray transient {uuid.uuid4().hex[:8]}"
-    async with open_feed(app_url) as ws:
+    async with open_feed(app_url, ada.token) as ws:
         answer = await subscribe(
             ws,
             topics=["gcn.circulars.*"],
