@@ -18,16 +18,21 @@ from skyalert.auth import ratelimit
 from skyalert.auth.models import User
 from skyalert.auth.scopes import CIRCULAR_MODERATE, CIRCULAR_SUBMIT
 from skyalert.auth.users import scopes_of_user
+from skyalert.broker.archive.store import Alert
 from skyalert.broker.circulars import endorsements, export, search, submission
 from skyalert.broker.circulars.errors import CircularError, CircularNotFound
+from skyalert.broker.circulars.events import event_of
 from skyalert.broker.circulars.forms import CircularText, byline, citation, gcn_json, gcn_text
 from skyalert.broker.circulars.models import FORMATS, Circular, CircularVersion
+from skyalert.broker.circulars.notices import notices_of
 from skyalert.broker.circulars.render import markdown_html
 from skyalert.broker.circulars.submission import Draft
 from skyalert.broker.core.errors import SkyalertError
 from skyalert.broker.core.mail import send_mail
+from skyalert.schemas.catalog import Role
 from skyalert.web.api.circulars import circulars_of
 from skyalert.web.middleware.csrf import check_csrf
+from skyalert.web.portal.archive_views import readable_topics
 from skyalert.web.portal.pages import LoggedIn, Viewer, render
 from skyalert.web.state import AppState, State
 
@@ -283,17 +288,23 @@ async def decide(
 
 @router.get("/circulars/events/{event:path}", response_class=HTMLResponse)
 async def event_page(request: Request, state: State, viewer: Viewer, event: str) -> HTMLResponse:
-    """Everything about one event: its circulars, oldest first."""
-    page = await state.read(
-        lambda s: search.run(s, search.Search(event_id=event, limit=search.MAX_PAGE))
-    )
-    circulars = sorted(page.circulars, key=lambda c: c.number)
+    """Everything about one event: its circulars and its notices, oldest first."""
+    named = event_of(event)
+    topics = [t.name for t in readable_topics(state, viewer) if t.role is Role.ALERTS]
+
+    def read(session: Session) -> tuple[list[Circular], list[Alert]]:
+        page = search.run(session, search.Search(event_id=event, limit=search.MAX_PAGE))
+        found = notices_of(session, named, topics) if named else []
+        return sorted(page.circulars, key=lambda c: c.number), found
+
+    circulars, notices = await state.read(read)
     return render(
         request,
         "circulars/event.html",
-        status_code=200 if circulars else 404,
+        status_code=200 if circulars or notices else 404,
         event=event,
         circulars=circulars,
+        notices=notices,
     )
 
 
