@@ -7,9 +7,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from skyalert.auth.models import User
+from skyalert.broker.core import migrate
 from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.settings import Settings
 from support.auth import get_token, make_credential, make_user
@@ -53,3 +56,29 @@ def author(
         row.name, row.affiliation = name, affiliation
     engine.dispose()
     return Author(user, email, get_token(app_url, *credential))
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def empty_database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    """Settings of a new, migrated database of its own (PostgreSQL or SQLite), dropped after."""
+    folder = tmp_path_factory.mktemp("db")
+    if request.param == "sqlite":
+        settings = Settings(var_dir=folder)
+    else:
+        admin_url: str = request.getfixturevalue("postgres_admin_url")
+        name = f"skyalert_circ_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        settings = Settings(var_dir=folder, database_url=url)
+    engine = make_engine(settings)
+    migrate.upgrade(engine)
+    engine.dispose()
+    yield settings
+    if request.param == "postgresql":
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -4,7 +4,9 @@ Markdown shown escaped or sanitised on every page that shows it."""
 from __future__ import annotations
 
 import json
+import random
 import re
+import uuid
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from xml.etree import ElementTree
@@ -14,10 +16,12 @@ import pytest
 
 from circulars.conftest import author
 from skyalert.broker.core.settings import Settings
-from support.auth import DEFAULT_PASSWORD
+from skyalert.schemas.validation import schema_directory
+from support.auth import DEFAULT_PASSWORD, token_for
 from support.ingest import find_messages
 
 pytestmark = pytest.mark.usefixtures("topics")
+EXAMPLES = schema_directory().joinpath("examples")
 
 HOSTILE_SUBJECT = 'GRB 251204A: <script>alert("s")</script> & "quotes"'
 HOSTILE_BODY = """# Afterglow
@@ -209,3 +213,35 @@ def test_moderator_correction_makes_version_two_and_streams_both(
     )
     assert refused.status_code == 403
     assert httpx.get(f"{app_url}/api/v1/circulars/{number}").json()["version"] == 2
+
+
+def test_event_page_shows_circulars_beside_notices(
+    settings: Settings, app_url: str, browser: httpx.Client
+) -> None:
+    notice = json.loads(EXAMPLES.joinpath("igwn.gwalert.example.json").read_text("utf-8"))
+    superevent = f"S2406{uuid.uuid4().int % 100:02d}{''.join(random.choices('abcdefgh', k=3))}"
+    notice["superevent_id"] = superevent
+    publisher = token_for(settings, app_url, groups=["producers.igwn"])
+    published = httpx.post(
+        f"{app_url}/api/v1/topics/igwn.gwalert/alerts",
+        json=notice,
+        headers={"Authorization": f"Bearer {publisher}"},
+        timeout=30,
+    )
+    assert published.status_code == 201, published.text
+    ada = author(settings, app_url)
+    event = f"LIGO/Virgo/KAGRA {superevent}"
+    created = httpx.post(
+        f"{app_url}/api/v1/circulars",
+        json={"subject": f"{event}: Identification of a GW candidate", "body": "Found."},
+        headers={"Authorization": f"Bearer {ada.token}"},
+        timeout=30,
+    )
+    number = created.json()["circularId"]
+    page = browser.get(f"/circulars/events/{event}")
+    assert page.status_code == 200
+    assert f'href="/circulars/{number}"' in page.text
+    assert f'href="/alerts/{published.json()["id"]}"' in page.text
+    detail = browser.get(f"/circulars/{number}").text
+    assert f'href="/circulars/events/{event}"' in detail
+    assert browser.get("/circulars/events/GRB 000000A").status_code == 404

@@ -38,12 +38,17 @@ REAL = [
 
 @pytest.mark.parametrize(("subject", "event", "kind"), REAL)
 def test_event_of_real_subjects(subject: str, event: str, kind: str) -> None:
-    assert event_of(subject) == Event(event, kind)
+    found = event_of(subject)
+    assert found is not None
+    assert (found.id, found.kind) == (event, kind)
 
 
 def test_the_event_named_first_wins_and_none_when_none() -> None:
     assert event_of("IceCube-250101A and GRB 250101B: joint search") == Event(
         "IceCube-250101A", "neutrino"
+    )
+    assert event_of("LIGO/Virgo/KAGRA S240615dg: update") == Event(
+        "LIGO/Virgo/KAGRA S240615dg", "gw", ("superevent_id", "S240615dg")
     )
     assert event_of("Swift-XRT observations of the Galactic centre") is None
     assert event_of("GRB 2210: too short to be a name") is None

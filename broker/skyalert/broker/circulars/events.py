@@ -24,13 +24,15 @@ class EventPattern:
     pattern: re.Pattern[str]
     name: str
     case: CaseRule
+    notice_field: str | None = None
 
-    def normalise(self, match: re.Match[str]) -> str:
+    def event(self, match: re.Match[str]) -> Event:
         found = match.groupdict()
-        event = found["id"]
-        event = event.upper() if self.case == "upper" else event
-        event = event.lower() if self.case == "lower" else event
-        return self.name.format(id=event, observatory=found.get("observatory") or "")
+        key = found["id"]
+        key = key.upper() if self.case == "upper" else key
+        key = key.lower() if self.case == "lower" else key
+        name = self.name.format(id=key, observatory=found.get("observatory") or "")
+        return Event(name, self.kind, (self.notice_field, key) if self.notice_field else None)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class Event:
 
     id: str
     kind: str
+    #: ``(field, value)`` of JSON notices about the same event, when notices carry its id.
+    notice_key: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ class EventRules:
         for order, rule in enumerate(self.patterns):
             match = rule.pattern.search(subject)
             if match is not None and (best is None or match.start() < best[0]):
-                best = (match.start(), order, Event(rule.normalise(match), rule.kind))
+                best = (match.start(), order, rule.event(match))
         return best[2] if best else None
 
     def names_a_mission(self, subject: str) -> bool:
@@ -73,7 +77,13 @@ def event_rules() -> EventRules:
     text = resources.files(__package__).joinpath("event_patterns.json").read_text("utf-8")
     data = json.loads(text)
     patterns = tuple(
-        EventPattern(p["kind"], re.compile(p["pattern"], re.IGNORECASE), p["name"], p["case"])
+        EventPattern(
+            p["kind"],
+            re.compile(p["pattern"], re.IGNORECASE),
+            p["name"],
+            p["case"],
+            p.get("notice_field"),
+        )
         for p in data["patterns"]
     )
     return EventRules(patterns, tuple(data["keywords"]))

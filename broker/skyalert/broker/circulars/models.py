@@ -68,3 +68,21 @@ class CircularCounter(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     next_number: Mapped[int] = mapped_column(Integer)
+
+
+class Endorsement(Base):
+    """A request to become a submitter, sent to one existing submitter, and its outcome."""
+
+    __tablename__ = "circular_endorsements"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    requester_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    endorser_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: ``pending``, ``approved``, ``rejected`` or ``reported`` (as spam).
+    status: Mapped[str] = mapped_column(String(10))
+    #: Keyed hash of the endorser's mail link; cleared once decided.
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -122,6 +122,18 @@ class Settings(BaseSettings):
         "unset: mails are written to the outbox folder in the var folder.",
     )
     mail_from: str = Field(default="skyalert <noreply@localhost>", description="From: of mails.")
+    circulars_mail_host: str = Field(
+        default="127.0.0.1",
+        description="Address the inbound SMTP endpoint for GCN Circulars "
+        "(`skyalert worker circulars-mail`) listens on.",
+    )
+    circulars_mail_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port of the inbound circulars SMTP endpoint; 0 picks a free port and logs it. "
+        "Put it behind an MTA that checks SPF/DKIM: the endpoint trusts the From address.",
+    )
     heartbeat_interval: float = Field(
         default=1.0, gt=0, description="Seconds between heartbeat messages."
     )

@@ -23,7 +23,7 @@ from skyalert.broker.emails.models import EmailSubscription
 from skyalert.broker.emails.recipients import check_recipient, owner
 from skyalert.broker.emails.render import FORMATS
 from skyalert.client.filters import FilterError, compile_filter
-from skyalert.schemas.catalog import Catalog, Role, Topic
+from skyalert.schemas.catalog import Catalog, Topic
 from skyalert.schemas.formats import ContentType
 
 MAX_TOPICS = 50
@@ -39,7 +39,7 @@ def _topic(catalog: Catalog, principal: Principal, name: object) -> Topic:
         close = difflib.get_close_matches(name, catalog.by_name.keys(), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else "; see GET /api/v1/topics"
         raise InvalidSubscription(f"topics: there is no topic named {name!r}{hint}")
-    if topic.role is not Role.ALERTS:
+    if topic not in catalog.alert_topics:  # alerts and circulars; not the broker's plumbing
         raise InvalidSubscription(f"topics: {name} carries no alerts; it cannot be mailed")
     if not principal.may_read(topic):
         raise TopicNotAllowed(

@@ -16,6 +16,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from skyalert.auth import cli as auth_cli
+from skyalert.broker.circulars import cli as circulars_cli
 from skyalert.broker.core import migrate
 from skyalert.broker.core.db import check_database, make_engine, make_sessionmaker
 from skyalert.broker.core.errors import SkyalertError
@@ -275,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--version", help="a release other than SKYALERT_GCN_SCHEMA_VERSION")
     fetch.set_defaults(func=cmd_schemas_fetch)
     auth_cli.register(sub)
+    circulars_cli.register(sub)
     return parser
 
 

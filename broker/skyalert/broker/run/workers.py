@@ -71,6 +71,20 @@ def _vtp(settings: Settings, sessions: Sessions, stop: threading.Event, live: Li
     return f"VTP worker stopped after serving {served} subscribers"
 
 
+def _circulars_mail(
+    settings: Settings, sessions: Sessions, stop: threading.Event, live: Liveness
+) -> str:
+    from skyalert.broker.circulars.mailin import serve
+    from skyalert.broker.circulars.service import Circulars
+    from skyalert.broker.ingest.pipeline import IngestPipeline
+
+    pipeline = IngestPipeline.build(settings, sessions, load_catalog())
+    try:
+        return serve(Circulars(pipeline), stop, live)
+    finally:
+        pipeline.close()
+
+
 WORKERS: dict[str, Worker] = {
     w.name: w
     for w in (
@@ -84,6 +98,7 @@ WORKERS: dict[str, Worker] = {
         Worker("email", "mail alerts to email subscriptions", _email, scalable=True),
         Worker("maintenance", "idle-credential warnings and expiry, Kafka ACL sync", _maintenance),
         Worker("vtp", "VOEvent Transport Protocol ports for subscribers and authors", _vtp),
+        Worker("circulars-mail", "take GCN Circulars by email (SMTP) and answer", _circulars_mail),
     )
 }
 NAMES: tuple[str, ...] = tuple(WORKERS)

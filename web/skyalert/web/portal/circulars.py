@@ -10,22 +10,31 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
+from skyalert.auth import ratelimit
+from skyalert.auth.models import User
 from skyalert.auth.scopes import CIRCULAR_MODERATE, CIRCULAR_SUBMIT
-from skyalert.broker.circulars import search, submission
-from skyalert.broker.circulars.errors import CircularError
-from skyalert.broker.circulars.forms import CircularText, citation, gcn_json, gcn_text
+from skyalert.auth.users import scopes_of_user
+from skyalert.broker.archive.store import Alert
+from skyalert.broker.circulars import endorsements, export, search, submission
+from skyalert.broker.circulars.errors import CircularError, CircularNotFound
+from skyalert.broker.circulars.events import event_of
+from skyalert.broker.circulars.forms import CircularText, byline, citation, gcn_json, gcn_text
 from skyalert.broker.circulars.models import FORMATS, Circular, CircularVersion
+from skyalert.broker.circulars.notices import notices_of
 from skyalert.broker.circulars.render import markdown_html
 from skyalert.broker.circulars.submission import Draft
 from skyalert.broker.core.errors import SkyalertError
+from skyalert.broker.core.mail import send_mail
+from skyalert.schemas.catalog import Role
 from skyalert.web.api.circulars import circulars_of
 from skyalert.web.middleware.csrf import check_csrf
+from skyalert.web.portal.archive_views import readable_topics
 from skyalert.web.portal.pages import LoggedIn, Viewer, render
-from skyalert.web.state import State
+from skyalert.web.state import AppState, State
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form()]
@@ -103,6 +112,18 @@ async def atom(request: Request, state: State) -> Response:
     return Response(response.body, media_type="application/atom+xml")
 
 
+@router.get("/circulars/archive.{kind}.tar.gz")
+async def bulk_archive(state: State, kind: str) -> Response:
+    """Every circular in GCN's JSON (``json``) or text (``txt``) form, one file each."""
+    if kind not in ("json", "txt"):
+        raise CircularNotFound("the archive comes as archive.json.tar.gz or archive.txt.tar.gz")
+    folder = state.settings.var_dir / "circulars"
+    path = await run_in_threadpool(
+        export.archive_path, state.sessions, folder, "json" if kind == "json" else "txt"
+    )
+    return FileResponse(path, media_type="application/gzip", filename=f"archive.{kind}.tar.gz")
+
+
 @router.get("/circulars/new", response_class=HTMLResponse)
 async def new(
     request: Request, viewer: LoggedIn, subject: str = "", body: str = ""
@@ -175,19 +196,115 @@ async def submit(
     return RedirectResponse(f"/circulars/{published.number}", status_code=303)
 
 
+def _endorsement_context(state: AppState) -> endorsements.Context:
+    return endorsements.Context(state.settings, state.auth.secret, state.catalog)
+
+
+async def _endorsement_page(
+    request: Request, state: State, user_id: int, notice: str = "", status_code: int = 200
+) -> HTMLResponse:
+    def read(session: Session) -> tuple[bool, list[tuple[str, str]]]:
+        user = session.get(User, user_id)
+        assert user is not None
+        asked = []
+        for row in endorsements.requests_of(session, user):
+            endorser = session.get(User, row.endorser_id)
+            asked.append((endorser.email if endorser else "(deleted)", row.status))
+        return CIRCULAR_SUBMIT in scopes_of_user(session, user_id, state.catalog), asked
+
+    is_submitter, asked = await state.read(read)
+    return render(
+        request,
+        "circulars/endorsements.html",
+        status_code=status_code,
+        is_submitter=is_submitter,
+        asked=asked,
+        notice=notice,
+    )
+
+
+@router.get("/circulars/endorsements", response_class=HTMLResponse)
+async def endorsement_page(request: Request, state: State, viewer: LoggedIn) -> HTMLResponse:
+    """Ask an existing submitter to endorse you; see your requests."""
+    return await _endorsement_page(request, state, viewer.user_id)
+
+
+@router.post("/circulars/endorsements", response_model=None)
+async def ask_endorsement(
+    request: Request, state: State, viewer: LoggedIn, endorser: Text = ""
+) -> Response:
+    form = dict(await request.form())
+    check_csrf(request, state.auth.secret, str(form.get("csrf_token", "")))
+    bucket = f"endorse:{viewer.user_id}"
+    rate = state.settings.rate_limit_circulars
+    await run_in_threadpool(ratelimit.hit, state.sessions, bucket, rate, "endorsement requests")
+    ctx = _endorsement_context(state)
+
+    def ask(session: Session) -> endorsements.Sent:
+        user = session.get(User, viewer.user_id)
+        assert user is not None
+        return endorsements.request(session, ctx, user, endorser)
+
+    try:
+        sent = await state.write(ask)
+    except CircularError as exc:
+        return await _endorsement_page(request, state, viewer.user_id, str(exc), exc.http_status)
+    if sent.mail is not None:
+        await run_in_threadpool(send_mail, state.settings, sent.mail)
+    # The same answer whether or not the address is a submitter's: nothing leaks.
+    notice = (
+        "If that address belongs to a circular submitter, they have been asked by mail. "
+        "You will get a mail when they decide."
+    )
+    return await _endorsement_page(request, state, viewer.user_id, notice)
+
+
+@router.get("/circulars/endorsements/decide", response_class=HTMLResponse)
+async def decide_page(request: Request, state: State, viewer: Viewer, token: str = "") -> Response:
+    """The endorser's page behind the mail link: who asks, and approve / reject / report."""
+    found = await state.read(
+        lambda session: endorsements.pending_for(session, state.auth.secret, token)[1]
+    )
+    return render(
+        request,
+        "circulars/decide.html",
+        requester=byline(found.name, found.affiliation, found.email),
+        token=token,
+    )
+
+
+@router.post("/circulars/endorsements/decide", response_model=None)
+async def decide(
+    request: Request, state: State, viewer: Viewer, token: Text = "", decision: Text = ""
+) -> Response:
+    form = dict(await request.form())
+    check_csrf(request, state.auth.secret, str(form.get("csrf_token", "")))
+    chosen = endorsements.as_decision(decision)
+    ctx = _endorsement_context(state)
+    mail = await state.write(lambda session: endorsements.decide(session, ctx, token, chosen))
+    await run_in_threadpool(send_mail, state.settings, mail)
+    return render(request, "circulars/decided.html", outcome=endorsements.OUTCOME[chosen])
+
+
 @router.get("/circulars/events/{event:path}", response_class=HTMLResponse)
 async def event_page(request: Request, state: State, viewer: Viewer, event: str) -> HTMLResponse:
-    """Everything about one event: its circulars, oldest first."""
-    page = await state.read(
-        lambda s: search.run(s, search.Search(event_id=event, limit=search.MAX_PAGE))
-    )
-    circulars = sorted(page.circulars, key=lambda c: c.number)
+    """Everything about one event: its circulars and its notices, oldest first."""
+    named = event_of(event)
+    topics = [t.name for t in readable_topics(state, viewer) if t.role is Role.ALERTS]
+
+    def read(session: Session) -> tuple[list[Circular], list[Alert]]:
+        page = search.run(session, search.Search(event_id=event, limit=search.MAX_PAGE))
+        found = notices_of(session, named, topics) if named else []
+        return sorted(page.circulars, key=lambda c: c.number), found
+
+    circulars, notices = await state.read(read)
     return render(
         request,
         "circulars/event.html",
-        status_code=200 if circulars else 404,
+        status_code=200 if circulars or notices else 404,
         event=event,
         circulars=circulars,
+        notices=notices,
     )
 
 

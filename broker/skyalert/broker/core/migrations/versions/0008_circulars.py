@@ -1,6 +1,6 @@
 """GCN Circulars: current text, versions, the number counter and the full-text vector.
 
-Revision ID: 0008
+Revision ID: circulars1
 Revises: 0007
 Create Date: 2026-12-07
 """
@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 
 import skyalert.broker.core.db
 
-revision = "0008"
+revision = "circulars1"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
