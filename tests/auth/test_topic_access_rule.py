@@ -6,8 +6,17 @@ import pytest
 
 from skyalert.auth.kafka_acls import credential_bindings
 from skyalert.auth.principal import Principal, may_view
-from skyalert.auth.scopes import ADMIN, READ_PUBLIC, may_publish, may_read, topic_read_scope
+from skyalert.auth.scopes import (
+    ADMIN,
+    READ_PUBLIC,
+    may_publish,
+    may_read,
+    publish_scope,
+    topic_read_scope,
+)
+from skyalert.client import TopicInfo
 from skyalert.schemas.catalog import Topic, Visibility, load_catalog
+from skyalert.schemas.formats import format_of
 
 CATALOG = load_catalog()
 RESTRICTED = [t for t in CATALOG.topics if t.visibility is Visibility.RESTRICTED]
@@ -57,3 +66,13 @@ def test_kafka_acls_follow_the_same_rule() -> None:
     named = {b.name for b in bindings}
     assert {t.name for t in RESTRICTED if may_read({f"read:{group}"}, t)} <= named
     assert not {t.name for t in RESTRICTED if not may_read({f"read:{group}"}, t)} & named
+
+
+@pytest.mark.parametrize("topic", CATALOG.topics, ids=lambda t: t.name)
+def test_the_clients_copy_of_the_rule_agrees(topic: Topic) -> None:
+    """The client cannot import the server; its scope names must still be the server's."""
+    entry = {**topic.model_dump(mode="json"), "namespace": topic.namespace}
+    info = TopicInfo.from_json(entry)
+    assert info.read_scope == topic_read_scope(topic)
+    assert info.publish_scope == publish_scope(topic.namespace)
+    assert info.format == format_of(topic.content_type).name
