@@ -218,7 +218,11 @@ def test_bad_searches(app_url: str, params: dict[str, Any], status: int) -> None
 def test_restricted_topics_need_their_group(
     app_url: str, settings: Settings, gcn_token: str
 ) -> None:
-    alert_id = publish(app_url, gcn_token, RESTRICTED_TOPIC, unique_bat())
+    # A VOEvent on a GCN Classic topic must be of its packet type: LVC_EARLY_WARNING is 163.
+    early = unique_bat().replace(
+        b'"Packet_Type" dataType="string" value="61"', b'"Packet_Type" value="163"'
+    )
+    alert_id = publish(app_url, gcn_token, RESTRICTED_TOPIC, early)
     url = f"{app_url}/api/v1/alerts/{alert_id}"
     consumer = token_for(settings, app_url)
     partner = token_for(settings, app_url, groups=["restricted.lvk_early"])
