@@ -130,6 +130,36 @@ def test_topic_catalog_groups_topics_by_mission(page: Page) -> None:
     page.wait_for_url("**/topics/igwn.gwalert")
 
 
+def _fermi(name: str) -> bool:
+    topic = load_catalog().by_name[name]
+    return "fermi" in f"{topic.name} {topic.title} {topic.mission} {topic.instrument}".lower()
+
+
+def test_searching_the_catalog_for_fermi_leaves_the_fermi_topics(page: Page) -> None:
+    catalog = load_catalog()
+    assert len(catalog.alert_topics) >= 200
+    page.goto("/topics")
+    page.get_by_label("Search topics").fill("fermi")
+    shown = page.locator("tr[data-topic]:visible")
+    names = [shown.nth(i).get_attribute("data-topic") or "" for i in range(shown.count())]
+    expected = sorted(t.name for t in catalog.alert_topics if _fermi(t.name))
+    assert sorted(names) == expected
+    assert len(expected) > 5  # the JSON topics and GCN Classic's in three formats
+    assert page.locator("#topic-search-count").inner_text() == (
+        f"{len(expected)} of {len(catalog.alert_topics)} topics"
+    )
+    # No mission section is left showing without a topic in it.
+    headings = page.locator("section[data-topic-group]:visible h2").all_inner_texts()
+    assert set(headings) == {catalog.by_name[n].mission for n in expected}
+
+
+def test_the_catalog_search_works_without_javascript(app_url: str) -> None:
+    text = httpx.get(app_url + "/topics", params={"q": "fermi gbm text"}, timeout=10).text
+    listed = set(re.findall(r'<tr data-topic="([^"]+)"', text))
+    assert listed
+    assert all(name.startswith("gcn.classic.text.FERMI_GBM") for name in listed), listed
+
+
 def test_unknown_topic_is_a_clear_html_error(app_url: str) -> None:
     response = httpx.get(app_url + "/topics/igwn.gwalrt")
     assert response.status_code == 404

@@ -92,6 +92,20 @@ def test_topics_show_rates_and_a_running_total(local_member_page: Page) -> None:
     assert "per day" in local_page.locator(f'label:has(input[value="{GUANO_TOPIC}"])').inner_text()
 
 
+def test_any_topic_of_a_long_catalog_can_be_found_and_picked(local_member_page: Page) -> None:
+    local_page = local_member_page
+    local_page.goto("/quickstart")
+    name = "gcn.classic.text.FERMI_GBM_GND_POS"
+    local_page.get_by_label("Search topics").fill("fermi gnd text")
+    visible = local_page.locator("label.topic-choice:visible")
+    assert visible.count() >= 1
+    local_page.locator(f'input[value="{name}"]').check()
+    assert local_page.locator("#total-topics").inner_text() == "1"
+    local_page.get_by_label("Search topics").fill("")
+    assert local_page.locator("label.topic-choice:visible").count() > 200
+    assert local_page.locator(f'input[value="{name}"]').is_checked()
+
+
 def test_existing_credential_leaves_the_secret_to_fill_in(
     local_member_page: Page, settings: Settings, member: User
 ) -> None:

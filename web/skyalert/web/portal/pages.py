@@ -17,10 +17,12 @@ from skyalert.auth.sessions import COOKIE
 from skyalert.web.middleware.csrf import csrf_token
 from skyalert.web.portal.archive_views import latest_alerts, readable_topics
 from skyalert.web.portal.system_status import system_status
+from skyalert.web.portal.topic_search import format_label, search_text
 from skyalert.web.state import State
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parents[1] / "templates")
+templates.env.globals.update(topic_search_text=search_text, format_label=format_label)
 
 
 async def portal_viewer(request: Request, state: State) -> Principal | None:

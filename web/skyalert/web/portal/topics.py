@@ -14,6 +14,7 @@ from skyalert.schemas.catalog import Topic
 from skyalert.schemas.fields import example_alert, schema_fields
 from skyalert.web.portal.archive_views import latest_alerts, readable_topics
 from skyalert.web.portal.pages import Viewer, render
+from skyalert.web.portal.topic_search import topic_matches
 from skyalert.web.state import AppState, State
 
 router = APIRouter(include_in_schema=False)
@@ -32,14 +33,21 @@ def by_mission(topics: tuple[Topic, ...]) -> list[tuple[str, list[Topic]]]:
 
 
 @router.get("/topics", response_class=HTMLResponse)
-async def topic_catalog(request: Request, state: State, viewer: Viewer) -> HTMLResponse:
+async def topic_catalog(
+    request: Request, state: State, viewer: Viewer, q: str = ""
+) -> HTMLResponse:
+    """The catalog by mission; ``q`` narrows it (JavaScript narrows it as you type)."""
     rates = await run_in_threadpool(alert_rates, state)
+    topics = tuple(t for t in state.catalog.alert_topics if topic_matches(t, q))
     return render(
         request,
         "topics.html",
-        missions=by_mission(state.catalog.alert_topics),
+        missions=by_mission(topics),
         rates=rates,
         catalog=state.catalog,
+        q=q,
+        shown=len(topics),
+        total=len(state.catalog.alert_topics),
     )
 
 
