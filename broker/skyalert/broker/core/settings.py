@@ -32,6 +32,35 @@ ENV_PREFIX = "SKYALERT_"
 RateSetting = Annotated[Rate, NoDecode, BeforeValidator(Rate.setting), PlainSerializer(str)]
 
 
+class Mirror(BaseModel):
+    """An upstream broker whose topics ``skyalert worker mirror`` takes in (SKYALERT_MIRRORS).
+
+    Upstream is any Kafka: NASA's GCN, SCiMMA, another skyalert. With ``token_url`` the client
+    logs in as GCN's public Kafka expects: SASL OAUTHBEARER, ``sasl.oauthbearer.method=oidc``,
+    client credentials.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    bootstrap: str
+    security_protocol: Literal["SASL_SSL", "SASL_PLAINTEXT", "SSL", "PLAINTEXT"] = "SASL_SSL"
+    token_url: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    #: Upstream topic -> local topic (a catalog alert topic).
+    topics: dict[str, str]
+    #: Where a new mirror starts upstream: only what comes from now on, or all it still keeps.
+    start: Literal["latest", "earliest"] = "latest"
+    #: Upstream consumer group; a skyalert or GCN upstream wants it to start with the client id.
+    group_id: str | None = None
+    #: More librdkafka options for the upstream consumer.
+    config: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    def __repr__(self) -> str:  # the settings page: never the secret
+        return repr(self.model_dump(mode="json", exclude={"client_secret"}, exclude_defaults=True))
+
+
 class VtpRange(BaseModel):
     """What VTP subscribers from one address range receive (the most specific range wins)."""
 
@@ -318,6 +347,14 @@ class Settings(BaseSettings):
         ge=1,
         description="VOEvents queued per VTP subscriber; one that falls this far behind is "
         "dropped.",
+    )
+    mirrors: list[Mirror] = Field(
+        default_factory=list,
+        description="Upstream brokers `skyalert worker mirror` takes alerts from, as JSON: "
+        '[{"name": "gcn", "bootstrap": "kafka.gcn.nasa.gov:9092", "token_url": '
+        '"https://auth.gcn.nasa.gov/oauth2/token", "client_id": "…", "client_secret": "…", '
+        '"topics": {"gcn.notices.swift.bat.guano": "gcn.notices.swift.bat.guano"}}]. Each '
+        "alert goes through the local data contract; provenance is kept.",
     )
     vtp_subscribers: list[VtpRange] = Field(
         default_factory=lambda: [

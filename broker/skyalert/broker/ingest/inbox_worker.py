@@ -113,25 +113,42 @@ def submission_of(message: Message) -> Submission:
 
 
 class InboxWorker:
+    """Topics read by a consumer group, each message through the pipeline, then committed.
+
+    By default the inboxes of our own cluster; :class:`~skyalert.broker.ingest.mirror` reads
+    an upstream broker's topics with the same loop."""
+
+    #: The re-publisher and the pruning of old refusals: once per deployment's ingest workers.
+    chores = True
+
     def __init__(
         self,
         settings: Settings,
         sessions: sessionmaker[Session],
         catalog: Catalog,
         group_id: str = INGEST_GROUP,
+        *,
+        consumer: Consumer | None = None,
+        topics: list[str] | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.catalog = catalog
         self.pipeline = IngestPipeline.build(settings, sessions, catalog)
         self.sender = self.pipeline.sender
-        self.consumer = Consumer(consumer_config(settings, group_id))
-        self.inboxes = [t.name for t in inbox_topics(catalog, settings.inbox_partitions)]
+        self.consumer = consumer or Consumer(consumer_config(settings, group_id))
+        self.topics = topics or [t.name for t in inbox_topics(catalog, settings.inbox_partitions)]
         self.stats = IngestStats()
 
+    def submission(self, message: Message) -> Submission:
+        return submission_of(message)
+
+    def ambiguity(self, message: Message) -> str | None:
+        return repeated_routing_header(message)
+
     def run(self, stop: threading.Event, liveness: Liveness | None = None) -> IngestStats:
-        self.consumer.subscribe(self.inboxes)
-        log.info("ingest worker reading %s", ", ".join(self.inboxes))
+        self.consumer.subscribe(self.topics)
+        log.info("%s reading %s", type(self).__name__, ", ".join(self.topics))
         backoff = 0.0
         next_chores = next_beat = 0.0
         next_prune = time.monotonic() + 60.0
@@ -151,10 +168,10 @@ class InboxWorker:
                     continue
                 now = time.monotonic()
                 try:
-                    if now >= next_chores:
+                    if self.chores and now >= next_chores:
                         next_chores = now + REPUBLISH_EVERY
                         self.republish()
-                    if now >= next_prune:
+                    if self.chores and now >= next_prune:
                         next_prune = now + PRUNE_EVERY
                         self.prune()
                     if liveness is not None and now >= next_beat:
@@ -179,7 +196,7 @@ class InboxWorker:
             if error is not None:
                 log.warning("inbox read error: %s", error)
                 continue
-            outcome = self._submit(submission_of(message), repeated_routing_header(message))
+            outcome = self._submit(self.submission(message), self.ambiguity(message))
             if isinstance(outcome, Accepted):
                 if outcome.delivery is not None:
                     deliveries[outcome.alert_id] = outcome.delivery

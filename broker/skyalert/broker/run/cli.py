@@ -26,7 +26,7 @@ from skyalert.broker.kafka.admin import sync_topics, wait_for_kafka
 from skyalert.broker.kafka.config import admin_config, message_max_bytes
 from skyalert.broker.kafka.inboxes import topics_to_sync
 from skyalert.broker.kafka.kafka_node import kafka_classpath
-from skyalert.broker.run.workers import NAMES, WORKERS
+from skyalert.broker.run.workers import NAMES, WORKERS, wanted
 from skyalert.client.discovery import fetch_discovery
 from skyalert.client.errors import SkyalertClientError
 from skyalert.client.publish import content_type_for, publish
@@ -58,7 +58,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # No per-message deflate: it would compress every live-feed alert once per socket and keep
     # a zlib context per socket (tests/bench/bench_stream.py measures the fan-out).
     uvicorn.run(
-        create_app(settings, workers=NAMES),
+        create_app(settings, workers=wanted(settings)),
         host=host,
         port=port,
         log_level=settings.log_level.lower(),

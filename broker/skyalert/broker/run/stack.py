@@ -28,7 +28,7 @@ from skyalert.broker.kafka.config import admin_config, message_max_bytes
 from skyalert.broker.kafka.inboxes import topics_to_sync
 from skyalert.broker.kafka.kafka_node import port_is_free
 from skyalert.broker.kafka.local_broker import LocalBroker, local_broker
-from skyalert.broker.run.workers import NAMES, WORKERS
+from skyalert.broker.run.workers import WORKERS, wanted
 from skyalert.schemas.catalog import load_catalog
 
 Say = Callable[[str], None]
@@ -167,7 +167,7 @@ class Stack:
             for port, name in enumerate(_numbered("web", self.scale.web), start=settings.port)
         ] + [
             Service(name, _cli("worker", worker), self.logs / f"{name}.log", env)
-            for worker in NAMES
+            for worker in wanted(settings)
             for name in _numbered(worker, self.scale.count(worker))
         ]
         for service in self.services:

@@ -28,6 +28,13 @@ class Worker:
     run: Run
     #: Several may run at once (they share a Kafka consumer group): ``skyalert up --NAME N``.
     scalable: bool = False
+    #: Whether ``skyalert up`` starts it with these settings (a mirror needs mirrors).
+    wanted: Callable[[Settings], bool] = lambda _settings: True
+
+
+def wanted(settings: Settings) -> tuple[str, ...]:
+    """The workers ``skyalert up`` starts, and the status page expects, with these settings."""
+    return tuple(name for name, worker in WORKERS.items() if worker.wanted(settings))
 
 
 def _heartbeat(
@@ -71,6 +78,13 @@ def _vtp(settings: Settings, sessions: Sessions, stop: threading.Event, live: Li
     return f"VTP worker stopped after serving {served} subscribers"
 
 
+def _mirror(settings: Settings, sessions: Sessions, stop: threading.Event, live: Liveness) -> str:
+    from skyalert.broker.ingest.mirror import run_mirrors
+
+    stats = run_mirrors(settings, sessions, load_catalog(), stop, live)
+    return "mirror stopped: " + "; ".join(str(s) for s in stats)
+
+
 def _circulars_mail(
     settings: Settings, sessions: Sessions, stop: threading.Event, live: Liveness
 ) -> str:
@@ -99,8 +113,14 @@ WORKERS: dict[str, Worker] = {
         Worker("maintenance", "idle-credential warnings and expiry, Kafka ACL sync", _maintenance),
         Worker("vtp", "VOEvent Transport Protocol ports for subscribers and authors", _vtp),
         Worker("circulars-mail", "take GCN Circulars by email (SMTP) and answer", _circulars_mail),
+        Worker(
+            "mirror",
+            "take in upstream brokers' topics (SKYALERT_MIRRORS) through the pipeline",
+            _mirror,
+            wanted=lambda settings: bool(settings.mirrors),
+        ),
     )
 }
 NAMES: tuple[str, ...] = tuple(WORKERS)
 
-__all__ = ["NAMES", "WORKERS", "Worker"]
+__all__ = ["NAMES", "WORKERS", "Worker", "wanted"]
