@@ -50,7 +50,7 @@ def test_unacknowledged_circular_is_republished(
             lambda m: json.loads(m.value() or b"{}").get("circularId") == number,
         )
         assert dict(message.headers() or [])["schema"] == (
-            b"https://schemas.skyalert.org/v1/skyalert/circular.schema.json"
+            b"https://gcn.nasa.gov/schema/v7.2.3/gcn/circulars.schema.json"  # NASA's own
         )
     with sessions() as session:
         ids = [a.id for a in alerts]

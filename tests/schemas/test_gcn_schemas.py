@@ -41,7 +41,9 @@ CATALOG = load_catalog()
 GCN_JSON_TOPICS = [
     t
     for t in CATALOG.topics
-    if t.content_type is ContentType.JSON and not str(t.schema_ref).startswith(SCHEMA_BASE_URI)
+    if t.content_type is ContentType.JSON
+    and not str(t.schema_ref).startswith(SCHEMA_BASE_URI)
+    and not t.name.startswith("gcn.circulars.")  # our sub-topics of GCN's circulars stream
 ]
 
 

@@ -55,14 +55,15 @@ def archive_version(
     key = hashlib.sha256(f"circular:{circular.number}:{circular.version}".encode()).hexdigest()
     alerts = []
     for topic in topics_for(pipeline, circular):
-        violations = pipeline.registry.violations(topic.schema_ref or "", document)
+        schema_id = pipeline.registry.resolve(topic.schema_ref or "")  # GCN's circulars schema
+        violations = pipeline.registry.violations(schema_id, document)
         if violations:  # our own form breaking our own schema is a bug, never the author's
             raise AssertionError(f"circular {circular.number} breaks its schema: {violations}")
         alert = Alert(
             id=new_alert_id(),
             topic=topic.name,
             content_type=ContentType.JSON.value,
-            schema_id=topic.schema_ref,
+            schema_id=schema_id,
             sender=circular.sub or "skyalert.circulars",
             source=circular.submitted_how,
             received_at=utcnow(),
