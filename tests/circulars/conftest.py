@@ -80,5 +80,6 @@ def empty_database(
     yield settings
     if request.param == "postgresql":
         with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            # Without FORCE: the server then stops its own autovacuum workers, which FORCE may not.
+            connection.execute(text(f'DROP DATABASE "{name}"'))
         admin.dispose()

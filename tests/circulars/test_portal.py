@@ -245,3 +245,36 @@ def test_event_page_shows_circulars_beside_notices(
     detail = browser.get(f"/circulars/{number}").text
     assert f'href="/circulars/events/{event}"' in detail
     assert browser.get("/circulars/events/GRB 000000A").status_code == 404
+
+
+def test_moderator_withdraws_spam_everywhere(
+    settings: Settings, app_url: str, browser: httpx.Client
+) -> None:
+    spammer = author(settings, app_url)
+    subject = f"GRB 251214A: cheap pills {uuid.uuid4().hex[:6]}"
+    created = httpx.post(
+        f"{app_url}/api/v1/circulars",
+        json={"subject": subject, "body": "Buy now."},
+        headers={"Authorization": f"Bearer {spammer.token}"},
+        timeout=30,
+    )
+    number = created.json()["circularId"]
+    log_in(browser, spammer.email)  # a submitter may not withdraw
+    token = csrf_of(browser.get(f"/circulars/{number}/edit"))
+    assert (
+        browser.post(f"/circulars/{number}/withdraw", data={"csrf_token": token}).status_code == 403
+    )
+    moderator = author(settings, app_url, groups=("circular-moderator",))
+    log_in(browser, moderator.email)
+    page = browser.get(f"/circulars/{number}/edit")
+    assert "Withdraw circular" in page.text
+    done = browser.post(f"/circulars/{number}/withdraw", data={"csrf_token": csrf_of(page)})
+    assert done.status_code == 303
+    gone = httpx.get(f"{app_url}/api/v1/circulars/{number}")
+    assert gone.status_code == 410
+    assert gone.headers["content-type"] == "application/problem+json"
+    assert browser.get(f"/circulars/{number}").status_code == 410
+    assert browser.get(f"/circulars/{number}.json").status_code == 410
+    found = httpx.get(f"{app_url}/api/v1/circulars", params={"query": f'subject:"{subject}"'})
+    assert found.json()["circulars"] == []
+    assert f"/circulars/{number}<" not in browser.get("/circulars.atom").text

@@ -74,7 +74,8 @@ def pg_sessions(postgres_admin_url: str) -> Iterator[sessionmaker[Session]]:
     yield _filled(engine)
     engine.dispose()
     with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        # Without FORCE: the server then stops its own autovacuum workers, which FORCE may not.
+        connection.execute(text(f'DROP DATABASE "{name}"'))
     admin.dispose()
 
 

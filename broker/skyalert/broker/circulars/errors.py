@@ -29,3 +29,9 @@ class NotASubmitter(CircularError):
 
 class CircularNotFound(CircularError):
     http_status = 404
+
+
+class CircularWithdrawn(CircularError):
+    """Moderators withdrew it; its number is never given to another circular."""
+
+    http_status = 410

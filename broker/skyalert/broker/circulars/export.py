@@ -27,16 +27,17 @@ BATCH = 500
 
 
 def stamp(session: Session) -> str:
-    """Changes whenever a circular is added or corrected."""
-    count, top, edited, versions = session.execute(
+    """Changes whenever a circular is added, corrected or withdrawn."""
+    count, top, edited, versions, withdrawn = session.execute(
         select(
             func.count(Circular.number),
             func.max(Circular.number),
             func.max(Circular.edited_at),
             func.sum(Circular.version),
+            func.count(Circular.withdrawn_at),
         )
     ).one()
-    seen = f"{count}:{top}:{to_ms(edited) if edited else 0}:{versions}"
+    seen = f"{count}:{top}:{to_ms(edited) if edited else 0}:{versions}:{withdrawn}"
     return hashlib.sha256(seen.encode()).hexdigest()[:16]
 
 
@@ -59,7 +60,12 @@ def _build(sessions: sessionmaker[Session], path: Path, kind: Kind) -> None:
     os.close(handle)
     try:
         with tarfile.open(staging, "w:gz") as tar, sessions() as session:
-            query = select(Circular).order_by(Circular.number).execution_options(yield_per=BATCH)
+            query = (
+                select(Circular)
+                .where(Circular.withdrawn_at.is_(None))
+                .order_by(Circular.number)
+                .execution_options(yield_per=BATCH)
+            )
             for circular in session.scalars(query):
                 if kind == "json":
                     document = gcn_json(circular, circular.submitted_how)

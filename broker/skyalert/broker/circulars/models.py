@@ -36,6 +36,8 @@ class Circular(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     edited_by: Mapped[str | None] = mapped_column(String(800))
+    #: Set when moderators withdrew it as spam: hidden everywhere, its number never reused.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     search_vector: Mapped[str | None] = mapped_column(SEARCH_VECTOR)
 
 

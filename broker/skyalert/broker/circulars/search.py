@@ -112,7 +112,7 @@ def run(session: Session, search: Search) -> Page:
     limit = max(1, min(search.limit, MAX_PAGE))
     page = max(1, search.page)
     postgres = session.get_bind().dialect.name == "postgresql"
-    statement: Select[Any] = select(Circular)
+    statement: Select[Any] = select(Circular).where(Circular.withdrawn_at.is_(None))
     if parsed.alternatives:
         match = _match_postgres if postgres else _match_like
         statement = statement.where(

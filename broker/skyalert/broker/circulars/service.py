@@ -71,3 +71,12 @@ class Circulars:
             search.index(session, [circular.number])
             version_number = circular.version
         return Published(number, version_number, publishing.send(self.pipeline, alerts))
+
+    def withdraw(self, user_id: int, number: int) -> None:
+        """A moderator withdraws spam: hidden everywhere, the number stays taken."""
+        with self.pipeline.sessions.begin() as session:
+            user = session.get(User, user_id)
+            if user is None:
+                raise NotASubmitter("the account no longer exists")
+            self.require(session, user, CIRCULAR_MODERATE)
+            submission.withdraw(session, number)

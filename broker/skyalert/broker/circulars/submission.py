@@ -14,7 +14,12 @@ from typing import Literal
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from skyalert.broker.circulars.errors import CircularNotFound, CircularRefused, CircularTooLarge
+from skyalert.broker.circulars.errors import (
+    CircularNotFound,
+    CircularRefused,
+    CircularTooLarge,
+    CircularWithdrawn,
+)
 from skyalert.broker.circulars.events import event_rules
 from skyalert.broker.circulars.models import FORMATS, Circular, CircularCounter, CircularVersion
 from skyalert.broker.core.db import utcnow
@@ -130,9 +135,7 @@ def correct(
     session: Session, number: int, draft: Draft, editor: str
 ) -> tuple[Circular, CircularVersion]:
     """A moderator's correction: a new version; every earlier one stays readable."""
-    circular = session.get(Circular, number, with_for_update=True)
-    if circular is None:
-        raise CircularNotFound(f"there is no circular {number}")
+    circular = get(session, number, lock=True)
     event = event_rules().event_of(draft.subject)
     circular.version += 1
     circular.subject, circular.body, circular.format = draft.subject, draft.body, draft.format
@@ -159,11 +162,21 @@ def version_of(circular: Circular) -> CircularVersion:
     )
 
 
-def get(session: Session, number: int) -> Circular:
-    circular = session.get(Circular, number)
+def get(session: Session, number: int, lock: bool = False) -> Circular:
+    """A circular that may be shown (``lock``: row-locked until the transaction ends);
+    CircularNotFound or CircularWithdrawn otherwise."""
+    circular = session.get(Circular, number, with_for_update=lock)
     if circular is None:
         raise CircularNotFound(f"there is no circular {number}; see /circulars for the archive")
+    if circular.withdrawn_at is not None:
+        raise CircularWithdrawn(f"circular {number} was withdrawn by the moderators")
     return circular
+
+
+def withdraw(session: Session, number: int) -> None:
+    """Hide a circular (spam) from every list, search, feed and archive; keep its number."""
+    circular = get(session, number, lock=True)
+    circular.withdrawn_at = utcnow()
 
 
 def versions(session: Session, number: int) -> list[CircularVersion]:

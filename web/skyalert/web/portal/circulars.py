@@ -411,3 +411,12 @@ async def correct(
             status_code=exc.http_status,
         )
     return RedirectResponse(f"/circulars/{number}", status_code=303)
+
+
+@router.post("/circulars/{number}/withdraw", response_model=None)
+async def withdraw(request: Request, state: State, viewer: LoggedIn, number: int) -> Response:
+    """A moderator withdraws spam; the page then answers 410 Gone."""
+    form = dict(await request.form())
+    check_csrf(request, state.auth.secret, str(form.get("csrf_token", "")))
+    await run_in_threadpool(circulars_of(state).withdraw, viewer.user_id, number)
+    return RedirectResponse("/circulars", status_code=303)
