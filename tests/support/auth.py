@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Literal
 
 import httpx
+from confluent_kafka import KafkaError
+from confluent_kafka.admin import AdminClient
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from sqlalchemy.orm import Session, sessionmaker
@@ -160,3 +163,25 @@ def bad_tokens(settings: Settings, app_url: str) -> dict[str, str]:
         "unknown_key": unknown,
         "not_a_jwt": "certainly-not-a-token",
     }
+
+
+def kafka_refusals(bootstrap: str, token: str, timeout: float = 15) -> list[KafkaError]:
+    """The SASL authentication errors Kafka answers ``token`` with on its SASL listener."""
+    errors: list[KafkaError] = []
+    admin = AdminClient(
+        {
+            "bootstrap.servers": bootstrap,
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanisms": "OAUTHBEARER",
+            "oauth_cb": lambda _config: (token, time.time() + 300, "forger"),
+            "error_cb": errors.append,
+            "log_level": 0,
+        }
+    )
+    # poll() hands the token to librdkafka (oauth_cb) and serves error_cb.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        admin.poll(0.2)
+        if any(e.code() == KafkaError._AUTHENTICATION for e in errors):
+            break
+    return [e for e in errors if e.code() == KafkaError._AUTHENTICATION]
