@@ -17,8 +17,17 @@ from skyalert.auth.credentials import create_credential
 from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.secrets import server_secret
 from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.kafka_node import LocalKafka
 from skyalert.schemas.catalog import load_catalog
-from support.auth import DEFAULT_PASSWORD, claims_of, csrf_of, get_token, make_credential, make_user
+from support.auth import (
+    DEFAULT_PASSWORD,
+    claims_of,
+    csrf_of,
+    get_token,
+    kafka_refusals,
+    make_credential,
+    make_user,
+)
 
 HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 APP = "http://127.0.0.1:9999/callback"
@@ -206,7 +215,7 @@ def _code(portal: Portal, public_app: str, challenge: str) -> str:
 
 
 def test_authorization_code_with_pkce_refresh_and_userinfo(
-    app_url: str, settings: Settings, public_app: str
+    app_url: str, settings: Settings, public_app: str, kafka: LocalKafka
 ) -> None:
     user = make_user(settings, groups=["producers.gcn"])
     with Portal(app_url, user.email) as portal:
@@ -244,6 +253,14 @@ def test_authorization_code_with_pkce_refresh_and_userinfo(
         assert id_claims["aud"] == [public_app]
         assert id_claims["nonce"] == "n0nce"
         assert id_claims["email"] == user.email
+        # An ID token is no access token: the API refuses it by type, Kafka by audience.
+        assert settings.token_audience not in id_claims["aud"]
+        as_access = httpx.get(
+            f"{app_url}/api/v1/credentials", headers={"Authorization": f"Bearer {body['id_token']}"}
+        )
+        assert as_access.status_code == 401
+        assert "not an access token" in as_access.json()["detail"]
+        assert kafka_refusals(kafka.listener_address("SASL"), body["id_token"])
 
         info = httpx.get(
             f"{app_url}/oauth2/userinfo",

@@ -9,12 +9,15 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 import uuid
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any, Literal
 
 import httpx
+from confluent_kafka import KafkaError
+from confluent_kafka.admin import AdminClient
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,6 +31,7 @@ from skyalert.auth.users import create_user, grant_group
 from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.secrets import server_secret
 from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.config import KafkaConfig
 from skyalert.schemas.catalog import Catalog, load_catalog
 
 DEFAULT_PASSWORD = "correct horse battery staple"
@@ -188,3 +192,24 @@ def shown_credential(page: httpx.Response) -> tuple[str, str]:
     assert client_id is not None, page.text
     assert secret is not None, page.text
     return client_id.group(1), secret.group(1)
+
+
+def kafka_refusals(bootstrap: str, token: str, timeout: float = 15) -> list[KafkaError]:
+    """The SASL authentication errors Kafka answers ``token`` with on its SASL listener."""
+    errors: list[KafkaError] = []
+    config: KafkaConfig = {
+        "bootstrap.servers": bootstrap,
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanisms": "OAUTHBEARER",
+        "oauth_cb": lambda _config: (token, time.time() + 300, "forger"),
+        "error_cb": errors.append,
+        "log_level": 0,
+    }
+    admin = AdminClient(config)
+    # poll() hands the token to librdkafka (oauth_cb) and serves error_cb.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        admin.poll(0.2)
+        if any(e.code() == KafkaError._AUTHENTICATION for e in errors):
+            break
+    return [e for e in errors if e.code() == KafkaError._AUTHENTICATION]
