@@ -20,6 +20,7 @@ from skyalert.broker.kafka.kafka_node import free_port
 from skyalert.web.api.security import require_scope
 from skyalert.web.app import create_app
 from support.auth import bad_tokens, get_token, make_credential, make_user, revoke_membership
+from support.client import ensure_catalog_topics
 
 GCN_TOPIC = "gcn.notices.swift.bat.guano"
 IGWN_TOPIC = "igwn.gwalert"
@@ -55,6 +56,12 @@ def assert_refused_401(response: httpx.Response) -> None:
 @pytest.fixture(scope="module")
 def forged(settings: Settings, app_url: str) -> dict[str, str]:
     return bad_tokens(settings, app_url)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def topics(settings: Settings) -> None:
+    """The catalog's topics exist: NASA's GUANO schema takes even ``{}``, which is then sent on."""
+    ensure_catalog_topics(settings)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 
 from skyalert.auth.models import User
 from skyalert.broker.core.settings import Settings
-from support.auth import DEFAULT_PASSWORD, get_token, make_credential, make_user
+from support.auth import DEFAULT_PASSWORD, csrf_of, get_token, make_credential, make_user
 from support.email import Api, ApiFor, Mailbox, link_path, never
 from support.ingest import BAT_TOPIC, GUANO_TOPIC
 
@@ -206,6 +206,10 @@ def test_cookie_calls_need_the_csrf_header(settings: Settings, mail_app: str) ->
         assert refused.status_code == 403
         assert "CSRF" in refused.json()["detail"]
         assert browser.get("/api/v1/subscriptions").json() == {"subscriptions": []}
+        # The token is bound to the session since login: the page's new one, not the old.
+        stale = browser.post("/api/v1/subscriptions", json=wanted, headers={"X-CSRF-Token": csrf})
+        assert stale.status_code == 403
+        csrf = csrf_of(browser.get("/account/subscriptions"))
         made = browser.post("/api/v1/subscriptions", json=wanted, headers={"X-CSRF-Token": csrf})
         assert made.status_code == 201, made.text
 

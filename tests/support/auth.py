@@ -17,7 +17,14 @@ from typing import Any, Literal
 
 import httpx
 from confluent_kafka import KafkaError
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import (
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ResourcePatternType,
+    ResourceType,
+)
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,7 +38,7 @@ from skyalert.auth.users import create_user, grant_group
 from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.secrets import server_secret
 from skyalert.broker.core.settings import Settings
-from skyalert.broker.kafka.config import KafkaConfig
+from skyalert.broker.kafka.config import KafkaConfig, admin_config
 from skyalert.schemas.catalog import Catalog, load_catalog
 
 DEFAULT_PASSWORD = "correct horse battery staple"
@@ -102,7 +109,30 @@ def make_credential(
         acls.sync_public()
         _public_acls.add(settings.sqlalchemy_url)
     acls.sync_credentials([client_id])
+    if acls.enabled:
+        _wait_until_the_broker_knows(settings, client_id)
     return client_id, secret
+
+
+def _wait_until_the_broker_knows(settings: Settings, client_id: str, timeout: float = 20) -> None:
+    """The controller has the new ACLs; the broker's authorizer learns them a moment later
+    (KRaft metadata): DescribeAcls answers from that same authorizer, so ask it."""
+    wanted = AclBindingFilter(
+        ResourceType.GROUP,
+        client_id,
+        ResourcePatternType.PREFIXED,
+        f"User:{client_id}",
+        "*",
+        AclOperation.ANY,
+        AclPermissionType.ANY,
+    )
+    admin = AdminClient(admin_config(settings))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if admin.describe_acls(wanted).result(10):
+            return
+        time.sleep(0.1)  # no event to await: the broker does not say when it caught up
+    raise AssertionError(f"the broker never showed the ACLs of {client_id}")
 
 
 def get_token(app_url: str, client_id: str, client_secret: str, scope: str | None = None) -> str:

@@ -14,7 +14,7 @@ from skyalert.broker.vtp.access import SubscriberPolicy, peer_address, topic_for
 from skyalert.schemas.catalog import load_catalog
 
 CATALOG = load_catalog()
-EARLY = "gcn.classic.voevent.lvc_early_warning"
+EARLY = "gcn.classic.voevent.LVC_EARLY_WARNING"
 
 
 def policy(*ranges: dict[str, Any]) -> SubscriberPolicy:
@@ -26,17 +26,17 @@ def test_by_default_anyone_gets_every_public_voevent_topic() -> None:
     for host in ("192.0.2.7", "2001:db8::1", "::ffff:198.51.100.1"):
         grant = default.grant_for(peer_address(host))
         assert grant is not None
-        assert "gcn.classic.voevent.swift_bat_grb_pos_ack" in grant.topics
+        assert "gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK" in grant.topics
         assert EARLY not in grant.topics  # restricted
         assert "gcn.notices.swift.bat.guano" not in grant.topics  # JSON: not for VTP
 
 
 def test_the_most_specific_range_wins_and_may_read_restricted_topics() -> None:
     rules = policy(
-        {"network": "10.0.0.0/8", "topics": ["gcn.classic.voevent.swift_*"]},
+        {"network": "10.0.0.0/8", "topics": ["gcn.classic.voevent.SWIFT_*"]},
         {
             "network": "10.1.0.0/16",
-            "topics": ["gcn.classic.voevent.lvc_*"],
+            "topics": ["gcn.classic.voevent.LVC_*"],
             "groups": ["restricted.lvk_early"],
             "filter": {"field": "role", "op": "eq", "value": "observation"},
         },
@@ -45,11 +45,13 @@ def test_the_most_specific_range_wins_and_may_read_restricted_topics() -> None:
     narrow = rules.grant_for(peer_address("10.1.3.4"))
     assert wide is not None
     assert narrow is not None
-    assert wide.topics == {
-        "gcn.classic.voevent.swift_bat_grb_pos_ack",
-        "gcn.classic.voevent.swift_xrt_position",
-    }
-    assert narrow.topics == {EARLY, "gcn.classic.voevent.lvc_preliminary"}
+    voevent = [t for t in load_catalog().alert_topics if t.name.startswith("gcn.classic.voevent.")]
+    swift = {t.name for t in voevent if t.name.startswith("gcn.classic.voevent.SWIFT_")}
+    assert "gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK" in swift
+    assert wide.topics == swift
+    lvc = {t.name for t in voevent if t.name.startswith("gcn.classic.voevent.LVC_")}
+    assert {EARLY, "gcn.classic.voevent.LVC_PRELIMINARY"} <= lvc
+    assert narrow.topics == lvc  # the restricted early warnings too: the range has the group
     assert narrow.filter.matches({"role": "observation"})
     assert not narrow.filter.matches({"role": "test"})
     assert rules.grant_for(peer_address("192.0.2.1")) is None
@@ -93,5 +95,5 @@ def test_the_docs_page_gives_the_one_line_that_changes(app_url: str, settings: S
     pygcn = f'gcn.listen(host="127.0.0.1", port={settings.vtp_port}, handler=handler)'
     assert pygcn in html.unescape(page.text)
     assert f"--remote=127.0.0.1:{settings.vtp_port}" in page.text
-    assert "gcn.classic.voevent.swift_bat_grb_pos_ack" in page.text
-    assert "gcn.classic.voevent.lvc_early_warning</code>)" in page.text  # named as restricted
+    assert "gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK" in page.text
+    assert "gcn.classic.voevent.LVC_EARLY_WARNING</code>)" in page.text  # named as restricted

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 __all__ = [
+    "BINARY",
     "JSON",
+    "TEXT",
     "VOEVENT",
     "Alert",
     "Headers",

@@ -46,6 +46,7 @@ __all__ = [
     "Filter",
     "FilterError",
     "compile_filter",
+    "error_radius",
     "parse_filter",
 ]
 

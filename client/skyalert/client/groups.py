@@ -7,6 +7,8 @@ request, allowed by the READ permission a credential holds on its own groups).
 
 from __future__ import annotations
 
+__all__ = ["members_of", "warn_if_shared"]
+
 import logging
 from collections.abc import Mapping
 from typing import Any

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["FailureLatch", "Reporter", "failure_of", "is_quiet_topic"]
+__all__ = [
+    "FailureLatch",
+    "Reporter",
+    "failure_of",
+    "is_quiet_topic",
+    "refused_config",
+]
 
 import logging
 import time

@@ -373,8 +373,8 @@ class Settings(BaseSettings):
     )
     vtp_author_topics: dict[str, str] = Field(
         default_factory=lambda: {
-            "ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_": "gcn.classic.voevent.swift_bat_grb_pos_ack",
-            "ivo://nasa.gsfc.gcn/SWIFT#XRT_Pos_": "gcn.classic.voevent.swift_xrt_position",
+            "ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_": "gcn.classic.voevent.SWIFT_BAT_GRB_POS_ACK",
+            "ivo://nasa.gsfc.gcn/SWIFT#XRT_Pos_": "gcn.classic.voevent.SWIFT_XRT_POSITION",
         },
         description='Topic of a VOEvent from a VTP author, as JSON {"IVORN prefix": "topic"}; '
         "the longest matching prefix wins, no match is refused (nak unknown_topic).",

@@ -161,7 +161,7 @@ try:
             print("error:", message.error(), flush=True)
             continue
         headers = dict(message.headers() or [])
-        alert_id = headers.get("alert-id", b"").decode()
+        alert_id = headers.get("alert-id", b"").decode("utf-8", "replace")
         # The value is the alert as published: JSON, or VOEvent XML on VOEvent topics.
         print(message.topic(), alert_id, message.value()[:200], flush=True)
 finally:
