@@ -14,6 +14,9 @@ Exactly once per subscriber, and where the one crash window is:
    covers a connection that breaks while the message is handed over (``uncertain``). A mail
    server cannot be asked whether it already took a message, so one of the two windows must be
    lossy or duplicating; we choose never to duplicate, and the window is one SMTP round trip.
+   The sender claims the next mail while SMTP takes the current one, so a kill can also leave
+   that one claimed mail unsent; a claim that is not handed over for any other reason (the
+   connection broke) is released and waits again.
 3. Claims and ``sent`` records are committed without waiting for the database's disk
    (:func:`~skyalert.broker.core.db.unflushed_engine`, PostgreSQL): a crash of the worker keeps
    them, but a crash of the PostgreSQL server itself may forget the last fraction of a second
@@ -209,6 +212,17 @@ def finish(session: Session, mail_ids: Sequence[int], status: str, error: str = 
         .where(EmailDelivery.mail_id.in_(list(mail_ids)))
         .values(status=status, error=error[:2000], finished_at=now, message=None)
     )
+
+
+def release(session: Session, mail_id: int) -> None:
+    """A claimed mail that was never handed to SMTP: its deliveries wait again, as if never
+    claimed, and the mail no longer counts against the rate limits."""
+    session.execute(
+        update(EmailDelivery)
+        .where(EmailDelivery.mail_id == mail_id, EmailDelivery.status == SENDING)
+        .values(status=QUEUED, mail_id=None)
+    )
+    session.execute(delete(EmailMail).where(EmailMail.id == mail_id))
 
 
 def postpone(session: Session, mail_id: int, error: str, delay: float, max_attempts: int) -> None:
