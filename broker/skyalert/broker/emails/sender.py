@@ -179,14 +179,12 @@ class Sender:
         kind = "digest" if send.digest else "alert"
         ids = [d.id for d in send.deliveries]
         try:
-            with Session(self._claiming) as session, session.begin():
-                claimed = ledger.claim_mail(session, send.recipient, kind, ids)
-                if claimed is None:  # another worker got them
-                    session.rollback()
-                    return None
+            claimed = ledger.claim_mail(self._claiming, send.recipient, kind, ids)
         except Exception:
             self._stop_claiming()
             raise
+        if claimed is None:  # another worker got them
+            return None
         mail_id, raws = claimed
         return _Claimed(mail_id, send, raws)
 
