@@ -232,3 +232,30 @@ def test_server_closing_the_kept_connection_is_met_with_a_new_one(
     (mail,) = mailbox.to(sub["recipient"])
     assert mail.message["X-Skyalert-Alert-Id"] == alert_id
     assert api.get(f"/subscriptions/{sub['id']}").json()["deliveries"]["sent"] == 1
+
+
+def test_mail_claimed_ahead_of_a_broken_connection_waits_again(
+    sending: Settings,
+    sessions: sessionmaker[Session],
+    api_for: ApiFor,
+    mailbox: Mailbox,
+    senders: SenderFor,
+) -> None:
+    """The sender claims the next mail while SMTP takes the current one: when the connection
+    breaks (421) on the first, the second was never handed over, so it is queued again (not
+    left ``sending``, which would never be sent) and goes out on the next pass."""
+    api, sub = subscribe(sending, api_for)
+    first, second = queue_alert(sending, sessions, sub), queue_alert(sending, sessions, sub)
+    mailbox.hook = refuse_for(sub["recipient"], "421 4.3.2 service shutting down", 1)
+    sender = senders(sending, sessions)
+    assert sender.run_once() == 0
+    deliveries = api.get(f"/subscriptions/{sub['id']}").json()["deliveries"]
+    assert (deliveries["queued"], deliveries["sending"]) == (2, 0)
+    deadline = time.monotonic() + 10
+    while len(mailbox.to(sub["recipient"])) < 2:
+        assert time.monotonic() < deadline, "the mails were not sent on a new connection"
+        sender.run_once()
+        time.sleep(0.05)
+    got = sorted(str(m.message["X-Skyalert-Alert-Id"]) for m in mailbox.to(sub["recipient"]))
+    assert got == sorted([first, second])
+    assert api.get(f"/subscriptions/{sub['id']}").json()["deliveries"]["sent"] == 2

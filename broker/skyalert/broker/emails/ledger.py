@@ -14,6 +14,9 @@ Exactly once per subscriber, and where the one crash window is:
    covers a connection that breaks while the message is handed over (``uncertain``). A mail
    server cannot be asked whether it already took a message, so one of the two windows must be
    lossy or duplicating; we choose never to duplicate, and the window is one SMTP round trip.
+   The sender claims the next mail while SMTP takes the current one, so a kill can also leave
+   that one claimed mail unsent; a claim that is not handed over for any other reason (the
+   connection broke) is released and waits again.
 3. Claims and ``sent`` records are committed without waiting for the database's disk
    (:func:`~skyalert.broker.core.db.unflushed_engine`, PostgreSQL): a crash of the worker keeps
    them, but a crash of the PostgreSQL server itself may forget the last fraction of a second
@@ -29,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, text, update
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -139,14 +142,16 @@ def mails_by_recipient(session: Session, since: datetime, recipients: list[str])
     return {recipient: int(count) for recipient, count in rows}
 
 
-def start_mail(session: Session, recipient: str, kind: str) -> int:
+def start_mail(session: Session | Connection, recipient: str, kind: str) -> int:
     """A ``sending`` mail row; returns its id (one statement: senders write one per mail)."""
     values = {"recipient": recipient, "kind": kind, "status": SENDING, "created_at": utcnow()}
     statement = insert(EmailMail).values(error="", **values).returning(EmailMail.id)
     return int(session.execute(statement).scalar_one())
 
 
-def claim(session: Session, ids: Sequence[int], mail_id: int) -> dict[int, bytes | None]:
+def claim(
+    session: Session | Connection, ids: Sequence[int], mail_id: int
+) -> dict[int, bytes | None]:
     """Flip queued rows to ``sending`` for ``mail_id``; returns those this worker got, with
     their rendered mails."""
     claimed = session.execute(
@@ -160,40 +165,41 @@ def claim(session: Session, ids: Sequence[int], mail_id: int) -> dict[int, bytes
 
 # One statement (so one round trip, in autocommit): a mail id drawn first, the queued rows
 # flipped to it, the mail row written only when some row was flipped (foreign keys are checked
-# at the statement's end).
-_CLAIM_MAIL = text(
-    """
+# at the statement's end). Driver SQL: a claim per mail is worth no statement compilation.
+_CLAIM_MAIL = """
     WITH m AS (SELECT nextval(pg_get_serial_sequence('email_mails', 'id')) AS id),
     claimed AS (
-        UPDATE email_deliveries SET status = :sending, mail_id = (SELECT id FROM m)
-        WHERE id = ANY(:ids) AND status = :queued
+        UPDATE email_deliveries SET status = %(sending)s, mail_id = (SELECT id FROM m)
+        WHERE id = ANY(%(ids)s) AND status = %(queued)s
         RETURNING id, message
     ),
     mail AS (
         INSERT INTO email_mails (id, recipient, kind, status, created_at, error)
-        SELECT id, :recipient, :kind, :sending, :now, '' FROM m
+        SELECT id, %(recipient)s, %(kind)s, %(sending)s, %(now)s, '' FROM m
         WHERE EXISTS (SELECT 1 FROM claimed)
     )
     SELECT claimed.id, claimed.message, (SELECT id FROM m) AS mail_id FROM claimed
-    """
-)
+"""
 
 
 def claim_mail(
-    session: Session, recipient: str, kind: str, ids: Sequence[int]
+    connection: Connection, recipient: str, kind: str, ids: Sequence[int]
 ) -> tuple[int, dict[int, bytes | None]] | None:
-    """Start a ``sending`` mail and :func:`claim` the queued ``ids`` for it; None when another
-    worker got them all (then the caller rolls back, no mail is left behind). On PostgreSQL
-    this is one statement, atomic even on an autocommit connection."""
-    if session.get_bind().dialect.name != "postgresql":
-        mail_id = start_mail(session, recipient, kind)
-        claimed = claim(session, ids, mail_id)
-        return (mail_id, claimed) if claimed else None
-    values = {"recipient": recipient, "kind": kind, "now": utcnow(), "ids": list(ids)}
-    rows = session.execute(_CLAIM_MAIL, values | {"sending": SENDING, "queued": QUEUED}).all()
-    if not rows:
-        return None
-    return int(rows[0].mail_id), {row.id: row.message for row in rows}
+    """Start a ``sending`` mail and :func:`claim` the queued ``ids`` for it, committed; None
+    (and no mail left behind) when another worker got them all. On PostgreSQL one statement,
+    for an autocommit connection; elsewhere one transaction on a connection outside one."""
+    if connection.dialect.name == "postgresql":
+        values = {"recipient": recipient, "kind": kind, "now": utcnow(), "ids": list(ids)}
+        values |= {"sending": SENDING, "queued": QUEUED}
+        rows = connection.exec_driver_sql(_CLAIM_MAIL, values).all()
+        return (int(rows[0].mail_id), {row.id: row.message for row in rows}) if rows else None
+    with connection.begin() as transaction:
+        mail_id = start_mail(connection, recipient, kind)
+        claimed = claim(connection, ids, mail_id)
+        if not claimed:
+            transaction.rollback()
+            return None
+    return mail_id, claimed
 
 
 def finish(session: Session, mail_ids: Sequence[int], status: str, error: str = "") -> None:
@@ -209,6 +215,17 @@ def finish(session: Session, mail_ids: Sequence[int], status: str, error: str = 
         .where(EmailDelivery.mail_id.in_(list(mail_ids)))
         .values(status=status, error=error[:2000], finished_at=now, message=None)
     )
+
+
+def release(session: Session, mail_id: int) -> None:
+    """A claimed mail that was never handed to SMTP: its deliveries wait again, as if never
+    claimed, and the mail no longer counts against the rate limits."""
+    session.execute(
+        update(EmailDelivery)
+        .where(EmailDelivery.mail_id == mail_id, EmailDelivery.status == SENDING)
+        .values(status=QUEUED, mail_id=None)
+    )
+    session.execute(delete(EmailMail).where(EmailMail.id == mail_id))
 
 
 def postpone(session: Session, mail_id: int, error: str, delay: float, max_attempts: int) -> None:

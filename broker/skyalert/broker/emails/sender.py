@@ -3,13 +3,15 @@ SMTP connection kept open between passes.
 
 Each mail is claimed (``sending``, committed) before SMTP sees it, as the ledger requires: on
 PostgreSQL one statement on a connection of the sender's own whose commits do not wait for the
-disk, so a claim costs one round trip; ``sent`` is recorded in batches.
+disk. The next mail's claim is written in a second thread while SMTP takes the current one, so
+the database and the mail server work at once; ``sent`` is recorded in batches.
 """
 
 from __future__ import annotations
 
 import logging
 import smtplib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -86,16 +88,18 @@ class Sender:
         self._mailer: Mailer | None = None
         #: Claims and ``sent`` records do not wait for the disk (see :mod:`ledger`, point 3).
         self._unflushed = unflushed_engine(self.sessions.kw["bind"])
-        #: The claims' own connection: a claim per mail is worth no pool check-out (and its
-        #: ping) per mail; autocommit on PostgreSQL, where a claim is one statement.
+        #: The claim thread's own connection: a claim per mail is worth no pool check-out (and
+        #: its ping) per mail; autocommit on PostgreSQL, where a claim is one statement.
         self._claiming: Connection | None = None
+        self._claims = ThreadPoolExecutor(1, thread_name_prefix="email-claims")
 
     def backoff(self, attempts: int) -> float:
         return float(min(MAX_BACKOFF, self.settings.email_retry_delay * 2**attempts))
 
     def close(self) -> None:
         self._disconnect()
-        self._stop_claiming()
+        self._claims.submit(self._stop_claiming).result()
+        self._claims.shutdown()
         if self._unflushed is not self.sessions.kw["bind"]:
             self._unflushed.dispose()
 
@@ -144,15 +148,23 @@ class Sender:
         return sends
 
     def _send_all(self, mailer: Mailer, sends: list[_Send]) -> int:
-        """Claim and hand over ``sends`` in order, one at a time."""
+        """Hand over ``sends`` in order, the next one claimed while SMTP takes the current."""
         sent = 0
+        ahead: Future[_Claimed | None] | None = self._claims.submit(self._claim, sends[0])
         try:
-            for send in sends:
-                claimed = self._claim(send)
+            for following in [*sends[1:], None]:
+                assert ahead is not None
+                claimed = ahead.result()
+                ahead = None if following is None else self._claims.submit(self._claim, following)
                 if claimed is not None:
                     sent += self._hand_over(mailer, claimed)
         except ConnectionLost:
             self._disconnect()
+        finally:
+            unsent = None if ahead is None else ahead.result()
+            if unsent is not None:  # claimed, never handed over: it waits again
+                with self.sessions.begin() as session:
+                    ledger.release(session, unsent.mail_id)
         return sent
 
     def _claim(self, send: _Send) -> _Claimed | None:
@@ -166,14 +178,12 @@ class Sender:
         kind = "digest" if send.digest else "alert"
         ids = [d.id for d in send.deliveries]
         try:
-            with Session(self._claiming) as session, session.begin():
-                claimed = ledger.claim_mail(session, send.recipient, kind, ids)
-                if claimed is None:  # another worker got them
-                    session.rollback()
-                    return None
+            claimed = ledger.claim_mail(self._claiming, send.recipient, kind, ids)
         except Exception:
             self._stop_claiming()
             raise
+        if claimed is None:  # another worker got them
+            return None
         mail_id, raws = claimed
         return _Claimed(mail_id, send, raws)
 
