@@ -1,14 +1,16 @@
 """Benchmark: alert mails per second from the email worker's sender to a loopback SMTP server,
 beside a bare smtplib loop sending the very same messages in the same run.
 
-    python tests/bench/bench_email.py [--mails 500] [--rounds 3] [--database-url postgresql+psycopg://…]
-                                      [--json]
+    python tests/bench/bench_email.py [--mails 500] [--rounds 3] [--recipients 50]
+                                      [--database-url postgresql+psycopg://…] [--json]
 
-Both send the same rendered bytes over one reused connection. The sender's extra cost is the
-ledger: each mail is claimed (``sending``, committed) before SMTP sees it, the next claim
-written while SMTP takes the current mail, and ``sent`` recorded in batches. Bare and sender
-runs alternate for ``--rounds`` rounds (the machine may be shared); the ratio is the median of
-the rounds'. Rendering (Jinja2 and MIME, done when an alert is queued) is timed on its own.
+Both send the same rendered bytes, spread over ``--recipients`` subscribers; the bare loop over
+one reused connection, the sender over its lanes (``SKYALERT_EMAIL_CONNECTIONS``). The
+sender's extra cost is the ledger: each mail is claimed (``sending``, committed) before SMTP
+sees it, the next claim written while SMTP takes the current mail, and ``sent`` recorded in
+batches. Bare and sender runs alternate for ``--rounds`` rounds (the machine may be shared);
+the ratio is the median of the rounds'. Rendering (Jinja2 and MIME, done when an alert is
+queued) is timed on its own.
 """
 
 from __future__ import annotations
@@ -67,13 +69,16 @@ def sink(port: int, count: Synchronized[int], ready: EventType, stop: EventType)
     controller.stop()
 
 
-def render(settings: Settings, sub_id: int, recipient: str, count: int) -> list[dict[str, Any]]:
+def render(
+    settings: Settings, subscribers: list[tuple[int, str]], count: int
+) -> list[dict[str, Any]]:
     alert = guano_document()
     ctx = mail_context(settings)
-    target = Target(sub_id, "bench", recipient, "json")
     rows = []
     now = utcnow()
     for i in range(count):
+        sub_id, recipient = subscribers[i % len(subscribers)]
+        target = Target(sub_id, "bench", recipient, "json")
         alert_id = f"01BENCH{i:019d}"
         summary = summarize(
             "gcn.notices.swift.bat.guano", "Swift BAT-GUANO", alert_id, alert, test=False
@@ -96,19 +101,34 @@ def render(settings: Settings, sub_id: int, recipient: str, count: int) -> list[
     return rows
 
 
-def bare(host: str, port: int, sender: str, recipient: str, messages: list[bytes]) -> float:
+def bare(host: str, port: int, sender: str, mails: list[tuple[str, bytes]]) -> float:
     """The floor: one connection, ``sendmail`` of the rendered bytes, nothing else."""
     started = time.perf_counter()
     with smtplib.SMTP(host, port) as smtp:
-        for message in messages:
+        for recipient, message in mails:
             smtp.sendmail(sender, [recipient], message)
     return time.perf_counter() - started
+
+
+def subscribe(sessions: Any, i: int) -> tuple[int, str]:
+    """A verified user subscribed to the GUANO topic: (subscription id, address)."""
+    with sessions.begin() as session:
+        address = f"bench-{time.time_ns()}-{i}@example.org"
+        user = create_user(session, address, None, verified=True)
+        topics = '["gcn.notices.swift.bat.guano"]'
+        sub = EmailSubscription(
+            user_id=user.id, name="bench", recipient=user.email, topics=topics, format="json"
+        )
+        session.add(sub)
+        session.flush()
+        return sub.id, user.email
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mails", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--recipients", type=int, default=50, help="subscribers sharing the mails")
     parser.add_argument("--database-url", help="default: a SQLite file in a temporary folder")
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     args = parser.parse_args()
@@ -130,26 +150,17 @@ def main() -> None:
         engine = make_engine(settings)
         migrate.upgrade(engine)
         sessions = make_sessionmaker(engine)
-        with sessions.begin() as session:
-            address = f"bench-{time.time_ns()}@example.org"
-            user = create_user(session, address, None, verified=True)
-            topics = '["gcn.notices.swift.bat.guano"]'
-            sub = EmailSubscription(
-                user_id=user.id, name="bench", recipient=user.email, topics=topics, format="json"
-            )
-            session.add(sub)
-            session.flush()
-            sub_id, recipient = sub.id, user.email
-
+        subscribers = [subscribe(sessions, i) for i in range(args.recipients)]
         started = time.perf_counter()
-        rows = render(settings, sub_id, recipient, args.mails)
+        rows = render(settings, subscribers, args.mails)
         rendering = time.perf_counter() - started
-        messages = [row["message"] for row in rows]
+        recipient_of = dict(subscribers)
+        mails = [(recipient_of[row["subscription_id"]], row["message"]) for row in rows]
 
         sender = Sender(settings, sessions, mail_context(settings))
         bares, ours = [], []
         for round_ in range(args.rounds):
-            bares.append(bare("127.0.0.1", port, "noreply@localhost", recipient, messages))
+            bares.append(bare("127.0.0.1", port, "noreply@localhost", mails))
             again = [row | {"alert_id": f"{row['alert_id']}-{round_}"} for row in rows]
             with sessions.begin() as session:
                 ledger.queue(session, again)

@@ -82,18 +82,18 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def unflushed_engine(engine: Engine) -> Engine:
+def unflushed_engine(engine: Engine, connections: int = 4) -> Engine:
     """An engine for writes whose commits need not wait for the database's disk: on PostgreSQL
-    a small pool of its own with ``synchronous_commit = off`` (a commit is visible at once and
-    survives a crash of this process, not one of the database server, which may forget the
-    last fraction of a second of commits); on SQLite ``engine`` itself."""
+    a pool of its own (``connections`` at most) with ``synchronous_commit = off`` (a commit is
+    visible at once and survives a crash of this process, not one of the database server, which
+    may forget the last fraction of a second of commits); on SQLite ``engine`` itself."""
     if engine.dialect.name != "postgresql":
         return engine
     return create_engine(
         engine.url,
         pool_pre_ping=True,
-        pool_size=2,
-        max_overflow=2,
+        pool_size=connections,
+        max_overflow=0,
         connect_args={"options": "-c synchronous_commit=off"},
     )
 

@@ -291,6 +291,13 @@ class Settings(BaseSettings):
         description="Seconds before the first retry after a temporary SMTP failure; doubles on "
         "each further attempt (at most 10 minutes).",
     )
+    email_connections: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="SMTP connections each email worker uses at once (on PostgreSQL; one on "
+        "SQLite or the outbox). Keep it within your relay's per-client connection limit.",
+    )
     email_max_attempts: int = Field(
         default=8,
         ge=1,

@@ -1,10 +1,11 @@
-"""Sending what the ledger holds: passes over due deliveries, within the rate limits, on one
-SMTP connection kept open between passes.
+"""Sending what the ledger holds: passes over due deliveries, within the rate limits, on a few
+SMTP connections (lanes) kept open between passes and used at once.
 
 Each mail is claimed (``sending``, committed) before SMTP sees it, as the ledger requires: on
 PostgreSQL one statement on a connection of the sender's own whose commits do not wait for the
-disk. The next mail's claim is written in a second thread while SMTP takes the current one, so
-the database and the mail server work at once; ``sent`` is recorded in batches.
+disk. In each lane the next mail's claim is written in a second thread while SMTP takes the
+current one, so the database and the mail server work at once; ``sent`` is recorded in batches.
+A recipient's mails all go down one lane, in order.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from skyalert.broker.core.db import unflushed_engine, utcnow
@@ -83,25 +84,29 @@ class Sender:
     def __post_init__(self) -> None:
         self.per_recipient = self.settings.email_rate_recipient
         self.overall = self.settings.email_rate_global
-        self._outbox = self.settings.smtp_url is None
-        self._accepted: list[int] = []
-        self._mailer: Mailer | None = None
-        #: Claims and ``sent`` records do not wait for the disk (see :mod:`ledger`, point 3).
-        self._unflushed = unflushed_engine(self.sessions.kw["bind"])
-        #: The claim thread's own connection: a claim per mail is worth no pool check-out (and
-        #: its ping) per mail; autocommit on PostgreSQL, where a claim is one statement.
-        self._claiming: Connection | None = None
-        self._claims = ThreadPoolExecutor(1, thread_name_prefix="email-claims")
+        lanes = self._concurrency(self.sessions.kw["bind"])
+        #: Claims and ``sent`` records do not wait for the disk (see :mod:`ledger`, point 3);
+        #: each lane holds its claims' connection and takes another to record ``sent``.
+        self.unflushed = unflushed_engine(self.sessions.kw["bind"], 2 * lanes)
+        self._lanes = [_Lane(self) for _ in range(lanes)]
+        self._pool = ThreadPoolExecutor(len(self._lanes), thread_name_prefix="email-lanes")
+
+    def _concurrency(self, engine: Engine) -> int:
+        """SMTP connections at once: one for the outbox, and on SQLite, which takes one writer
+        at a time (the lanes' claims would only wait on each other)."""
+        if self.settings.smtp_url is None or engine.dialect.name == "sqlite":
+            return 1
+        return self.settings.email_connections
 
     def backoff(self, attempts: int) -> float:
         return float(min(MAX_BACKOFF, self.settings.email_retry_delay * 2**attempts))
 
     def close(self) -> None:
-        self._disconnect()
-        self._claims.submit(self._stop_claiming).result()
-        self._claims.shutdown()
-        if self._unflushed is not self.sessions.kw["bind"]:
-            self._unflushed.dispose()
+        for lane in self._lanes:
+            lane.close()
+        self._pool.shutdown()
+        if self.unflushed is not self.sessions.kw["bind"]:
+            self.unflushed.dispose()
 
     def run_once(self, now: datetime | None = None) -> int:
         """Send what is due now; returns the number of mails handed to SMTP."""
@@ -122,13 +127,7 @@ class Sender:
         if not by_recipient or budget <= 0:
             return 0
         sends = self._plan(by_recipient, now)[:budget]
-        if not sends:
-            return 0
-        mailer = self._connected()
-        try:
-            return self._send_all(mailer, sends)
-        finally:
-            self._record_sent()
+        return self._send_in_lanes(sends) if sends else 0
 
     def _plan(self, by_recipient: dict[str, list[ledger.Due]], now: datetime) -> list[_Send]:
         """The mails of this pass, recipient by recipient, within each one's limit."""
@@ -147,6 +146,58 @@ class Sender:
                 sends.append(_Send(recipient, held, digest=len(held) > 1))
         return sends
 
+    def _send_in_lanes(self, sends: list[_Send]) -> int:
+        """Each recipient's mails go down one lane, in order; the lanes run at once."""
+        shares: list[list[_Send]] = [[] for _ in self._lanes]
+        lanes: dict[str, int] = {}
+        for send in sends:
+            lane = lanes.setdefault(send.recipient, len(lanes) % len(shares))
+            shares[lane].append(send)
+        busy = [(lane, share) for lane, share in zip(self._lanes, shares, strict=True) if share]
+        running = [self._pool.submit(lane.run, share) for lane, share in busy]
+        return sum(future.result() for future in running)
+
+    def message(self, claimed: _Claimed) -> bytes:
+        send = claimed.send
+        if not send.digest:
+            raw = claimed.raws[send.deliveries[0].id]
+            assert raw is not None  # queued rows always carry their rendered mail
+            return raw
+        items = [
+            (Target(d.subscription_id, d.name, d.recipient, d.format), d.summary)
+            for d in send.deliveries
+            if d.id in claimed.raws
+        ]
+        return wire(digest_mail(self.ctx, send.recipient, items, self.per_recipient.text))
+
+
+class _Lane:
+    """One SMTP connection kept open between passes, with a claim thread of its own whose
+    database connection claims the next mail while SMTP takes the current one."""
+
+    def __init__(self, sender: Sender) -> None:
+        self.sender = sender
+        self.settings = sender.settings
+        self._outbox = self.settings.smtp_url is None
+        self._accepted: list[int] = []
+        self._mailer: Mailer | None = None
+        #: A claim per mail is worth no pool check-out (and its ping) per mail; autocommit on
+        #: PostgreSQL, where a claim is one statement.
+        self._claiming: Connection | None = None
+        self._claims = ThreadPoolExecutor(1, thread_name_prefix="email-claims")
+
+    def close(self) -> None:
+        self._disconnect()
+        self._claims.submit(self._stop_claiming).result()
+        self._claims.shutdown()
+
+    def run(self, sends: list[_Send]) -> int:
+        """Hand over ``sends`` on this lane's connection; the number SMTP took."""
+        try:
+            return self._send_all(self._connected(), sends)
+        finally:
+            self._record_sent()
+
     def _send_all(self, mailer: Mailer, sends: list[_Send]) -> int:
         """Hand over ``sends`` in order, the next one claimed while SMTP takes the current."""
         sent = 0
@@ -163,7 +214,7 @@ class Sender:
         finally:
             unsent = None if ahead is None else ahead.result()
             if unsent is not None:  # claimed, never handed over: it waits again
-                with self.sessions.begin() as session:
+                with self.sender.sessions.begin() as session:
                     ledger.release(session, unsent.mail_id)
         return sent
 
@@ -171,7 +222,7 @@ class Sender:
         """Claim one mail's deliveries; the claims' connection is dropped after any error, so
         the next claim starts on a fresh one."""
         if self._claiming is None:
-            connection = self._unflushed.connect()
+            connection = self.sender.unflushed.connect()
             if connection.dialect.name == "postgresql":
                 connection = connection.execution_options(isolation_level="AUTOCOMMIT")
             self._claiming = connection
@@ -206,55 +257,48 @@ class Sender:
             self._mailer.close()
             self._mailer = None
 
-    def _message(self, claimed: _Claimed) -> bytes:
-        send = claimed.send
-        if not send.digest:
-            raw = claimed.raws[send.deliveries[0].id]
-            assert raw is not None  # queued rows always carry their rendered mail
-            return raw
-        items = [
-            (Target(d.subscription_id, d.name, d.recipient, d.format), d.summary)
-            for d in send.deliveries
-            if d.id in claimed.raws
-        ]
-        return wire(digest_mail(self.ctx, send.recipient, items, self.per_recipient.text))
-
     def _hand_over(self, mailer: Mailer, claimed: _Claimed) -> int:
         """SMTP, then the ledger; the ``sending`` rows are already committed."""
         mail_id, to = claimed.mail_id, claimed.send.recipient
         try:
-            mailer.send_bytes(to, self._message(claimed))
+            mailer.send_bytes(to, self.sender.message(claimed))
         except MailError as exc:
-            result = outcome(exc, self._outbox)
-            error = str(exc)
-            log.warning("mail %s to %s: %s (%s)", mail_id, to, error, result)
-            attempts = max(d.attempts for d in claimed.send.deliveries)
-            with self.sessions.begin() as session:
-                if result == ledger.QUEUED:
-                    ledger.postpone(
-                        session,
-                        mail_id,
-                        error,
-                        self.backoff(attempts),
-                        self.settings.email_max_attempts,
-                    )
-                elif result == ledger.UNCERTAIN:
-                    note = f"{error}; it may have arrived, so it is not sent again"
-                    ledger.finish(session, [mail_id], ledger.UNCERTAIN, note)
-                else:
-                    ledger.finish(session, [mail_id], ledger.FAILED, error)
-            if result == ledger.UNCERTAIN or self._outbox or _closing(exc):
-                raise ConnectionLost from exc
+            self._refused(claimed, exc)
             return 0
         self._accepted.append(mail_id)
         if len(self._accepted) >= RECORD_EVERY:
             self._record_sent()
         return 1
 
+    def _refused(self, claimed: _Claimed, exc: MailError) -> None:
+        """Record a refusal: retried later, uncertain or failed; ConnectionLost when this
+        connection is done for."""
+        mail_id, to = claimed.mail_id, claimed.send.recipient
+        result = outcome(exc, self._outbox)
+        error = str(exc)
+        log.warning("mail %s to %s: %s (%s)", mail_id, to, error, result)
+        attempts = max(d.attempts for d in claimed.send.deliveries)
+        with self.sender.sessions.begin() as session:
+            if result == ledger.QUEUED:
+                ledger.postpone(
+                    session,
+                    mail_id,
+                    error,
+                    self.sender.backoff(attempts),
+                    self.settings.email_max_attempts,
+                )
+            elif result == ledger.UNCERTAIN:
+                note = f"{error}; it may have arrived, so it is not sent again"
+                ledger.finish(session, [mail_id], ledger.UNCERTAIN, note)
+            else:
+                ledger.finish(session, [mail_id], ledger.FAILED, error)
+        if result == ledger.UNCERTAIN or self._outbox or _closing(exc):
+            raise ConnectionLost from exc
+
     def _record_sent(self) -> None:
         """Write ``sent`` for the mails SMTP took. Batched: a crash before this leaves them
         ``sending``, which is never sent again, so the delay risks neither loss nor repeat."""
         if self._accepted:
-            with Session(self._unflushed) as session, session.begin():
+            with Session(self.sender.unflushed) as session, session.begin():
                 ledger.finish(session, self._accepted, ledger.SENT)
             self._accepted = []
