@@ -88,14 +88,9 @@ def _mirror(settings: Settings, sessions: Sessions, stop: threading.Event, live:
 def _stream(settings: Settings, sessions: Sessions, stop: threading.Event, live: Liveness) -> str:
     import asyncio
 
-    from skyalert.web.api.stream import serve_dedicated
-    from skyalert.web.state import AppState
+    from skyalert.web.api.stream import FeedOnly, serve_dedicated
 
-    state = AppState.build(settings)
-    try:
-        asyncio.run(serve_dedicated(state, stop, live))
-    finally:
-        state.close()
+    asyncio.run(serve_dedicated(FeedOnly.build(settings), stop, live))
     return f"live-feed server on port {settings.stream_port} stopped"
 
 

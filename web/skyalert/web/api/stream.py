@@ -23,17 +23,21 @@ from http.cookies import SimpleCookie
 from typing import Any, Final, Protocol
 
 from fastapi import APIRouter, FastAPI, WebSocket
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.websockets import WebSocketDisconnect
 from websockets.asyncio.connection import Connection
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from skyalert.auth.context import AuthContext
 from skyalert.auth.errors import InvalidToken
 from skyalert.auth.principal import Principal
 from skyalert.auth.sessions import COOKIE
+from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.errors import SkyalertError
 from skyalert.broker.core.liveness import Liveness
+from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.config import consumer_config
 from skyalert.broker.livefeed.hub import Hub, KafkaTail, Subscriber
 from skyalert.broker.livefeed.protocol import (
@@ -46,8 +50,7 @@ from skyalert.broker.livefeed.protocol import (
     parse_subscribe,
 )
 from skyalert.broker.livefeed.replay import catch_up
-from skyalert.web.api.security import principal_from_token, still_valid
-from skyalert.web.state import AppState
+from skyalert.schemas.catalog import Catalog, load_catalog
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["live feed"])
@@ -62,6 +65,38 @@ PATH: Final = "/api/v1/stream"
 #: Seconds between the dedicated server's looks at its stop flag and Kafka reader.
 STOP_POLL: Final = 0.5
 LIVENESS_SECONDS: Final = 10.0
+
+
+class FeedState(Protocol):
+    """What the feed needs of the app's state (the web app's ``AppState``, or :class:`FeedOnly`)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+    @property
+    def sessions(self) -> sessionmaker[Session]: ...
+
+    @property
+    def auth(self) -> AuthContext: ...
+
+
+@dataclass(frozen=True)
+class FeedOnly:
+    """The state of a dedicated feed process: no ingest, no Kafka probe, only what the feed uses."""
+
+    settings: Settings
+    catalog: Catalog
+    sessions: sessionmaker[Session]
+    auth: AuthContext
+
+    @classmethod
+    def build(cls, settings: Settings) -> FeedOnly:
+        sessions = make_sessionmaker(make_engine(settings))
+        catalog = load_catalog()
+        return cls(settings, catalog, sessions, AuthContext.build(settings, sessions, catalog))
 
 
 class Socket(Protocol):
@@ -116,7 +151,7 @@ class Refused(Exception):
         self.reason = reason
 
 
-def make_hub(state: AppState) -> Hub:
+def make_hub(state: FeedState) -> Hub:
     """The process's hub; its Kafka reader starts with the first subscription."""
     settings = state.settings
 
@@ -142,7 +177,7 @@ def make_hub(state: AppState) -> Hub:
 class Credential:
     """A socket's token or portal session, re-checked while the socket lives."""
 
-    state: AppState
+    state: FeedState
     principal: Principal
     token: str | None
     cookie: str | None
@@ -156,7 +191,7 @@ class Credential:
         if expires is not None and expires <= datetime.now(UTC):
             when = expires.isoformat(timespec="seconds")
             return CloseCode.UNAUTHORIZED, f"the token expired at {when}; get a new one, resume"
-        if still_valid(self.state, self.principal):
+        if self.state.auth.still_valid(self.principal):
             return None
         try:
             current = self._authenticate()
@@ -172,7 +207,7 @@ class Credential:
 
     def _authenticate(self) -> Principal | None:
         if self.token is not None:
-            return principal_from_token(self.state, self.token)
+            return self.state.auth.principal_from_token(self.token)
         assert self.cookie is not None
         return self.state.auth.principal_from_session(self.cookie)
 
@@ -180,14 +215,14 @@ class Credential:
 @router.websocket("/api/v1/stream")
 async def stream(websocket: WebSocket) -> None:
     """The live feed; protocol and close codes: ops/live-feed.md."""
-    state: AppState = websocket.app.state.skyalert
+    state: FeedState = websocket.app.state.skyalert
     hub: Hub = websocket.app.state.stream_hub
     await websocket.accept()
     await _handle(websocket, state, hub)
 
 
 async def _handle(
-    websocket: Socket, state: AppState, hub: Hub, direct: Connection | None = None
+    websocket: Socket, state: FeedState, hub: Hub, direct: Connection | None = None
 ) -> None:
     """One socket from the handshake on, whichever server accepted it."""
     try:
@@ -208,7 +243,7 @@ async def _handle(
     await _serve(websocket, hub, subscriber, state)
 
 
-async def _serve(websocket: Socket, hub: Hub, subscriber: Subscriber, state: AppState) -> None:
+async def _serve(websocket: Socket, hub: Hub, subscriber: Subscriber, state: FeedState) -> None:
     replaying = subscriber.subscription.since.kind != "now"
     if replaying:
         subscriber.start_replay()
@@ -283,7 +318,7 @@ async def _receive(websocket: Socket) -> str | None:
     return text
 
 
-async def _authenticate(websocket: Socket, state: AppState) -> Credential:
+async def _authenticate(websocket: Socket, state: FeedState) -> Credential:
     """Bearer header, else the portal session cookie, else a first ``auth`` message."""
     header = websocket.headers.get("authorization")
     if header is not None:
@@ -309,15 +344,15 @@ async def _authenticate(websocket: Socket, state: AppState) -> Credential:
     return await _from_token(state, token)
 
 
-async def _from_token(state: AppState, token: str) -> Credential:
+async def _from_token(state: FeedState, token: str) -> Credential:
     try:
-        principal = await asyncio.to_thread(principal_from_token, state, token)
+        principal = await asyncio.to_thread(state.auth.principal_from_token, token)
     except InvalidToken as exc:
         raise Refused(CloseCode.UNAUTHORIZED, str(exc)) from None
     return Credential(state, principal, token, None)
 
 
-async def _subscription(websocket: Socket, state: AppState, principal: Principal) -> Subscription:
+async def _subscription(websocket: Socket, state: FeedState, principal: Principal) -> Subscription:
     """Wait for a valid ``subscribe``; answer pings and refuse mistakes meanwhile."""
     while True:
         text = await _receive(websocket)
@@ -363,7 +398,7 @@ async def _close(websocket: Socket, code: CloseCode, reason: str) -> None:
 
 
 @asynccontextmanager
-async def running(app: FastAPI, state: AppState) -> AsyncIterator[None]:
+async def running(app: FastAPI, state: FeedState) -> AsyncIterator[None]:
     """The live feed's hub for the app's lifetime (part of the app's lifespan)."""
     hub = make_hub(state)
     app.state.stream_hub = hub
@@ -380,7 +415,7 @@ def _only_the_stream(connection: ServerConnection, request: Request) -> Response
 
 
 async def serve_dedicated(
-    state: AppState,
+    state: FeedState,
     stop: threading.Event,
     live: Liveness | None = None,
     ready: Callable[[int], None] | None = None,
