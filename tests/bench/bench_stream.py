@@ -29,6 +29,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -70,15 +71,19 @@ def sent_time(text: str) -> float:
 # --- client processes --------------------------------------------------------------------
 
 
+@cache
+def alert_position() -> tuple[float, float]:
+    document = alert_document(0.0)
+    return document["ra"], document["dec"]
+
+
 def subscribe_text(index: int, cones: bool) -> str:
     """Socket ``index``'s subscribe: all alike, or one of 1,000 distinct cones holding the alert."""
     request: dict[str, Any] = {"type": "subscribe", "topics": [TOPIC]}
     if cones:
-        document = alert_document(0.0)
+        ra, dec = alert_position()
         radius = 1.0 + (index % DISTINCT_CONES) / 1000
-        request["filter"] = {
-            "cone": {"ra": document["ra"], "dec": document["dec"], "radius": radius}
-        }
+        request["filter"] = {"cone": {"ra": ra, "dec": dec, "radius": radius}}
     return json.dumps(request)
 
 
