@@ -1,14 +1,17 @@
 """Live-feed fan-out benchmark: skyalert's /api/v1/stream against a bare websockets broadcast.
 
-Run: ``.venv/bin/python tests/bench/bench_stream.py [--sizes 1000,5000,10000]``.
+Run: ``.venv/bin/python tests/bench/bench_stream.py [--sizes 1000,10000,20000] [--json]``.
 
 Both servers run in their own process and serve the same number of sockets, held open by
 client processes (several, so the clients are not the bottleneck); both send the same alert
-text. skyalert: the real app (`skyalert serve`, real Apache Kafka, real tokens), alerts produced
-to Kafka with the headers ingest sets; latency runs from just before the produce to the moment
-a client has the message. Baseline: a `websockets` server calling ``broadcast()``; latency runs
-from just before that call. Memory per socket is the server's RSS growth over its idle RSS,
-divided by the sockets connected. Sizes grow within one server (1,000 then 4,000 more ...).
+text. skyalert: ``skyalert worker stream`` (the feed's own server; real Apache Kafka, real
+tokens from ``skyalert serve``), alerts produced to Kafka with the headers ingest sets; latency
+runs from just before the produce to the moment a client has the message. Baseline: a
+`websockets` server calling ``broadcast()``; latency runs from just before that call. Memory
+per socket is the servers' RSS growth over their idle RSS, divided by the sockets connected.
+Sizes grow within one server (1,000 then 9,000 more ...). Cases: identical subscriptions (the
+``sizes`` of the JSON line), 1,000 distinct cone filters (``cones``) and two feed processes on
+one port (``two_processes``), both at 10,000 sockets (or the largest size below).
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +39,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 ALERTS_PER_SIZE = 10
 CLIENT_PROCESSES = 3
 TOPIC = "gcn.notices.swift.bat.guano"
+DISTINCT_CONES = 1000
+CASE_SIZE = 10_000
 
 
 def raise_fd_limit() -> None:
@@ -63,6 +71,22 @@ def sent_time(text: str) -> float:
 # --- client processes --------------------------------------------------------------------
 
 
+@cache
+def alert_position() -> tuple[float, float]:
+    document = alert_document(0.0)
+    return document["ra"], document["dec"]
+
+
+def subscribe_text(index: int, cones: bool) -> str:
+    """Socket ``index``'s subscribe: all alike, or one of 1,000 distinct cones holding the alert."""
+    request: dict[str, Any] = {"type": "subscribe", "topics": [TOPIC]}
+    if cones:
+        ra, dec = alert_position()
+        radius = 1.0 + (index % DISTINCT_CONES) / 1000
+        request["filter"] = {"cone": {"ra": ra, "dec": dec, "radius": radius}}
+    return json.dumps(request)
+
+
 async def client_main(url: str, token: str | None) -> None:
     """Hold sockets; commands on stdin (connect N / collect / quit), answers on stdout."""
     from websockets.asyncio.client import connect
@@ -72,9 +96,8 @@ async def client_main(url: str, token: str | None) -> None:
     sockets: list[Any] = []
     readers: list[asyncio.Task[None]] = []
     headers = {"Authorization": f"Bearer {token}"} if token else None
-    subscribe = json.dumps({"type": "subscribe", "topics": [TOPIC]})
 
-    async def open_one() -> None:
+    async def open_one(subscribe: str) -> None:
         ws = await connect(
             url,
             additional_headers=headers,
@@ -99,14 +122,15 @@ async def client_main(url: str, token: str | None) -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     gate = asyncio.Semaphore(50)
 
-    async def gated() -> None:
+    async def gated(index: int, cones: bool) -> None:
         async with gate:
-            await open_one()
+            await open_one(subscribe_text(index, cones))
 
     while line := await reader.readline():
         command = json.loads(line)
         if command["cmd"] == "connect":
-            await asyncio.gather(*(gated() for _ in range(command["count"])))
+            first, cones = len(sockets), command.get("cones", False)
+            await asyncio.gather(*(gated(first + i, cones) for i in range(command["count"])))
             answer: dict[str, Any] = {"connected": len(sockets)}
         elif command["cmd"] == "collect":
             answer = {"latencies": latencies[:]}
@@ -119,7 +143,8 @@ async def client_main(url: str, token: str | None) -> None:
 
 
 class Clients:
-    def __init__(self, url: str, token: str | None) -> None:
+    def __init__(self, url: str, token: str | None, cones: bool = False) -> None:
+        self.cones = cones
         arguments = [sys.executable, __file__, "--client", url, "--token", token or ""]
         self.procs = [
             subprocess.Popen(arguments, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -143,7 +168,9 @@ class Clients:
     def connect(self, more: int) -> int:
         shares = [more // len(self.procs)] * len(self.procs)
         shares[0] += more - sum(shares)
-        answers = self.ask([{"cmd": "connect", "count": share} for share in shares])
+        answers = self.ask(
+            [{"cmd": "connect", "count": share, "cones": self.cones} for share in shares]
+        )
         return sum(answer["connected"] for answer in answers)
 
     def collect(self) -> list[float]:
@@ -211,9 +238,9 @@ def percentiles(values: list[float]) -> tuple[float, float]:
 
 
 def measure(
-    name: str, pid: int, clients: Clients, sizes: list[int], publish: Any, spacing: float
+    name: str, pids: list[int], clients: Clients, sizes: list[int], publish: Any, spacing: float
 ) -> dict[int, dict[str, float]]:
-    idle = rss_bytes(pid)
+    idle = sum(rss_bytes(pid) for pid in pids)
     results: dict[int, dict[str, float]] = {}
     connected = 0
     for size in sizes:
@@ -221,7 +248,7 @@ def measure(
         connected = clients.connect(size - connected)
         took = time.monotonic() - started
         time.sleep(1.0)
-        memory = (rss_bytes(pid) - idle) / connected
+        memory = (sum(rss_bytes(pid) for pid in pids) - idle) / connected
         clients.collect()
         for _ in range(ALERTS_PER_SIZE):
             publish()
@@ -238,7 +265,7 @@ def measure(
             "connect_s": took,
         }
         print(
-            f"  {name:9} {size:>6} sockets: p50 {p50 * 1000:7.1f} ms  p99 {p99 * 1000:7.1f} ms"
+            f"  {name:13} {size:>6} sockets: p50 {p50 * 1000:7.1f} ms  p99 {p99 * 1000:7.1f} ms"
             f"  {memory / 1024:6.1f} KiB/socket  {len(values)}/{size * ALERTS_PER_SIZE} "
             f"delivered  (connected in {took:.1f} s)",
             flush=True,
@@ -246,17 +273,36 @@ def measure(
     return results
 
 
-def run_skyalert(sizes: list[int], work: Path) -> dict[int, dict[str, float]]:
+@contextmanager
+def feed_processes(env: dict[str, str], count: int) -> Iterator[tuple[str, list[int]]]:
+    """``count`` ``skyalert worker stream`` processes on one port; their URL and pids."""
+    from skyalert.broker.kafka.kafka_node import free_port
+    from support.processes import running
+
+    port = free_port()
+    feed_env = {**env, "SKYALERT_STREAM_PORT": str(port), "SKYALERT_LOG_LEVEL": "INFO"}
+    args = [sys.executable, "-m", "skyalert.broker.run.cli", "worker", "stream"]
+    with ExitStack() as stack:
+        servers = [stack.enter_context(running(args, feed_env)) for _ in range(count)]
+        for server in servers:
+            server.wait_for("live feed serving", timeout=120)
+        yield f"ws://127.0.0.1:{port}/api/v1/stream", [s.process.pid for s in servers]
+
+
+def run_skyalert(
+    cases: list[tuple[str, list[int], int, bool]], work: Path
+) -> dict[str, dict[int, dict[str, float]]]:
+    """Each case: name, sizes, feed processes, cone filters."""
     from confluent_kafka import Producer
 
     from support.auth import get_token, make_credential, make_user
     from support.bench import alert_headers, served_app
 
+    results: dict[str, dict[int, dict[str, float]]] = {}
     with served_app(work) as app:
         settings = app.settings
         producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 0})
         token = get_token(app.url, *make_credential(settings, make_user(settings)))
-        clients = Clients(app.url.replace("http", "ws") + "/api/v1/stream", token)
 
         def publish() -> None:
             alert_id, headers = alert_headers()
@@ -269,10 +315,14 @@ def run_skyalert(sizes: list[int], work: Path) -> dict[int, dict[str, float]]:
             )
             producer.flush(10)
 
-        try:
-            return measure("skyalert", app.pid, clients, sizes, publish, spacing=1.0)
-        finally:
-            clients.close()
+        for name, sizes, processes, cones in cases:
+            with feed_processes(app.env, processes) as (url, pids):
+                clients = Clients(url, token, cones)
+                try:
+                    results[name] = measure(name, pids, clients, sizes, publish, spacing=1.0)
+                finally:
+                    clients.close()
+    return results
 
 
 def run_baseline(sizes: list[int]) -> dict[int, dict[str, float]]:
@@ -298,16 +348,32 @@ def run_baseline(sizes: list[int]) -> dict[int, dict[str, float]]:
         server.stdout.readline()
 
     try:
-        return measure("websockets", server.pid, clients, sizes, publish, spacing=1.0)
+        return measure("websockets", [server.pid], clients, sizes, publish, spacing=1.0)
     finally:
         clients.close()
         server.stdin.close()
         server.wait(30)
 
 
+def ratios(ours: dict[str, float], base: dict[str, float]) -> dict[str, float]:
+    return {
+        "p50_ratio": round(ours["p50_ms"] / base["p50_ms"], 3),
+        "p99_ratio": round(ours["p99_ms"] / base["p99_ms"], 3),
+        "kib_per_socket": round(ours["kib_per_socket"], 1),
+        "baseline_kib_per_socket": round(base["kib_per_socket"], 1),
+        "p50_ms": round(ours["p50_ms"], 1),
+        "p99_ms": round(ours["p99_ms"], 1),
+        "baseline_p50_ms": round(base["p50_ms"], 1),
+        "baseline_p99_ms": round(base["p99_ms"], 1),
+        "delivered": ours["received"] / ours["expected"],
+        "baseline_delivered": base["received"] / base["expected"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1000,5000,10000")
+    parser.add_argument("--sizes", default="1000,10000,20000")
+    parser.add_argument("--json", action="store_true", help="print one JSON object last")
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--token", help=argparse.SUPPRESS)
     parser.add_argument("--baseline", type=int, help=argparse.SUPPRESS)
@@ -320,23 +386,39 @@ def main() -> None:
         return
     raise_fd_limit()
     sizes = [int(size) for size in args.sizes.split(",")]
+    case_size = max([size for size in sizes if size <= CASE_SIZE] or sizes[:1])
     print(
         f"fan-out of one ~1 KiB alert, {ALERTS_PER_SIZE} alerts per size, "
         f"{CLIENT_PROCESSES} client processes, {os.cpu_count()} cores",
         flush=True,
     )
+    cases = [
+        ("identical", sizes, 1, False),
+        ("cones", [case_size], 1, True),
+        ("two_processes", [case_size], 2, False),
+    ]
     with tempfile.TemporaryDirectory(prefix=f"bench-stream-{uuid.uuid4().hex[:6]}-") as work:
-        ours = run_skyalert(sizes, Path(work))
+        ours = run_skyalert(cases, Path(work))
     base = run_baseline(sizes)
-    print("\nsockets  skyalert p50/p99 ms   websockets p50/p99 ms   ratio p50/p99   KiB/socket")
-    for size in sizes:
-        a, b = ours[size], base[size]
-        print(
-            f"{size:>7}  {a['p50_ms']:8.1f} /{a['p99_ms']:8.1f}   {b['p50_ms']:8.1f} /"
-            f"{b['p99_ms']:8.1f}      {a['p50_ms'] / b['p50_ms']:5.1f} / "
-            f"{a['p99_ms'] / b['p99_ms']:5.1f}   {a['kib_per_socket']:6.1f} vs "
-            f"{b['kib_per_socket']:5.1f}"
-        )
+    print("\ncase           sockets  skyalert p50/p99 ms   websockets p50/p99 ms   ratio p50/p99")
+    for case, results in ours.items():
+        for size, a in results.items():
+            b = base[size]
+            print(
+                f"{case:13} {size:>7}  {a['p50_ms']:8.1f} /{a['p99_ms']:8.1f}   "
+                f"{b['p50_ms']:8.1f} /{b['p99_ms']:8.1f}      {a['p50_ms'] / b['p50_ms']:5.2f} / "
+                f"{a['p99_ms'] / b['p99_ms']:5.2f}   {a['kib_per_socket']:6.1f} vs "
+                f"{b['kib_per_socket']:5.1f} KiB/socket"
+            )
+    if args.json:
+        summary = {
+            "sizes": {str(n): ratios(ours["identical"][n], base[n]) for n in sizes},
+            "cones": {str(case_size): ratios(ours["cones"][case_size], base[case_size])},
+            "two_processes": {
+                str(case_size): ratios(ours["two_processes"][case_size], base[case_size])
+            },
+        }
+        print(json.dumps(summary))
 
 
 if __name__ == "__main__":

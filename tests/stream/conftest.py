@@ -1,4 +1,4 @@
-"""Fixtures of the live-feed tests: catalog topics in Kafka, a publisher, a reader's token."""
+"""Fixtures of the live-feed tests: topics in Kafka, a publisher, a token, where the feed runs."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from skyalert.broker.core.settings import Settings
+from support.feed_servers import feed_servers
 from support.stream import Publisher, ensure_topics, token
 
 
@@ -31,3 +32,26 @@ def publisher(app_url: str, publisher_token: str) -> Iterator[Publisher]:
     publisher = Publisher(app_url, publisher_token)
     yield publisher
     publisher.close()
+
+
+@pytest.fixture(scope="session")
+def one_feed_process(settings: Settings, stream_topics: None) -> Iterator[str]:
+    with feed_servers(settings, 1) as (url, _servers):
+        yield url
+
+
+@pytest.fixture(scope="session")
+def two_feed_processes(settings: Settings, stream_topics: None) -> Iterator[str]:
+    """Two ``skyalert worker stream`` processes on one port (SO_REUSEPORT), each tailing Kafka."""
+    with feed_servers(settings, 2) as (url, _servers):
+        yield url
+
+
+@pytest.fixture(params=["web app", "one feed process", "two feed processes"])
+def feed_url(request: pytest.FixtureRequest, app_url: str) -> str:
+    """Where the live feed is served: by the web app, or by one or two dedicated processes."""
+    if request.param == "web app":
+        return app_url
+    name = request.param.replace(" ", "_")
+    url: str = request.getfixturevalue(name)
+    return url

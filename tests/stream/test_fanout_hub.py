@@ -164,3 +164,43 @@ async def test_late_live_copies_older_than_the_start_are_dropped() -> None:
     await settle(lambda: len(sink.texts) == 2)
     assert [newest.id in sink.texts[0], live.id in sink.texts[1]] == [True, True]
     await hub.close()
+
+
+class CountingFilter:
+    """A filter that counts how often it is asked (it lets everything through)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def matches(self, document: object) -> bool:
+        self.calls += 1
+        return True
+
+    def to_json(self) -> object:
+        return {"field": "ra", "op": "exists"}
+
+
+@own_loop
+async def test_identical_subscriptions_share_one_group_and_one_filter_run() -> None:
+    hub = await started_hub(Tail())
+    counting = CountingFilter()
+    shared = subscription(filter=counting)  # type: ignore[arg-type]
+    sinks = [Sink() for _ in range(5)]
+    members = [Subscriber(sink, shared, Everyone(), 10) for sink in sinks]
+    later = Subscriber(Sink(), subscription(since=Since("last", last=1)), Everyone(), 10)
+    other = Subscriber(Sink(), subscription(), Everyone(), 10)
+    for subscriber in (*members, other):
+        hub.add(subscriber)
+        subscriber.start_sending()
+    hub.add(later)
+    # ``since`` is per socket: it does not split a group; a different filter does.
+    assert hub.groups == 2
+    sent = alert()
+    hub.dispatch([sent])
+    await settle(lambda: all(sink.got(sent.id) for sink in sinks))
+    assert counting.calls == 1
+    assert len({sink.texts[0] for sink in sinks}) == 1
+    for subscriber in (*members, other, later):
+        hub.remove(subscriber)
+    assert hub.groups == 0
+    await hub.close()

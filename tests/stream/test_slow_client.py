@@ -14,6 +14,7 @@ import pytest
 
 from conftest import serving
 from skyalert.broker.core.settings import Settings
+from support.feed_servers import feed_servers
 from support.stream import (
     Publisher,
     alerts,
@@ -43,9 +44,17 @@ def kernel_send_buffer() -> int:
 COUNT = (kernel_send_buffer() + 2 * 1024 * 1024) // PADDING + 8
 
 
-@pytest.fixture(scope="module")
-def small_queue_app(settings: Settings, stream_topics: None) -> Iterator[str]:
-    with serving(settings.model_copy(update={"stream_queue_size": 4})) as url:
+@pytest.fixture(scope="module", params=["web app", "two feed processes"])
+def small_queue_app(
+    request: pytest.FixtureRequest, settings: Settings, stream_topics: None
+) -> Iterator[str]:
+    """A feed holding at most 4 alerts per socket (queued, or in a direct socket's buffer)."""
+    small = settings.model_copy(update={"stream_queue_size": 4})
+    if request.param == "web app":
+        with serving(small) as url:
+            yield url
+        return
+    with feed_servers(small, 2) as (url, _servers):
         yield url
 
 

@@ -15,17 +15,25 @@ from skyalert.auth.tokens import issue_access_token
 from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.settings import Settings
 from support.auth import get_token
+from support.feed_servers import feed_servers
 from support.stream import credential, open_feed, own_loop, receive, subscribe, until_closed
 
 
-@pytest.fixture(scope="module")
-def quick_app(settings: Settings, stream_topics: None) -> Iterator[str]:
-    """An app that re-checks credentials and pings every few tenths of a second."""
+@pytest.fixture(scope="module", params=["web app", "two feed processes"])
+def quick_app(
+    request: pytest.FixtureRequest, settings: Settings, stream_topics: None
+) -> Iterator[tuple[str, str]]:
+    """A web app and a feed (itself, or two feed processes) that re-check credentials and ping
+    every few tenths of a second."""
     quick = settings.model_copy(
         update={"stream_recheck_interval": 0.2, "stream_ping_interval": 0.3}
     )
     with serving(quick) as url:
-        yield url
+        if request.param == "web app":
+            yield url, url
+            return
+        with feed_servers(quick, 2) as (feed, _servers):
+            yield url, feed
 
 
 async def closed_with(ws: ClientConnection) -> tuple[int, str]:
@@ -175,13 +183,16 @@ async def test_expired_token_is_refused(settings: Settings, app_url: str) -> Non
 
 
 @own_loop
-async def test_revoked_token_is_disconnected(settings: Settings, quick_app: str) -> None:
+async def test_revoked_token_is_disconnected(
+    settings: Settings, quick_app: tuple[str, str]
+) -> None:
+    app, feed = quick_app
     client_id, secret = credential(settings)
-    token = get_token(quick_app, client_id, secret)
-    async with open_feed(quick_app, token) as ws:
+    token = get_token(app, client_id, secret)
+    async with open_feed(feed, token) as ws:
         await subscribe(ws, topics=["igwn.gwalert"])
         response = httpx.post(
-            f"{quick_app}/oauth2/revoke",
+            f"{app}/oauth2/revoke",
             data={"token": token},
             auth=(client_id, secret),
             timeout=10,
@@ -193,8 +204,8 @@ async def test_revoked_token_is_disconnected(settings: Settings, quick_app: str)
 
 
 @own_loop
-async def test_server_pings(quick_app: str, reader_token: str) -> None:
-    async with open_feed(quick_app, reader_token) as ws:
+async def test_server_pings(quick_app: tuple[str, str], reader_token: str) -> None:
+    async with open_feed(quick_app[1], reader_token) as ws:
         await subscribe(ws, topics=["igwn.gwalert"])
         message = json.loads(await ws.recv())
     assert message["type"] == "ping"

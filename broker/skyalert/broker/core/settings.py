@@ -312,6 +312,14 @@ class Settings(BaseSettings):
     stream_ping_interval: float = Field(
         default=20.0, gt=0, description='Live feed: seconds between {"type": "ping"} messages.'
     )
+    stream_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of the dedicated live-feed server (`skyalert worker stream`, started by "
+        "`skyalert up` when set; several processes share it with SO_REUSEPORT). Unset: the web "
+        "app serves /api/v1/stream alone.",
+    )
     stream_recheck_interval: float = Field(
         default=5.0,
         gt=0,

@@ -3,9 +3,12 @@
 :class:`KafkaTail` reads every alert topic in a thread (assigned partitions, no consumer group
 rebalancing, nothing committed: each process sees every alert from the moment it started) and
 hands batches to the :class:`Hub` on the event loop. The hub routes each alert to the
-:class:`Subscriber` s of its topic; each has a bounded queue and its own sending task, so a slow
-socket only ever fills its own queue. When that overflows, the subscriber is dropped with close
-code 4408 and resumes from its last cursor.
+:class:`Group` s of its topic: sockets with identical subscriptions share one group, so an alert
+is filtered once per group and its text built once per format. A socket served by the ASGI app
+has a bounded queue and its own sending task; a socket of the dedicated server (``direct``) gets
+the frame written straight into its transport by ``broadcast()``, once it is live. Either way a
+slow socket only fills its own buffer: past its bound it is dropped with close code 4408 and
+resumes from its last cursor.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from websockets.asyncio.connection import Connection, broadcast
 
 from skyalert.broker.archive.alert_ids import lowest_id_at
 from skyalert.broker.core.errors import KafkaUnavailable
@@ -142,7 +146,7 @@ class KafkaTail:
         next_refresh = time.monotonic() + REFRESH_SECONDS
         try:
             while not self._stop.is_set():
-                messages = consumer.consume(num_messages=500, timeout=0.2)
+                messages = self._next_messages(consumer)
                 batch = [alert for message in messages if (alert := self._alert(message))]
                 if batch:
                     self._on_batch(batch)
@@ -157,6 +161,15 @@ class KafkaTail:
             raise
         finally:
             consumer.close()
+
+    @staticmethod
+    def _next_messages(consumer: Consumer) -> list[Any]:
+        """As soon as one message is there, it and those right behind it (``consume`` alone
+        waits for a full batch or its whole timeout: up to 0.2 s added to every alert)."""
+        first = consumer.poll(0.2)
+        if first is None:
+            return []
+        return [first, *consumer.consume(num_messages=499, timeout=0)]
 
     def _alert(self, message: Any) -> LiveAlert | None:
         if message.error() is not None:
@@ -206,15 +219,32 @@ class Closing:
 
 
 class Subscriber:
-    """One socket's subscription: a bounded queue and the task that empties it."""
+    """One socket's subscription: a bounded queue and the task that empties it.
+
+    With ``direct`` (a ``websockets`` connection), the task only runs until the socket is live
+    (the replay and what queued meanwhile are out); from then on its group writes the frames.
+    """
 
     def __init__(
-        self, sink: Sink, subscription: Subscription, authority: Authority, queue_size: int
+        self,
+        sink: Sink,
+        subscription: Subscription,
+        authority: Authority,
+        queue_size: int,
+        direct: Connection | None = None,
     ) -> None:
         self.sink = sink
         self.subscription = subscription
         self.authority = authority
-        self.queue: asyncio.Queue[LiveAlert | str] = asyncio.Queue(queue_size)
+        self.queue_size = queue_size
+        #: Alerts, protocol texts, and None: "the replay is over" for a ``direct`` sender.
+        self.queue: asyncio.Queue[LiveAlert | str | None] = asyncio.Queue(queue_size)
+        self.direct = direct
+        #: Frames go straight to ``direct`` (the queue is empty and stays unused).
+        self.live_direct = False
+        #: No replay (left) to wait for: a ``direct`` sender may hand over once its queue is out.
+        self._caught_up = True
+        self._watched: list[asyncio.Task[Any]] = []
         #: Live alerts held back while missed ones are replayed; None once live.
         self.pending: list[LiveAlert] | None = None
         #: Ids replayed near the switch-over, whose live copies must not go out again.
@@ -230,6 +260,7 @@ class Subscriber:
 
     def start_replay(self) -> None:
         self.pending = []
+        self._caught_up = False
         since = self.subscription.since
         if since.kind == "cursor":
             self.floor = since.cursor
@@ -241,26 +272,43 @@ class Subscriber:
         """Replayed already, or older than where the subscription starts."""
         return alert.id in self.replayed or (self.floor is not None and alert.id <= self.floor)
 
-    def offer(self, alert: LiveAlert) -> None:
-        """A live alert of one of the subscribed topics (the hub calls this)."""
+    def offer(self, alert: LiveAlert) -> Connection | None:
+        """A live alert its group's filter took; the connection to write it to, if direct."""
         if self.closing is not None or self._covered(alert):
-            return
-        if not self.subscription.wants(alert.document, alert.test):
-            return
+            return None
+        if self.live_direct:
+            return self._direct_for(alert)
         if self.pending is not None:
             if len(self.pending) >= PENDING_LIMIT:
                 self.drop_slow()
             else:
                 self.pending.append(alert)
-            return
+            return None
         try:
             self.queue.put_nowait(alert)
         except asyncio.QueueFull:
             self.drop_slow()
+        return None
+
+    def _direct_for(self, alert: LiveAlert) -> Connection | None:
+        """The connection, unless its write buffer holds more than ``queue_size`` such frames."""
+        assert self.direct is not None
+        transport = self.direct.transport
+        bound = self.queue_size * len(alert.text(self.subscription.format))
+        if transport.get_write_buffer_size() > bound:
+            self.drop_slow()
+            return None
+        self.cursor = alert.id
+        return self.direct
 
     def control(self, text: str) -> None:
         """A protocol message (ping, pong, error); skipped when the queue is full."""
-        if self.closing is None and not self.queue.full():
+        if self.closing is not None:
+            return
+        if self.live_direct:
+            assert self.direct is not None
+            broadcast([self.direct], text)
+        elif not self.queue.full():
             self.queue.put_nowait(text)
 
     async def replay(
@@ -286,6 +334,9 @@ class Subscriber:
                 if not self._covered(alert):
                     await self.queue.put(alert)
         self.pending = None
+        self._caught_up = True
+        if self.direct is not None:
+            await self.queue.put(None)
 
     def drop_slow(self) -> None:
         if self.closing is None:
@@ -308,8 +359,14 @@ class Subscriber:
         """Stop sending (at once, even mid-wait on a full socket); the endpoint closes."""
         if self.closing is None:
             self.closing = Closing(code, reason)
-            if self._sender is not None:
-                self._sender.cancel()
+            self.live_direct = False
+            for task in (self._sender, *self._watched):
+                if task is not None:
+                    task.cancel()
+
+    def watch(self, task: asyncio.Task[Any]) -> None:
+        """Cancel ``task`` (the socket's reader) on :meth:`stop`: the sender may be gone."""
+        self._watched.append(task)
 
     def start_sending(self) -> asyncio.Task[None]:
         self._sender = asyncio.create_task(self._send_loop())
@@ -318,7 +375,12 @@ class Subscriber:
     async def _send_loop(self) -> None:
         fmt = self.subscription.format
         while True:
+            if self.direct is not None and self._caught_up and self.queue.empty():
+                self.live_direct = True  # from here the group writes; this task ends
+                return
             item = await self.queue.get()
+            if item is None:  # the replay is over: look again whether to hand over
+                continue
             if isinstance(item, str):
                 await self.sink.send_text(item)
                 continue
@@ -327,6 +389,31 @@ class Subscriber:
             metrics.delivered(item.topic).inc()
             if item.timestamp is not None:
                 metrics.LATENCY.observe(max(0.0, time.time() - item.timestamp))
+
+
+def group_key(subscription: Subscription) -> Hashable:
+    """Subscriptions with equal keys get the same alerts in the same text."""
+    rule = json.dumps(subscription.filter.to_json(), sort_keys=True, separators=(",", ":"))
+    return (subscription.topics, rule, subscription.format, subscription.test)
+
+
+class Group:
+    """Sockets with one subscription: each alert is filtered once, its text built once."""
+
+    def __init__(self, key: Hashable, subscription: Subscription) -> None:
+        self.key = key
+        self.subscription = subscription
+        self.members: set[Subscriber] = set()
+
+    def deliver(self, alert: LiveAlert) -> None:
+        if not self.subscription.wants(alert.document, alert.test):
+            return
+        direct = [c for member in tuple(self.members) if (c := member.offer(alert))]
+        if direct:
+            broadcast(direct, alert.text(self.subscription.format))
+            metrics.delivered(alert.topic).inc(len(direct))
+            if alert.timestamp is not None:
+                metrics.LATENCY.observe(max(0.0, time.time() - alert.timestamp))
 
 
 class Hub:
@@ -345,7 +432,8 @@ class Hub:
         self._tail: Tail | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
-        self._by_topic: dict[str, set[Subscriber]] = {}
+        self._by_topic: dict[str, set[Group]] = {}
+        self._groups: dict[Hashable, Group] = {}
         self._all: set[Subscriber] = set()
 
     async def ready(self) -> None:
@@ -364,22 +452,40 @@ class Hub:
                 asyncio.create_task(self._recheck_forever()),
             ]
 
+    @property
+    def groups(self) -> int:
+        return len(self._groups)
+
+    @property
+    def sockets(self) -> int:
+        return len(self._all)
+
     def add(self, subscriber: Subscriber) -> None:
         self._all.add(subscriber)
-        for topic in subscriber.subscription.topics:
-            self._by_topic.setdefault(topic, set()).add(subscriber)
+        key = group_key(subscriber.subscription)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = Group(key, subscriber.subscription)
+            for topic in subscriber.subscription.topics:
+                self._by_topic.setdefault(topic, set()).add(group)
+        group.members.add(subscriber)
         metrics.SOCKETS.set(len(self._all))
 
     def remove(self, subscriber: Subscriber) -> None:
         self._all.discard(subscriber)
-        for topic in subscriber.subscription.topics:
-            self._by_topic.get(topic, set()).discard(subscriber)
+        group = self._groups.get(group_key(subscriber.subscription))
+        if group is not None:
+            group.members.discard(subscriber)
+            if not group.members:
+                del self._groups[group.key]
+                for topic in group.subscription.topics:
+                    self._by_topic.get(topic, set()).discard(group)
         metrics.SOCKETS.set(len(self._all))
 
     def dispatch(self, batch: Batch) -> None:
         for alert in batch:
-            for subscriber in tuple(self._by_topic.get(alert.topic, ())):
-                subscriber.offer(alert)
+            for group in tuple(self._by_topic.get(alert.topic, ())):
+                group.deliver(alert)
 
     async def _ping_forever(self) -> None:
         while True:

@@ -85,6 +85,15 @@ def _mirror(settings: Settings, sessions: Sessions, stop: threading.Event, live:
     return "mirror stopped: " + "; ".join(str(s) for s in stats)
 
 
+def _stream(settings: Settings, sessions: Sessions, stop: threading.Event, live: Liveness) -> str:
+    import asyncio
+
+    from skyalert.web.api.stream import FeedOnly, serve_dedicated
+
+    asyncio.run(serve_dedicated(FeedOnly.build(settings), stop, live))
+    return f"live-feed server on port {settings.stream_port} stopped"
+
+
 def _circulars_mail(
     settings: Settings, sessions: Sessions, stop: threading.Event, live: Liveness
 ) -> str:
@@ -113,6 +122,13 @@ WORKERS: dict[str, Worker] = {
         Worker("maintenance", "idle-credential warnings and expiry, Kafka ACL sync", _maintenance),
         Worker("vtp", "VOEvent Transport Protocol ports for subscribers and authors", _vtp),
         Worker("circulars-mail", "take GCN Circulars by email (SMTP) and answer", _circulars_mail),
+        Worker(
+            "stream",
+            "the live feed's own WebSocket server on SKYALERT_STREAM_PORT (SO_REUSEPORT)",
+            _stream,
+            scalable=True,
+            wanted=lambda settings: settings.stream_port is not None,
+        ),
         Worker(
             "mirror",
             "take in upstream brokers' topics (SKYALERT_MIRRORS) through the pipeline",

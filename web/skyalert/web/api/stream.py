@@ -2,7 +2,9 @@
 
 The protocol is in :mod:`skyalert.broker.livefeed.protocol`, fan-out in
 :mod:`skyalert.broker.livefeed.hub`, resume in :mod:`skyalert.broker.livefeed.replay`;
-this is the thin edge.
+this is the thin edge, served two ways with one code path: by the web app (ASGI), and by the
+dedicated ``websockets`` server of ``skyalert worker stream`` (:func:`serve_dedicated`), where
+live frames are written by ``broadcast()`` rather than a task per socket.
 """
 
 from __future__ import annotations
@@ -11,22 +13,35 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Hashable, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping, MutableMapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from http import HTTPStatus
+from http.cookies import SimpleCookie
+from typing import Any, Final, Protocol
 
 from fastapi import APIRouter, FastAPI, WebSocket
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.websockets import WebSocketDisconnect
+from websockets.asyncio.connection import Connection
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 
+from skyalert.auth.context import AuthContext
 from skyalert.auth.errors import InvalidToken
 from skyalert.auth.principal import Principal
 from skyalert.auth.sessions import COOKIE
+from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.errors import SkyalertError
+from skyalert.broker.core.liveness import Liveness
+from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.config import consumer_config
 from skyalert.broker.livefeed.hub import Hub, KafkaTail, Subscriber
 from skyalert.broker.livefeed.protocol import (
+    MAX_MESSAGE,
     CloseCode,
     StreamRequestError,
     Subscription,
@@ -35,8 +50,7 @@ from skyalert.broker.livefeed.protocol import (
     parse_subscribe,
 )
 from skyalert.broker.livefeed.replay import catch_up
-from skyalert.web.api.security import principal_from_token, still_valid
-from skyalert.web.state import AppState
+from skyalert.schemas.catalog import Catalog, load_catalog
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["live feed"])
@@ -47,6 +61,85 @@ AUTH_TIMEOUT: Final = 10.0
 CLOSE_TIMEOUT: Final = 10.0
 #: Close reasons are limited to 123 bytes by RFC 6455.
 MAX_REASON: Final = 123
+PATH: Final = "/api/v1/stream"
+#: Seconds between the dedicated server's looks at its stop flag and Kafka reader.
+STOP_POLL: Final = 0.5
+LIVENESS_SECONDS: Final = 10.0
+
+
+class FeedState(Protocol):
+    """What the feed needs of the app's state (the web app's ``AppState``, or :class:`FeedOnly`)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+    @property
+    def sessions(self) -> sessionmaker[Session]: ...
+
+    @property
+    def auth(self) -> AuthContext: ...
+
+
+@dataclass(frozen=True)
+class FeedOnly:
+    """The state of a dedicated feed process: no ingest, no Kafka probe, only what the feed uses."""
+
+    settings: Settings
+    catalog: Catalog
+    sessions: sessionmaker[Session]
+    auth: AuthContext
+
+    @classmethod
+    def build(cls, settings: Settings) -> FeedOnly:
+        sessions = make_sessionmaker(make_engine(settings))
+        catalog = load_catalog()
+        return cls(settings, catalog, sessions, AuthContext.build(settings, sessions, catalog))
+
+
+class Socket(Protocol):
+    """What the edge needs of a WebSocket: Starlette's, or :class:`DirectSocket`."""
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def cookies(self) -> Mapping[str, str]: ...
+
+    async def receive(self) -> MutableMapping[str, Any]: ...
+
+    async def send_text(self, data: str) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+class DirectSocket:
+    """A ``websockets`` server connection seen as an ASGI-style socket (one edge, two servers)."""
+
+    def __init__(self, connection: ServerConnection) -> None:
+        self.connection = connection
+        self.headers: Mapping[str, str] = connection.request.headers if connection.request else {}
+        jar: SimpleCookie = SimpleCookie(self.headers.get("cookie", ""))
+        self.cookies: Mapping[str, str] = {name: m.value for name, m in jar.items()}
+
+    async def receive(self) -> MutableMapping[str, Any]:
+        try:
+            data = await self.connection.recv()
+        except ConnectionClosed as exc:
+            code = exc.rcvd.code if exc.rcvd is not None else 1006
+            return {"type": "websocket.disconnect", "code": code}
+        return {"type": "websocket.receive", "text": data if isinstance(data, str) else None}
+
+    async def send_text(self, data: str) -> None:
+        try:
+            await self.connection.send(data)
+        except ConnectionClosed as exc:
+            raise WebSocketDisconnect(1006) from exc
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        await self.connection.close(code, reason or "")
 
 
 class Refused(Exception):
@@ -58,7 +151,7 @@ class Refused(Exception):
         self.reason = reason
 
 
-def make_hub(state: AppState) -> Hub:
+def make_hub(state: FeedState) -> Hub:
     """The process's hub; its Kafka reader starts with the first subscription."""
     settings = state.settings
 
@@ -84,7 +177,7 @@ def make_hub(state: AppState) -> Hub:
 class Credential:
     """A socket's token or portal session, re-checked while the socket lives."""
 
-    state: AppState
+    state: FeedState
     principal: Principal
     token: str | None
     cookie: str | None
@@ -98,7 +191,7 @@ class Credential:
         if expires is not None and expires <= datetime.now(UTC):
             when = expires.isoformat(timespec="seconds")
             return CloseCode.UNAUTHORIZED, f"the token expired at {when}; get a new one, resume"
-        if still_valid(self.state, self.principal):
+        if self.state.auth.still_valid(self.principal):
             return None
         try:
             current = self._authenticate()
@@ -114,7 +207,7 @@ class Credential:
 
     def _authenticate(self) -> Principal | None:
         if self.token is not None:
-            return principal_from_token(self.state, self.token)
+            return self.state.auth.principal_from_token(self.token)
         assert self.cookie is not None
         return self.state.auth.principal_from_session(self.cookie)
 
@@ -122,9 +215,16 @@ class Credential:
 @router.websocket("/api/v1/stream")
 async def stream(websocket: WebSocket) -> None:
     """The live feed; protocol and close codes: ops/live-feed.md."""
-    state: AppState = websocket.app.state.skyalert
+    state: FeedState = websocket.app.state.skyalert
     hub: Hub = websocket.app.state.stream_hub
     await websocket.accept()
+    await _handle(websocket, state, hub)
+
+
+async def _handle(
+    websocket: Socket, state: FeedState, hub: Hub, direct: Connection | None = None
+) -> None:
+    """One socket from the handshake on, whichever server accepted it."""
     try:
         credential = await _authenticate(websocket, state)
         subscription = await _subscription(websocket, state, credential.principal)
@@ -139,11 +239,11 @@ async def stream(websocket: WebSocket) -> None:
         await _refuse(websocket, CloseCode.TRY_AGAIN_LATER, "the live feed cannot reach Kafka")
         return
     queue_size = state.settings.stream_queue_size
-    subscriber = Subscriber(websocket, subscription, credential, queue_size)
+    subscriber = Subscriber(websocket, subscription, credential, queue_size, direct)
     await _serve(websocket, hub, subscriber, state)
 
 
-async def _serve(websocket: WebSocket, hub: Hub, subscriber: Subscriber, state: AppState) -> None:
+async def _serve(websocket: Socket, hub: Hub, subscriber: Subscriber, state: FeedState) -> None:
     replaying = subscriber.subscription.since.kind != "now"
     if replaying:
         subscriber.start_replay()
@@ -154,8 +254,13 @@ async def _serve(websocket: WebSocket, hub: Hub, subscriber: Subscriber, state: 
         # ``resume``: where to start again if the socket drops before the first alert.
         answer = subscriber.subscription.describe() | {"resume": subscriber.resume_point()}
         await websocket.send_text(json.dumps(answer))
-        main = [subscriber.start_sending(), asyncio.create_task(_read(websocket, subscriber))]
-        extra = [asyncio.create_task(catch_up(subscriber, state.sessions))] if replaying else []
+        reader = asyncio.create_task(_read(websocket, subscriber))
+        subscriber.watch(reader)
+        # A direct sender ends once the socket is live (its group writes from then on).
+        sender = subscriber.start_sending()
+        main, extra = ([reader], [sender]) if subscriber.direct else ([sender, reader], [])
+        if replaying:
+            extra.append(asyncio.create_task(catch_up(subscriber, state.sessions)))
         tasks = main + extra
         await _until_first_ends(main, extra)
     except WebSocketDisconnect:
@@ -185,7 +290,7 @@ async def _until_first_ends(
             return
 
 
-async def _read(websocket: WebSocket, subscriber: Subscriber) -> None:
+async def _read(websocket: Socket, subscriber: Subscriber) -> None:
     """Client messages after ``subscribe``: pings; anything else gets an error answer."""
     while True:
         text = await _receive(websocket)
@@ -204,7 +309,7 @@ async def _read(websocket: WebSocket, subscriber: Subscriber) -> None:
             subscriber.control(_error(str(exc)))
 
 
-async def _receive(websocket: WebSocket) -> str | None:
+async def _receive(websocket: Socket) -> str | None:
     """The next client message: text, or None for a binary frame."""
     message = await websocket.receive()
     if message["type"] == "websocket.disconnect":
@@ -213,7 +318,7 @@ async def _receive(websocket: WebSocket) -> str | None:
     return text
 
 
-async def _authenticate(websocket: WebSocket, state: AppState) -> Credential:
+async def _authenticate(websocket: Socket, state: FeedState) -> Credential:
     """Bearer header, else the portal session cookie, else a first ``auth`` message."""
     header = websocket.headers.get("authorization")
     if header is not None:
@@ -239,17 +344,15 @@ async def _authenticate(websocket: WebSocket, state: AppState) -> Credential:
     return await _from_token(state, token)
 
 
-async def _from_token(state: AppState, token: str) -> Credential:
+async def _from_token(state: FeedState, token: str) -> Credential:
     try:
-        principal = await asyncio.to_thread(principal_from_token, state, token)
+        principal = await asyncio.to_thread(state.auth.principal_from_token, token)
     except InvalidToken as exc:
         raise Refused(CloseCode.UNAUTHORIZED, str(exc)) from None
     return Credential(state, principal, token, None)
 
 
-async def _subscription(
-    websocket: WebSocket, state: AppState, principal: Principal
-) -> Subscription:
+async def _subscription(websocket: Socket, state: FeedState, principal: Principal) -> Subscription:
     """Wait for a valid ``subscribe``; answer pings and refuse mistakes meanwhile."""
     while True:
         text = await _receive(websocket)
@@ -279,7 +382,7 @@ def _reason(text: str) -> str:
     return encoded[: MAX_REASON - 3].decode("utf-8", "ignore") + "..."
 
 
-async def _refuse(websocket: WebSocket, code: CloseCode, message: str) -> None:
+async def _refuse(websocket: Socket, code: CloseCode, message: str) -> None:
     """Say why in an error message (close reasons are short), then close."""
     try:
         await websocket.send_text(_error(message))
@@ -288,14 +391,14 @@ async def _refuse(websocket: WebSocket, code: CloseCode, message: str) -> None:
     await _close(websocket, code, message)
 
 
-async def _close(websocket: WebSocket, code: CloseCode, reason: str) -> None:
+async def _close(websocket: Socket, code: CloseCode, reason: str) -> None:
     # The client may be gone, or never read on: then the server just hangs up.
     with contextlib.suppress(TimeoutError, WebSocketDisconnect, RuntimeError):
         await asyncio.wait_for(websocket.close(int(code), _reason(reason)), CLOSE_TIMEOUT)
 
 
 @asynccontextmanager
-async def running(app: FastAPI, state: AppState) -> AsyncIterator[None]:
+async def running(app: FastAPI, state: FeedState) -> AsyncIterator[None]:
     """The live feed's hub for the app's lifetime (part of the app's lifespan)."""
     hub = make_hub(state)
     app.state.stream_hub = hub
@@ -303,3 +406,56 @@ async def running(app: FastAPI, state: AppState) -> AsyncIterator[None]:
         yield
     finally:
         await hub.close()
+
+
+def _only_the_stream(connection: ServerConnection, request: Request) -> Response | None:
+    if request.path.partition("?")[0] != PATH:
+        return connection.respond(HTTPStatus.NOT_FOUND, f"the live feed is at {PATH}\n")
+    return None
+
+
+async def serve_dedicated(
+    state: FeedState,
+    stop: threading.Event,
+    live: Liveness | None = None,
+    ready: Callable[[int], None] | None = None,
+) -> None:
+    """Serve the live feed on ``SKYALERT_STREAM_PORT`` (``SO_REUSEPORT``) until ``stop`` is set."""
+    hub = make_hub(state)
+
+    async def handler(connection: ServerConnection) -> None:
+        await _handle(DirectSocket(connection), state, hub, direct=connection)
+
+    settings = state.settings
+    async with serve(
+        handler,
+        settings.host,
+        settings.stream_port,
+        reuse_port=True,
+        backlog=4096,
+        # Per-socket state kept small: no compression context, our JSON pings, short messages.
+        compression=None,
+        ping_interval=None,
+        max_size=MAX_MESSAGE,
+        max_queue=4,
+        process_request=_only_the_stream,
+    ) as server:
+        await hub.ready()
+        port = server.sockets[0].getsockname()[1]
+        log.info("live feed serving ws://%s:%d%s", settings.host, port, PATH)
+        if ready is not None:
+            ready(port)
+        try:
+            await _watch(hub, stop, live)
+        finally:
+            await hub.close()
+
+
+async def _watch(hub: Hub, stop: threading.Event, live: Liveness | None) -> None:
+    next_beat = 0.0
+    loop = asyncio.get_running_loop()
+    while not await asyncio.to_thread(stop.wait, STOP_POLL):
+        if live is not None and loop.time() >= next_beat:
+            next_beat = loop.time() + LIVENESS_SECONDS
+            detail = f"{hub.sockets} live-feed sockets in {hub.groups} groups"
+            await asyncio.to_thread(live.beat, detail)
