@@ -173,6 +173,13 @@ class Settings(BaseSettings):
         description="Largest alert accepted, in bytes, over HTTP and from the Kafka inboxes "
         "(bigger: 413 / dead letter).",
     )
+    web_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="uvicorn worker processes of `skyalert serve` (and of each web replica of "
+        "`skyalert up`); `--workers` wins. More than one pays off with spare CPU cores.",
+    )
     inbox_partitions: int = Field(
         default=3,
         ge=1,
@@ -210,6 +217,15 @@ class Settings(BaseSettings):
         ge=1,
         description="Seconds an access token is valid; also bounds how long Kafka keeps serving "
         "a deleted credential's public reads.",
+    )
+    token_recheck: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Seconds between the web app's checks for revoked tokens, deleted "
+        "credentials, disabled accounts and revoked groups (bearer tokens are verified in "
+        "memory): a change made elsewhere stops a token within this time, one made by the same "
+        "process at once.",
     )
     token_signing_alg: Literal["RS256", "ES256"] = Field(
         default="RS256", description="Signature algorithm of new signing keys."
