@@ -281,9 +281,8 @@ class IngestPipeline:
                 f"the idempotency key was already used for alert {existing.id} with different "
                 "content; use a new key for a new alert",
             )
-        return Accepted(
-            existing.id, existing.topic, created=False, published=existing.published_at is not None
-        )
+        published = existing.published_at is not None or self.marks.pending(existing.id)
+        return Accepted(existing.id, existing.topic, created=False, published=published)
 
     def refuse(self, submission: Submission, rejected: Rejected) -> Refused:
         """Record a refusal for the publishers and dead-letter the message."""

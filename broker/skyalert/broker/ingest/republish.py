@@ -92,6 +92,8 @@ class PublishedMarks:
         self.sessions = sessions
         self.interval = interval
         self._ids: list[str] = []
+        #: Taken by the flush in progress, not yet committed.
+        self._flushing: frozenset[str] = frozenset()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="published-marks", daemon=True)
@@ -101,6 +103,11 @@ class PublishedMarks:
         with self._lock:
             self._ids.extend(alert_ids)
 
+    def pending(self, alert_id: str) -> bool:
+        """Acknowledged by Kafka, but not yet marked in the archive."""
+        with self._lock:
+            return alert_id in self._flushing or alert_id in self._ids
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self.flush()
@@ -109,6 +116,7 @@ class PublishedMarks:
         """Mark what was added so far; on a database error keep it for the next round."""
         with self._lock:
             ids, self._ids = self._ids, []
+            self._flushing = frozenset(ids)
         if not ids:
             return
         try:
@@ -117,6 +125,9 @@ class PublishedMarks:
         except SQLAlchemyError as exc:
             log.warning("could not mark %d alert(s) published yet: %s", len(ids), exc)
             self.add(ids)
+        finally:
+            with self._lock:
+                self._flushing = frozenset()
 
     def close(self) -> None:
         self._stop.set()
