@@ -173,13 +173,6 @@ class Settings(BaseSettings):
         description="Largest alert accepted, in bytes, over HTTP and from the Kafka inboxes "
         "(bigger: 413 / dead letter).",
     )
-    web_workers: int = Field(
-        default=1,
-        ge=1,
-        le=64,
-        description="uvicorn worker processes of `skyalert serve` (and of each web replica of "
-        "`skyalert up`); `--workers` wins. More than one pays off with spare CPU cores.",
-    )
     inbox_partitions: int = Field(
         default=3,
         ge=1,
