@@ -260,7 +260,7 @@ def test_a_crash_while_checking_is_a_refusal_not_an_outage(
         pipeline.sessions,
         catalog,
         pipeline.sender,
-        ExplodingRegistry(
+        registry=ExplodingRegistry(
             (gcn_registry().schema(s) for s in gcn_registry().ids), gcn_registry().gcn_version
         ),
     )

@@ -1,7 +1,7 @@
 """From a verified token or a session cookie to a Principal, checked against the database.
 
-This is where revocation takes effect at once: a deleted credential, a revoked token, a deleted
-account or a revoked group is seen on the very next request (no cache).
+Every check here reads the database; the web app keeps its answers for bearer tokens in memory
+(:mod:`skyalert.auth.verified_tokens`, which says how soon a revocation is seen).
 """
 
 from __future__ import annotations

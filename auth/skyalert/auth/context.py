@@ -14,9 +14,11 @@ from skyalert.auth.keys import KeyRing
 from skyalert.auth.models import User
 from skyalert.auth.oauth_server import OAuthServer
 from skyalert.auth.principal import Principal
+from skyalert.auth.ratelimit import SharedLimiter
 from skyalert.auth.sessions import find_session
 from skyalert.auth.tokens import verify_access_token
 from skyalert.auth.upstream import UpstreamLogin
+from skyalert.auth.verified_tokens import VerifiedTokens
 from skyalert.broker.core.secrets import server_secret
 from skyalert.broker.core.settings import Settings
 from skyalert.schemas.catalog import Catalog
@@ -34,6 +36,10 @@ class AuthContext:
     accounts: Accounts
     directory: Directory
     upstream: UpstreamLogin
+    #: Bearer tokens verified in memory; its refresher runs where ``tokens.start()`` was called.
+    tokens: VerifiedTokens
+    #: Publishing's rate limits, counted in memory (merged where ``limits.start()`` was called).
+    limits: SharedLimiter
 
     @classmethod
     def build(
@@ -42,6 +48,12 @@ class AuthContext:
         secret = server_secret(settings)
         ring = KeyRing(sessions, settings)
         acls = AclSync(settings, sessions, catalog)
+        tokens = VerifiedTokens(
+            sessions,
+            lambda token: verify_access_token(ring, settings, token),
+            lambda session, claims: principal_for_token(session, claims, catalog),
+            settings.token_recheck,
+        )
         return cls(
             settings=settings,
             sessions=sessions,
@@ -53,13 +65,13 @@ class AuthContext:
             accounts=Accounts(settings, sessions, secret),
             directory=Directory(sessions, secret, catalog, acls),
             upstream=UpstreamLogin(settings, secret),
+            tokens=tokens,
+            limits=SharedLimiter(sessions),
         )
 
     def principal_from_token(self, token: str) -> Principal:
-        """Verify a bearer token and check it against the database; raise InvalidToken."""
-        claims = verify_access_token(self.ring, self.settings, token)
-        with self.sessions() as session:
-            return principal_for_token(session, claims, self.catalog)
+        """Verify a bearer token (see :mod:`skyalert.auth.verified_tokens`); raise InvalidToken."""
+        return self.tokens.principal(token)
 
     def principal_from_session(self, cookie: str) -> Principal | None:
         with self.sessions() as session:

@@ -1,19 +1,25 @@
-"""Fixed-window rate limits with counters in the database, so every replica counts together."""
+"""Fixed-window rate limits with counters in the database, so every replica counts together:
+counted per attempt there (:func:`hit`), or in memory and merged (:class:`SharedLimiter`)."""
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from skyalert.auth.errors import RateLimited
 from skyalert.auth.models import RateCounter
 from skyalert.broker.core.db import utcnow
 from skyalert.broker.core.errors import ConfigError
-from skyalert.broker.core.rates import Rate
+from skyalert.broker.core.rates import LocalCounts, Rate
+
+log = logging.getLogger(__name__)
 
 
 def hit(sessions: sessionmaker[Session], bucket: str, rate: Rate, what: str) -> None:
@@ -21,30 +27,82 @@ def hit(sessions: sessionmaker[Session], bucket: str, rate: Rate, what: str) -> 
     now = time.time()
     window = int(now // rate.period * rate.period)
     with sessions.begin() as session:
-        dialect = session.get_bind().dialect.name
-        values = {
-            "bucket": bucket[:400],
-            "window_start": window,
-            "count": 1,
-            "expires_at": datetime.fromtimestamp(window + rate.period, UTC),
-        }
-        keys = ["bucket", "window_start"]
-        bump = {"count": RateCounter.count + 1}
-        statement: postgresql.Insert | sqlite.Insert
-        if dialect == "postgresql":
-            pg = postgresql.insert(RateCounter).values(values)
-            statement = pg.on_conflict_do_update(index_elements=keys, set_=bump)
-        elif dialect == "sqlite":
-            lite = sqlite.insert(RateCounter).values(values)
-            statement = lite.on_conflict_do_update(index_elements=keys, set_=bump)
-        else:
-            raise ConfigError(f"rate limits need PostgreSQL or SQLite, not {dialect}")
-        count = session.execute(statement.returning(RateCounter.count)).scalar_one()
+        count = _add(session, bucket, window, rate.period, 1)
     if count > rate.count:
-        retry = max(1, int(window + rate.period - now))
-        raise RateLimited(
-            f"too many {what} ({rate.text}); try again in {retry} s", retry_after=retry
-        )
+        _refuse(what, rate, max(1, int(window + rate.period - now)))
+
+
+def _refuse(what: str, rate: Rate, retry: int) -> None:
+    raise RateLimited(f"too many {what} ({rate.text}); try again in {retry} s", retry_after=retry)
+
+
+def _add(session: Session, bucket: str, window: int, period: int, hits: int) -> int:
+    """Add ``hits`` to a window's counter row; returns its new count."""
+    dialect = session.get_bind().dialect.name
+    values = {
+        "bucket": bucket[:400],
+        "window_start": window,
+        "count": hits,
+        "expires_at": datetime.fromtimestamp(window + period, UTC),
+    }
+    keys = ["bucket", "window_start"]
+    bump = {"count": RateCounter.count + hits}
+    statement: postgresql.Insert | sqlite.Insert
+    if dialect == "postgresql":
+        pg = postgresql.insert(RateCounter).values(values)
+        statement = pg.on_conflict_do_update(index_elements=keys, set_=bump)
+    elif dialect == "sqlite":
+        lite = sqlite.insert(RateCounter).values(values)
+        statement = lite.on_conflict_do_update(index_elements=keys, set_=bump)
+    else:
+        raise ConfigError(f"rate limits need PostgreSQL or SQLite, not {dialect}")
+    return int(session.execute(statement.returning(RateCounter.count)).scalar_one())
+
+
+class SharedLimiter:
+    """Rate limits counted in this process's memory (no query per hit), merged into the
+    database's counters every ``interval`` seconds, so that every process shares one bound: a
+    window accepts at most the limit plus what the other processes accepted in their last
+    ``interval`` before they heard of each other's hits. ``start`` the merging, ``close`` it."""
+
+    def __init__(self, sessions: sessionmaker[Session], interval: float = 0.5) -> None:
+        self.sessions = sessions
+        self.interval = interval
+        self.counts = LocalCounts()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rate-limits", daemon=True)
+
+    def hit(self, bucket: str, rate: Rate, what: str) -> None:
+        """Count one attempt in ``bucket``; raise RateLimited once the window is used up."""
+        count, retry = self.counts.hit(bucket[:400], rate, time.time())
+        if count > rate.count:
+            _refuse(what, rate, retry)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+        self.merge()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.merge()
+            except SQLAlchemyError as exc:  # counted locally meanwhile; merged next time
+                log.warning("could not merge rate-limit counts: %s", exc)
+
+    def merge(self) -> None:
+        """Send this process's new hits to the database; learn every process's totals."""
+        deltas = self.counts.drain(time.time())
+        if not deltas:
+            return
+        with self.sessions.begin() as session:
+            totals = [(d, _add(session, d.bucket, d.window, d.period, d.hits)) for d in deltas]
+        for delta, total in totals:
+            self.counts.heard(delta.bucket, delta.window, total)
 
 
 def check(sessions: sessionmaker[Session], bucket: str, rate: Rate, what: str) -> None:

@@ -19,6 +19,7 @@ from skyalert.auth.context import AuthContext
 from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.ingest.pipeline import IngestPipeline
+from skyalert.broker.ingest.writer import ArchiveWriter
 from skyalert.broker.kafka.admin import message_counts
 from skyalert.broker.kafka.config import consumer_config
 from skyalert.broker.kafka.topic_rates import TopicRate, topic_rates
@@ -112,6 +113,8 @@ class AppState:
     kafka: KafkaProbe
     auth: AuthContext
     ingest: IngestPipeline
+    #: HTTP publishing's archive writes, batched across concurrent requests.
+    writer: ArchiveWriter
     #: The workers a deployment runs (the registry in ``skyalert.broker.run.workers``).
     workers: tuple[str, ...] = ()
 
@@ -123,14 +126,19 @@ class AppState:
         )
         sessions = make_sessionmaker(engine)
         catalog = load_catalog()
+        auth = AuthContext.build(settings, sessions, catalog)
+        auth.tokens.start()
+        auth.limits.start()
+        ingest = IngestPipeline.build(settings, sessions, catalog)
         return cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
             catalog=catalog,
             kafka=KafkaProbe(config),
-            auth=AuthContext.build(settings, sessions, catalog),
-            ingest=IngestPipeline.build(settings, sessions, catalog),
+            auth=auth,
+            ingest=ingest,
+            writer=ArchiveWriter(ingest),
             workers=workers,
         )
 
@@ -153,7 +161,10 @@ class AppState:
         return await run_in_threadpool(run)
 
     def close(self) -> None:
+        self.auth.tokens.close()
+        self.auth.limits.close()
         self.kafka.close()
+        self.writer.close()
         self.ingest.close()
         self.engine.dispose()
 

@@ -211,6 +211,15 @@ class Settings(BaseSettings):
         description="Seconds an access token is valid; also bounds how long Kafka keeps serving "
         "a deleted credential's public reads.",
     )
+    token_recheck: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Seconds between the web app's checks for revoked tokens, deleted "
+        "credentials, disabled accounts and revoked groups (bearer tokens are verified in "
+        "memory): a change made elsewhere stops a token within this time, one made by the same "
+        "process at once.",
+    )
     token_signing_alg: Literal["RS256", "ES256"] = Field(
         default="RS256", description="Signature algorithm of new signing keys."
     )

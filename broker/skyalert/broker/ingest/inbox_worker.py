@@ -1,6 +1,7 @@
 """``skyalert worker ingest``: the Kafka inboxes through the ingest pipeline, and the re-publisher.
 
-A consumer group over every ``<namespace>.inbox``. Each batch is archived and produced, or
+A consumer group over every ``<namespace>.inbox``: several workers share its partitions. Each
+poll batch is archived (and its refusals recorded) in one transaction, then produced or
 dead-lettered, and only then are its offsets committed: a crash re-reads the batch, and
 de-duplication makes the second pass harmless. A message that breaks its contract (or even
 the parser) is dead-lettered like any other refusal and never blocks the ones behind it. When
@@ -24,12 +25,7 @@ from skyalert.broker.core.errors import SkyalertError
 from skyalert.broker.core.liveness import Liveness
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.ingest import rejections
-from skyalert.broker.ingest.pipeline import (
-    Accepted,
-    IngestPipeline,
-    Refused,
-    Submission,
-)
+from skyalert.broker.ingest.pipeline import Accepted, IngestPipeline, Prepared, Submission
 from skyalert.broker.ingest.reasons import Rejected
 from skyalert.broker.ingest.republish import republish_pending
 from skyalert.broker.kafka.config import consumer_config
@@ -187,29 +183,38 @@ class InboxWorker:
         return self.stats
 
     def handle(self, messages: list[Message]) -> None:
-        """Archive and produce, or dead-letter, every message; then commit their offsets."""
-        deliveries: dict[str, Future[Message]] = {}
-        dead_letters: list[Future[Message]] = []
+        """Check every message, archive the batch and record its refusals in one transaction,
+        then produce (or dead-letter) and only then commit the offsets."""
+        prepared: list[Prepared] = []
+        refusals: list[tuple[Submission, Rejected]] = []
         offsets: dict[tuple[str, int], int] = {}
         for message in messages:
             error = message.error()
             if error is not None:
                 log.warning("inbox read error: %s", error)
                 continue
-            outcome = self._submit(self.submission(message), self.ambiguity(message))
-            if isinstance(outcome, Accepted):
-                if outcome.delivery is not None:
-                    deliveries[outcome.alert_id] = outcome.delivery
-                    self.stats.accepted += 1
-                else:
-                    self.stats.repeats += 1
-            else:
-                dead_letters.append(outcome.dead_letter)
-                self.stats.refused += 1
+            submission = self.submission(message)
+            try:
+                prepared.append(self._prepare(submission, self.ambiguity(message)))
+            except Rejected as rejected:
+                refusals.append((submission, rejected))
             key = (message.topic() or "", message.partition() or 0)
             offsets[key] = max(offsets.get(key, -1), message.offset() or 0)
+        pipeline = self.pipeline
+        with self.sessions.begin() as session:
+            outcomes = pipeline.store(session, prepared)
+            accepted = []
+            for item, outcome in zip(prepared, outcomes, strict=True):
+                if isinstance(outcome, Rejected):
+                    refusals.append((item.submission, outcome))
+                else:
+                    accepted.append((item, outcome))
+            recorded = [(s, pipeline.record_refusal(session, s, r), r) for s, r in refusals]
+        deliveries = self._send(accepted)
+        dead_letters = [pipeline.dead_letter(*refusal).dead_letter for refusal in recorded]
+        self.stats.refused += len(recorded)
         # Unacknowledged alerts are safe in the archive: the re-publisher sends them later.
-        self.pipeline.confirm(deliveries)
+        pipeline.acknowledged(deliveries)
         wait(dead_letters, timeout=self.settings.kafka_timeout * 2)
         for future in dead_letters:
             if not future.done():
@@ -223,25 +228,31 @@ class InboxWorker:
                 asynchronous=False,
             )
 
-    def _submit(self, submission: Submission, repeated: str | None) -> Accepted | Refused:
+    def _send(self, accepted: list[tuple[Prepared, Accepted]]) -> dict[str, Future[Message]]:
+        """Start the produces of the batch's new alerts (after its commit: archive first)."""
+        deliveries: dict[str, Future[Message]] = {}
+        for item, outcome in accepted:
+            sent = self.pipeline.sent(outcome, item)
+            if sent.delivery is not None:
+                deliveries[sent.alert_id] = sent.delivery
+                self.stats.accepted += 1
+            else:
+                self.stats.repeats += 1
+        return deliveries
+
+    def _prepare(self, submission: Submission, repeated: str | None) -> Prepared:
         if repeated is not None:
-            return self.pipeline.refuse(
-                submission,
-                Rejected(
-                    "ambiguous_headers",
-                    f"the message carries the `{repeated}` header more than once; "
-                    "send it once, so there is no doubt where and how it goes",
-                ),
+            raise Rejected(
+                "ambiguous_headers",
+                f"the message carries the `{repeated}` header more than once; "
+                "send it once, so there is no doubt where and how it goes",
             )
         if not submission.topic:
-            return self.pipeline.refuse(
-                submission,
-                Rejected(
-                    "unknown_topic",
-                    f"inbox messages need a `{TOPIC_HEADER}` header naming the destination topic",
-                ),
+            raise Rejected(
+                "unknown_topic",
+                f"inbox messages need a `{TOPIC_HEADER}` header naming the destination topic",
             )
-        return self.pipeline.submit(submission)
+        return self.pipeline.prepare(submission)
 
     def rewind(self, messages: list[Message]) -> None:
         """Seek back to the first message of the failed batch in each partition."""

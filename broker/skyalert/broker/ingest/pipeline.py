@@ -21,20 +21,22 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from confluent_kafka import Message
+from sqlalchemy import insert as sa_insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from skyalert.broker.archive import store as archive
 from skyalert.broker.archive.alert_ids import new_alert_id
-from skyalert.broker.archive.store import Alert
-from skyalert.broker.core.db import utcnow
+from skyalert.broker.archive.store import Alert, AlertCitation
+from skyalert.broker.core.db import make_sessionmaker, unflushed_engine, utcnow
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.ingest import dead_letters as deadletter
 from skyalert.broker.ingest import rejections
 from skyalert.broker.ingest.contract import CheckedAlert, check_alert
 from skyalert.broker.ingest.reasons import Rejected
 from skyalert.broker.ingest.rejections import RefusedMessage
-from skyalert.broker.ingest.republish import acknowledged, send_alert
+from skyalert.broker.ingest.republish import PublishedMarks, acknowledged, send_alert
 from skyalert.broker.ingest.schema_release import contract_registry
 from skyalert.broker.kafka.config import producer_config
 from skyalert.broker.kafka.producer import KafkaSender
@@ -43,6 +45,7 @@ from skyalert.schemas.validation import SchemaRegistry
 
 log = logging.getLogger(__name__)
 
+COLUMNS = tuple(Alert.__table__.columns)
 #: Printable ASCII, as for HTTP header values; long enough for a UUID or a hash.
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
@@ -88,6 +91,16 @@ class Refused:
     dead_letter: Future[Message]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A submission that passed every check, as the archive row it becomes."""
+
+    submission: Submission
+    checked: CheckedAlert
+    alert: Alert
+    citations: list[tuple[str, str]]
+
+
 class IngestPipeline:
     def __init__(
         self,
@@ -95,32 +108,60 @@ class IngestPipeline:
         sessions: sessionmaker[Session],
         catalog: Catalog,
         sender: KafkaSender,
+        *,
         registry: SchemaRegistry | None = None,
+        marks: PublishedMarks | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.catalog = catalog
         self.sender = sender
         self.registry = registry or contract_registry(settings)
+        #: Acknowledged alerts marked published in batches (see :meth:`acknowledged`).
+        self.marks = marks or PublishedMarks(sessions)
 
     @classmethod
     def build(
         cls, settings: Settings, sessions: sessionmaker[Session], catalog: Catalog
     ) -> IngestPipeline:
         """A pipeline with its own producer (idempotent, ``acks=all``); ``close`` it after use."""
-        # No linger: an alert goes out at once (concurrent sends still share batches).
-        return cls(settings, sessions, catalog, KafkaSender(producer_config(settings, linger_ms=0)))
+        # A lost mark costs a repeat on Kafka, never a loss: no need to wait for the disk.
+        marks = PublishedMarks(make_sessionmaker(unflushed_engine(sessions.kw["bind"])))
+        # No linger: a lone alert goes out at once; the sends of one archive batch (and those
+        # queued while a request is in flight) share Kafka batches anyway.
+        sender = KafkaSender(producer_config(settings, linger_ms=0))
+        return cls(settings, sessions, catalog, sender, marks=marks)
 
     def close(self) -> None:
+        self.marks.close()
         self.sender.close()
+        marks_engine = self.marks.sessions.kw["bind"]
+        if marks_engine is not self.sessions.kw["bind"]:
+            marks_engine.dispose()
+
+    def acknowledged(self, deliveries: dict[str, Future[Message]]) -> list[str]:
+        """Wait for these produces; the acknowledged ones are marked published soon after."""
+        done = acknowledged(deliveries, timeout=self.settings.kafka_timeout * 2)
+        self.marks.add(done)
+        return done
 
     def submit(self, submission: Submission) -> Accepted | Refused:
         """Run the pipeline up to the produce; do not wait for Kafka's acknowledgement."""
         try:
-            topic, checked = self._check(submission)
-            return self._archive_and_send(submission, topic, checked)
+            prepared = self.prepare(submission)
+            with self.sessions.begin() as session:
+                [outcome] = self.store(session, [prepared])
+            if isinstance(outcome, Rejected):
+                raise outcome
         except Rejected as rejected:
             return self.refuse(submission, rejected)
+        return self.sent(outcome, prepared)
+
+    def sent(self, outcome: Accepted, prepared: Prepared) -> Accepted:
+        """``outcome`` with its produce started, if it is a new alert."""
+        if not outcome.created:
+            return outcome
+        return replace(outcome, delivery=send_alert(self.sender, prepared.alert))
 
     def publish(self, submission: Submission) -> Accepted | Refused:
         """Run the pipeline and wait for Kafka's acknowledgement (``Accepted.published``).
@@ -140,6 +181,52 @@ class IngestPipeline:
             with self.sessions.begin() as session:
                 archive.mark_published(session, done)
         return done
+
+    def prepare(self, submission: Submission) -> Prepared:
+        """Check a submission and build its archive row (CPU only); raise Rejected."""
+        topic, checked = self._check(submission)
+        alert = Alert(
+            id=new_alert_id(),
+            topic=topic.name,
+            content_type=checked.content_type.value,
+            schema_id=checked.schema_id,
+            sender=submission.sender,
+            source=submission.source,
+            received_at=submission.received_at,
+            event_time=checked.event_time,
+            test=checked.test,
+            ivorn=checked.ivorn,
+            dedupe_key=_dedupe_key(submission, checked),
+            idempotency_key=submission.idempotency_key,
+            content_sha256=checked.content_sha256,
+            ra=checked.ra,
+            dec=checked.dec,
+            ra_dec_error=checked.ra_dec_error,
+            document=checked.document,
+            original=submission.payload,
+            published_at=None,
+        )
+        citations = [(c["ivorn"], c["cite"]) for c in checked.citations]
+        return Prepared(submission, checked, alert, citations)
+
+    def store(self, session: Session, batch: list[Prepared]) -> list[Accepted | Rejected]:
+        """Archive a batch in the caller's transaction: one insert for all of it, skipping
+        repeats (the unique ``(topic, dedupe_key)``), which are answered with the original."""
+        created = archive_batch(session, batch)
+        outcomes: list[Accepted | Rejected] = []
+        for item in batch:
+            alert = item.alert
+            if alert.id in created:
+                outcomes.append(Accepted(alert.id, alert.topic, created=True))
+                continue
+            existing = archive.find_by_dedupe_key(session, alert.topic, alert.dedupe_key)
+            if existing is None:  # the original's transaction rolled back meanwhile: retry
+                raise IntegrityError("a repeat whose original vanished", None, ValueError(alert.id))
+            try:
+                outcomes.append(self._repeat(item.submission, item.checked, existing))
+            except Rejected as rejected:
+                outcomes.append(rejected)
+        return outcomes
 
     def _check(self, submission: Submission) -> tuple[Topic, CheckedAlert]:
         limit = self.settings.ingest_max_bytes
@@ -184,45 +271,6 @@ class IngestPipeline:
             )
         return topic
 
-    def _archive_and_send(
-        self, submission: Submission, topic: Topic, checked: CheckedAlert
-    ) -> Accepted:
-        dedupe_key = _dedupe_key(submission, checked)
-        alert = Alert(
-            id=new_alert_id(),
-            topic=topic.name,
-            content_type=checked.content_type.value,
-            schema_id=checked.schema_id,
-            sender=submission.sender,
-            source=submission.source,
-            received_at=submission.received_at,
-            event_time=checked.event_time,
-            test=checked.test,
-            ivorn=checked.ivorn,
-            dedupe_key=dedupe_key,
-            idempotency_key=submission.idempotency_key,
-            content_sha256=checked.content_sha256,
-            ra=checked.ra,
-            dec=checked.dec,
-            ra_dec_error=checked.ra_dec_error,
-            document=checked.document,
-            original=submission.payload,
-            published_at=None,
-        )
-        citations = [(c["ivorn"], c["cite"]) for c in checked.citations]
-        try:
-            with self.sessions.begin() as session:
-                archive.store(session, alert, citations)
-        except IntegrityError:
-            # A repeat: the unique (topic, dedupe_key) refused it. Inserting first saves new
-            # alerts, the common case, a look-up.
-            with self.sessions() as session:
-                existing = archive.find_by_dedupe_key(session, topic.name, dedupe_key)
-            if existing is None:
-                raise
-            return self._repeat(submission, checked, existing)
-        return Accepted(alert.id, topic.name, created=True, delivery=send_alert(self.sender, alert))
-
     def _repeat(self, submission: Submission, checked: CheckedAlert, existing: Alert) -> Accepted:
         if (
             submission.idempotency_key is not None
@@ -233,12 +281,19 @@ class IngestPipeline:
                 f"the idempotency key was already used for alert {existing.id} with different "
                 "content; use a new key for a new alert",
             )
-        return Accepted(
-            existing.id, existing.topic, created=False, published=existing.published_at is not None
-        )
+        published = existing.published_at is not None or self.marks.pending(existing.id)
+        return Accepted(existing.id, existing.topic, created=False, published=published)
 
     def refuse(self, submission: Submission, rejected: Rejected) -> Refused:
         """Record a refusal for the publishers and dead-letter the message."""
+        with self.sessions.begin() as session:
+            refused = self.record_refusal(session, submission, rejected)
+        return self.dead_letter(submission, refused, rejected)
+
+    def record_refusal(
+        self, session: Session, submission: Submission, rejected: Rejected
+    ) -> RefusedMessage:
+        """Record a refusal for the publishers in the caller's transaction."""
         topic = self.catalog.get(submission.topic)
         refused = RefusedMessage(
             namespace=submission.namespace or submission.topic.split(".", 1)[0],
@@ -252,8 +307,13 @@ class IngestPipeline:
             received_at=submission.received_at,
             idempotency_key=submission.idempotency_key,
         )
-        with self.sessions.begin() as session:
-            rejections.record(session, refused, rejected)
+        rejections.record(session, refused, rejected)
+        return refused
+
+    def dead_letter(
+        self, submission: Submission, refused: RefusedMessage, rejected: Rejected
+    ) -> Refused:
+        """Send a recorded refusal, with the original bytes, to the dead-letter topic."""
         dead_letters = self.catalog.dead_letter
         value = deadletter.envelope(
             dead_letters.schema_ref or "",
@@ -272,6 +332,37 @@ class IngestPipeline:
             rejected.detail,
         )
         return Refused(rejected, future)
+
+
+def archive_batch(session: Session, batch: list[Prepared]) -> set[str]:
+    """Insert the batch's alerts and their citations with one statement each, skipping those
+    whose ``(topic, dedupe_key)`` is archived already; returns the ids inserted."""
+    if not batch:
+        return set()
+    rows = []
+    for item in batch:
+        alert = item.alert
+        alert.sky_cell = archive.cell_of(alert.ra, alert.dec)
+        alert.sky_tier = archive.tier_of(alert.sky_cell, alert.ra_dec_error)
+        rows.append({column.key: getattr(alert, column.key) for column in COLUMNS})
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(Alert)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["topic", "dedupe_key"])
+        .returning(Alert.id)
+    )
+    created = set(session.scalars(statement))
+    citations = [
+        {"alert_id": item.alert.id, "ivorn": ivorn, "cite": cite}
+        for item in batch
+        if item.alert.id in created
+        for ivorn, cite in item.citations
+    ]
+    if citations:
+        session.execute(sa_insert(AlertCitation), citations)
+    return created
 
 
 def _dedupe_key(submission: Submission, checked: CheckedAlert) -> str:

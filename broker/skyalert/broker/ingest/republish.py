@@ -1,4 +1,5 @@
-"""Archived alert -> Kafka message on its public topic, and the re-publisher for crash leftovers.
+"""Archived alert -> Kafka message on its public topic, ``published_at`` marks, and the
+re-publisher for crash leftovers.
 
 Ingest archives first and produces second. An alert whose produce never got acknowledged (the
 process died in between, or Kafka was down) keeps ``published_at`` empty; the ingest worker's
@@ -9,10 +10,13 @@ crashes, never zero times; the ``alert-id`` header lets every consumer drop the 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterable
 from concurrent.futures import Future, wait
 from datetime import timedelta
 
 from confluent_kafka import Message
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from skyalert.broker.archive import store as archive
@@ -74,3 +78,58 @@ def republish_pending(
     if done:
         log.info("re-published %d alert(s) that Kafka had not acknowledged", len(done))
     return len(done)
+
+
+class PublishedMarks:
+    """Acknowledged alerts marked published in batches by one thread, off the request path.
+
+    A mark lost in a crash costs a second copy on Kafka (the re-publisher sends the alert
+    again after ``SKYALERT_INGEST_REPUBLISH_AFTER``), never a missing one. ``close`` writes what
+    is left.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], interval: float = 0.2) -> None:
+        self.sessions = sessions
+        self.interval = interval
+        self._ids: list[str] = []
+        #: Taken by the flush in progress, not yet committed.
+        self._flushing: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="published-marks", daemon=True)
+        self._thread.start()
+
+    def add(self, alert_ids: Iterable[str]) -> None:
+        with self._lock:
+            self._ids.extend(alert_ids)
+
+    def pending(self, alert_id: str) -> bool:
+        """Acknowledged by Kafka, but not yet marked in the archive."""
+        with self._lock:
+            return alert_id in self._flushing or alert_id in self._ids
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.flush()
+
+    def flush(self) -> None:
+        """Mark what was added so far; on a database error keep it for the next round."""
+        with self._lock:
+            ids, self._ids = self._ids, []
+            self._flushing = frozenset(ids)
+        if not ids:
+            return
+        try:
+            with self.sessions.begin() as session:
+                archive.mark_published(session, ids)
+        except SQLAlchemyError as exc:
+            log.warning("could not mark %d alert(s) published yet: %s", len(ids), exc)
+            self.add(ids)
+        finally:
+            with self._lock:
+                self._flushing = frozenset()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.flush()

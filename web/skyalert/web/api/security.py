@@ -1,7 +1,8 @@
 """Authentication and authorization for every route: bearer tokens first, else the session.
 
-Each request re-checks the token against the database, so a deleted credential, a revoked token
-or a revoked group stops working on the very next request.
+Bearer tokens are verified in memory (skyalert.auth.verified_tokens): a deleted credential, a
+revoked token or group or a disabled account stops working at once when this process made the
+change, and within ``SKYALERT_TOKEN_RECHECK`` seconds when another one did.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def _unauthorized(detail: str, error: str | None = "invalid_token") -> HTTPExcep
 def principal_from_token(state: AppState, token: str) -> Principal:
     """Verify a bearer token (signature, expiry, audience, revocation); raise InvalidToken.
 
-    Blocking (database): call it from a thread in async code.
+    Blocking (the database, for a token not seen yet): call it from a thread in async code.
     """
     return state.auth.principal_from_token(token)
 
@@ -53,6 +54,9 @@ async def current_principal(request: Request, state: State) -> Principal:
             raise _unauthorized(
                 "send the access token as 'Authorization: Bearer <token>'", error="invalid_request"
             )
+        known = state.auth.tokens.cached(token.strip())
+        if known is not None:
+            return known
         try:
             return await run_in_threadpool(principal_from_token, state, token.strip())
         except InvalidToken as exc:
