@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigEntry, ConfigResource, PartitionMetadata
 from sqlalchemy import select
 
 from conftest import serving
@@ -58,11 +59,32 @@ def test_catalog_topics_get_three_copies_two_in_sync(
     cluster: KafkaCluster, cluster_settings: Settings
 ) -> None:
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
-    topic = admin.list_topics(GUANO_TOPIC, timeout=10).topics[GUANO_TOPIC]
-    assert {len(p.replicas) for p in topic.partitions.values()} == {3}
+    assert {len(p.replicas) for p in _partitions(admin).values()} == {3}
     resource = ConfigResource(ConfigResource.Type.TOPIC, GUANO_TOPIC)
-    config = admin.describe_configs([resource])[resource].result()
-    assert config["min.insync.replicas"].value == "2"
+    assert _described(admin, resource)["min.insync.replicas"].value == "2"
+
+
+def _partitions(admin: AdminClient) -> dict[int, PartitionMetadata]:
+    """The topic's partitions, once the broker asked has learnt of the new topic."""
+    deadline = time.monotonic() + 30
+    while not (found := admin.list_topics(GUANO_TOPIC, timeout=10).topics[GUANO_TOPIC].partitions):
+        assert time.monotonic() < deadline, f"{GUANO_TOPIC} has no partitions after 30 s"
+        time.sleep(0.2)
+    return dict(found)
+
+
+def _described(admin: AdminClient, resource: ConfigResource) -> dict[str, ConfigEntry]:
+    """The topic's configuration; the broker asked may not have learnt of a new topic yet
+    (its metadata reaches the brokers one by one), so an unknown topic is asked again."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return dict(admin.describe_configs([resource])[resource].result())
+        except KafkaException as exc:
+            unknown = exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+            if not unknown or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
 
 
 def _publish(url: str, bearer: str, marker: str, answers: list[tuple[int, str]]) -> None:
