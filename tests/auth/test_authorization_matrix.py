@@ -19,7 +19,14 @@ from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.kafka_node import free_port
 from skyalert.web.api.security import require_scope
 from skyalert.web.app import create_app
-from support.auth import bad_tokens, get_token, make_credential, make_user, revoke_membership
+from support.auth import (
+    bad_tokens,
+    get_token,
+    make_credential,
+    make_user,
+    revoke_membership,
+    revoke_token,
+)
 from support.client import ensure_catalog_topics
 
 GCN_TOPIC = "gcn.notices.swift.bat.guano"
@@ -126,10 +133,7 @@ def test_revoked_token_refused_at_once(settings: Settings, app_url: str) -> None
     token = get_token(app_url, client_id, secret)
     other = get_token(app_url, client_id, secret)
     assert call(app_url, ROUTES[0], token).status_code == 200
-    revoked = httpx.post(
-        f"{app_url}/oauth2/revoke", data={"token": token}, auth=(client_id, secret)
-    )
-    assert revoked.status_code == 200
+    revoke_token(app_url, token, client_id, secret)
     for route in ROUTES:
         response = call(app_url, route, token)
         assert_refused_401(response)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection
 
@@ -14,7 +13,7 @@ from skyalert.auth.keys import KeyRing
 from skyalert.auth.tokens import issue_access_token
 from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.settings import Settings
-from support.auth import get_token
+from support.auth import get_token, revoke_token
 from support.feed_servers import feed_servers
 from support.stream import credential, open_feed, own_loop, receive, subscribe, until_closed
 
@@ -191,13 +190,7 @@ async def test_revoked_token_is_disconnected(
     token = get_token(app, client_id, secret)
     async with open_feed(feed, token) as ws:
         await subscribe(ws, topics=["igwn.gwalert"])
-        response = httpx.post(
-            f"{app}/oauth2/revoke",
-            data={"token": token},
-            auth=(client_id, secret),
-            timeout=10,
-        )
-        assert response.status_code == 200, response.text
+        revoke_token(app, token, client_id, secret)
         code, reason = await closed_with(ws)
     assert code == 4401
     assert "revoked" in reason

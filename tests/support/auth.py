@@ -148,6 +148,17 @@ def get_token(app_url: str, client_id: str, client_secret: str, scope: str | Non
     return token
 
 
+def revoke_token(app_url: str, token: str, client_id: str, client_secret: str) -> None:
+    """Revoke ``token`` at the real revocation endpoint (RFC 7009, HTTP Basic)."""
+    response = httpx.post(
+        f"{app_url}/oauth2/revoke",
+        data={"token": token},
+        auth=(client_id, client_secret),
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+
+
 def token_for(
     settings: Settings,
     app_url: str,
