@@ -4,7 +4,6 @@ counted per attempt there (:func:`hit`), or in memory and merged (:class:`Shared
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +16,7 @@ from skyalert.auth.errors import RateLimited
 from skyalert.auth.models import RateCounter
 from skyalert.broker.core.db import utcnow
 from skyalert.broker.core.errors import ConfigError
+from skyalert.broker.core.periodic import Periodic
 from skyalert.broker.core.rates import LocalCounts, Rate
 
 log = logging.getLogger(__name__)
@@ -69,8 +69,7 @@ class SharedLimiter:
         self.sessions = sessions
         self.interval = interval
         self.counts = LocalCounts()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rate-limits", daemon=True)
+        self._ticker = Periodic("rate-limits", interval, self._merge_or_warn)
 
     def hit(self, bucket: str, rate: Rate, what: str) -> None:
         """Count one attempt in ``bucket``; raise RateLimited once the window is used up."""
@@ -79,20 +78,17 @@ class SharedLimiter:
             _refuse(what, rate, retry)
 
     def start(self) -> None:
-        self._thread.start()
+        self._ticker.start()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(5)
+        self._ticker.stop()
         self.merge()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.merge()
-            except SQLAlchemyError as exc:  # counted locally meanwhile; merged next time
-                log.warning("could not merge rate-limit counts: %s", exc)
+    def _merge_or_warn(self) -> None:
+        try:
+            self.merge()
+        except SQLAlchemyError as exc:  # counted locally meanwhile; merged next time
+            log.warning("could not merge rate-limit counts: %s", exc)
 
     def merge(self) -> None:
         """Send this process's new hits to the database; learn every process's totals."""

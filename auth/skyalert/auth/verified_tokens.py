@@ -32,6 +32,7 @@ from skyalert.auth.errors import InvalidToken
 from skyalert.auth.models import AuditEntry, RevokedToken
 from skyalert.auth.principal import Principal
 from skyalert.auth.tokens import AccessClaims
+from skyalert.broker.core.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -74,20 +75,16 @@ class VerifiedTokens:
         self._last_audit: int | None = None
         self._since = datetime.now(UTC)
         self._fresh_at = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Periodic("token-recheck", interval, self._refresh_or_warn)
 
     def start(self) -> None:
         self._refresh_or_warn()
         _LIVE.add(self)
-        self._thread = threading.Thread(target=self._run, name="token-recheck", daemon=True)
-        self._thread.start()
+        self._ticker.start()
 
     def close(self) -> None:
-        self._stop.set()
+        self._ticker.stop()
         _LIVE.discard(self)
-        if self._thread is not None:
-            self._thread.join(5)
 
     def cached(self, token: str) -> Principal | None:
         """The caller behind a token checked before and unchanged since (no I/O), or None."""
@@ -119,10 +116,6 @@ class VerifiedTokens:
 
     def _trusted(self, now: float) -> bool:
         return now - self._fresh_at < self.interval * STALE_AFTER
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._refresh_or_warn()
 
     def _refresh_or_warn(self) -> None:
         try:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from skyalert.broker.archive import store as archive
 from skyalert.broker.archive.store import Alert
+from skyalert.broker.core.periodic import Periodic
 from skyalert.broker.kafka.producer import Headers, KafkaSender
 
 log = logging.getLogger(__name__)
@@ -95,9 +96,8 @@ class PublishedMarks:
         #: Taken by the flush in progress, not yet committed.
         self._flushing: frozenset[str] = frozenset()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="published-marks", daemon=True)
-        self._thread.start()
+        self._ticker = Periodic("published-marks", interval, self.flush)
+        self._ticker.start()
 
     def add(self, alert_ids: Iterable[str]) -> None:
         with self._lock:
@@ -107,10 +107,6 @@ class PublishedMarks:
         """Acknowledged by Kafka, but not yet marked in the archive."""
         with self._lock:
             return alert_id in self._flushing or alert_id in self._ids
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.flush()
 
     def flush(self) -> None:
         """Mark what was added so far; on a database error keep it for the next round."""
@@ -130,6 +126,5 @@ class PublishedMarks:
                 self._flushing = frozenset()
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
+        self._ticker.stop()
         self.flush()
