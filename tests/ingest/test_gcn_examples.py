@@ -69,7 +69,7 @@ def test_every_nasa_example_is_accepted_over_http(
     assert response.status_code == 201, response.text
     alert_id = response.json()["id"]
     (message,) = find_messages(
-        str(settings.kafka_bootstrap), topic, has_header("alert-id", alert_id.encode())
+        settings, topic, has_header("alert-id", alert_id.encode())
     )
     assert message.value() == raw
     assert header(message, "schema") == item.document["$schema"].encode()
@@ -98,7 +98,7 @@ def test_every_nasa_example_is_accepted_over_the_kafka_inbox(
     headers = {"topic": topic, "content-type": "application/json", "idempotency-key": key}
     send(settings, inbox_name("gcn"), [(raw, headers)])
     (message,) = find_messages(
-        str(settings.kafka_bootstrap), topic, has_header("idempotency-key", key.encode())
+        settings, topic, has_header("idempotency-key", key.encode())
     )
     assert message.value() == raw
     assert header(message, "schema") == item.document["$schema"].encode()
