@@ -87,8 +87,9 @@ def kafka(
 
     ``kafka.bootstrap`` is our services' listener: SASL/PLAIN as the one service account (its
     password generated into the session's var folder), the only super user; ``kafka_settings``
-    reach it through the one client config helper. The ``SASL`` listener (``kafka.listener_address("SASL")``) is what subscribers use:
-    OAUTHBEARER tokens from our token endpoint, checked against ACLs.
+    reach it through the one client config helper. The ``SASL`` listener
+    (``kafka.listener_address("SASL")``) is what subscribers use: OAUTHBEARER tokens from our
+    token endpoint, checked against ACLs.
     """
     sasl = oauth_listener(
         Settings(var_dir=var_dir, port=app_port, public_url=f"http://127.0.0.1:{app_port}")

@@ -85,9 +85,7 @@ def test_swift_bat_voevent_arrives_on_kafka_once(
     assert response.headers["location"] == f"/api/v1/alerts/{alert_id}"
 
     # A plain confluent-kafka consumer sees it with the contract's headers.
-    (message,) = find_messages(
-        settings, BAT_TOPIC, has_header("alert-id", alert_id.encode())
-    )
+    (message,) = find_messages(settings, BAT_TOPIC, has_header("alert-id", alert_id.encode()))
     assert message.value() == raw
     assert dict(message.headers() or []) == {
         "alert-id": alert_id.encode(),

@@ -119,13 +119,9 @@ def test_bad_messages_are_dead_lettered_and_good_ones_behind_them_arrive(
     messages.append((good, {"topic": guano_topic, "idempotency-key": "after-the-bad-ones"}))
     with running_worker(small, catalog, unique_name) as stats:
         send(small, inbox_name(namespace), messages)
-        (arrived,) = find_messages(
-            settings, guano_topic, lambda m: m.value() == good
-        )
+        (arrived,) = find_messages(settings, guano_topic, lambda m: m.value() == good)
         assert header(arrived, "idempotency-key") == b"after-the-bad-ones"
-        dead = find_messages(
-            settings, catalog.dead_letter.name, lambda m: True, count=len(bad)
-        )
+        dead = find_messages(settings, catalog.dead_letter.name, lambda m: True, count=len(bad))
     assert (stats.accepted, stats.refused) == (1, len(bad))
 
     assert [header(m, "reason") for m in dead] == [reason.encode() for reason, _, _ in bad]
@@ -204,10 +200,7 @@ def test_database_outage_is_waited_out_not_dead_lettered(
                 lambda m: header(m, "reason") == b"malformed_json",
             )
         assert (stats.accepted, stats.refused) == (1, 1)
-        assert (
-            count_messages(settings, catalog.dead_letter.name, lambda m: True)
-            == 1
-        )
+        assert count_messages(settings, catalog.dead_letter.name, lambda m: True) == 1
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))

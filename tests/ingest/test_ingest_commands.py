@@ -15,8 +15,8 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from skyalert.broker.core.settings import Settings
 from skyalert.broker.core.secrets import kafka_services_password
+from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.config import admin_config, base_config
 from skyalert.broker.kafka.inboxes import inbox_topics, namespace_of_inbox, topics_to_sync
 from skyalert.broker.run import cli, workers
@@ -129,9 +129,7 @@ def test_ingest_worker_command(settings: Settings, tmp_path: Path) -> None:
             "gcn.inbox", raw, headers=[("topic", BAT_TOPIC), ("idempotency-key", uuid.uuid4().hex)]
         )
         assert producer.flush(10) == 0
-        find_messages(
-            settings, BAT_TOPIC, lambda m: m.value() == raw, timeout=60
-        )
+        find_messages(settings, BAT_TOPIC, lambda m: m.value() == raw, timeout=60)
     finally:
         worker.send_signal(signal.SIGTERM)
         output, _ = worker.communicate(timeout=30)

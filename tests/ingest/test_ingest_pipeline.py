@@ -154,9 +154,7 @@ def test_json_repeats_by_content_and_by_idempotency_key(
     keyed = submit(pipeline, topic, raw, idempotency_key="mission-42")
     assert isinstance(keyed, Accepted)
     assert keyed.created  # a key makes it a publication of its own
-    (message,) = find_messages(
-        settings, topic, has_header("alert-id", keyed.alert_id.encode())
-    )
+    (message,) = find_messages(settings, topic, has_header("alert-id", keyed.alert_id.encode()))
     assert header(message, "idempotency-key") == b"mission-42"
     expected = gcn_registry().resolve(str(catalog.by_name[topic].schema_ref))
     assert header(message, "schema") == expected.encode() == document["$schema"].encode()

@@ -148,9 +148,7 @@ def email_worker(
                 process.wait()
 
 
-def wait_consumed(
-    settings: Settings, group: str, message: Message, timeout: float = WAIT
-) -> None:
+def wait_consumed(settings: Settings, group: str, message: Message, timeout: float = WAIT) -> None:
     """Block until ``group`` committed an offset past ``message`` (the worker handled it)."""
     consumer = Consumer(consumer_config(settings, group))
     partition = TopicPartition(message.topic() or "", message.partition() or 0)

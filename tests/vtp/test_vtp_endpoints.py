@@ -98,9 +98,7 @@ async def test_an_author_gets_ack_and_the_alert_is_archived_and_streamed(
         assert await subscriber.until({ivorn_of(raw)}) == [raw]
     finally:
         subscriber.close()
-    (message,) = find_messages(
-        vtp.settings, BAT_TOPIC, lambda m: m.value() == raw
-    )
+    (message,) = find_messages(vtp.settings, BAT_TOPIC, lambda m: m.value() == raw)
     assert header(message, "sender") == vtp.author.encode()
     alert_id = (header(message, "alert-id") or b"").decode()
     archived = httpx.get(

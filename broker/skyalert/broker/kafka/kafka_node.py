@@ -195,8 +195,7 @@ def services_properties(account: ServiceAccount) -> dict[str, str]:
         )
     user, password = account.name, account.password
     jaas = (
-        f'{PLAIN_LOGIN} required username="{user}" password="{password}" '
-        f'user_{user}="{password}";'
+        f'{PLAIN_LOGIN} required username="{user}" password="{password}" user_{user}="{password}";'
     )
     props = {
         "sasl.mechanism.inter.broker.protocol": "PLAIN",
