@@ -26,6 +26,7 @@ from skyalert.broker.kafka.kafka_node import LocalKafka, free_port, kafka_classp
 from skyalert.broker.run.workers import NAMES
 from skyalert.web.app import create_app
 from support import gcn_examples  # noqa: F401  (points every Settings at the schema cache)
+from support.open_listener import OPEN, grant_anonymous
 from support.smtp import SMTPServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +90,8 @@ def kafka(
     password generated into the session's var folder), the only super user; ``kafka_settings``
     reach it through the one client config helper. The ``SASL`` listener
     (``kafka.listener_address("SASL")``) is what subscribers use: OAUTHBEARER tokens from our
-    token endpoint, checked against ACLs.
+    token endpoint, checked against ACLs. The ``OPEN`` listener stands in for a cluster
+    without authentication, for the client's PLAINTEXT mode (support/open_listener.py).
     """
     sasl = oauth_listener(
         Settings(var_dir=var_dir, port=app_port, public_url=f"http://127.0.0.1:{app_port}")
@@ -98,11 +100,12 @@ def kafka(
         home=tmp_path_factory.mktemp("kafka"),
         classpath=kafka_classpath_str,
         services=ServiceAccount.of(Settings(var_dir=var_dir)),
-        extra_listeners=sasl.listeners,
+        extra_listeners={**sasl.listeners, OPEN: "PLAINTEXT"},
         extra_properties=sasl.properties,
         jvm_options=sasl.jvm_options,
     )
     broker.start(timeout=90)
+    grant_anonymous(Settings(var_dir=var_dir, kafka_bootstrap=broker.bootstrap))
     yield broker
     broker.stop()
 

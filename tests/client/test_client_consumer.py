@@ -309,7 +309,7 @@ def test_heartbeats_keep_a_quiet_listener_alive(
     url, topic = own_heartbeat
     reader = consumer(url)
     late = grb()
-    later = threading.Timer(6.0, produce_alerts, (settings.kafka_bootstrap, TOPIC, [late]))
+    later = threading.Timer(6.0, produce_alerts, (settings, TOPIC, [late]))
     try:
         with heartbeat(settings, topic), within(60):
             alerts = reader.alerts(TOPIC, stall_timeout=2.0)
