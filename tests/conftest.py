@@ -21,10 +21,12 @@ from skyalert.auth.kafka_listener import oauth_listener
 from skyalert.broker.core import migrate
 from skyalert.broker.core.db import make_engine
 from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.config import ServiceAccount
 from skyalert.broker.kafka.kafka_node import LocalKafka, free_port, kafka_classpath
 from skyalert.broker.run.workers import NAMES
 from skyalert.web.app import create_app
 from support import gcn_examples  # noqa: F401  (points every Settings at the schema cache)
+from support.open_listener import OPEN, grant_anonymous
 from support.smtp import SMTPServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,9 +86,12 @@ def kafka(
 ) -> Iterator[LocalKafka]:
     """One real single-node Apache Kafka for the whole run.
 
-    PLAINTEXT (``kafka.bootstrap``) is for our services: ANONYMOUS is a super user there.
-    The ``SASL`` listener (``kafka.listener_address("SASL")``) is what subscribers use:
-    OAUTHBEARER tokens from our token endpoint, checked against ACLs.
+    ``kafka.bootstrap`` is our services' listener: SASL/PLAIN as the one service account (its
+    password generated into the session's var folder), the only super user; ``kafka_settings``
+    reach it through the one client config helper. The ``SASL`` listener
+    (``kafka.listener_address("SASL")``) is what subscribers use: OAUTHBEARER tokens from our
+    token endpoint, checked against ACLs. The ``OPEN`` listener stands in for a cluster
+    without authentication, for the client's PLAINTEXT mode (support/open_listener.py).
     """
     sasl = oauth_listener(
         Settings(var_dir=var_dir, port=app_port, public_url=f"http://127.0.0.1:{app_port}")
@@ -94,13 +99,21 @@ def kafka(
     broker = LocalKafka(
         home=tmp_path_factory.mktemp("kafka"),
         classpath=kafka_classpath_str,
-        extra_listeners=sasl.listeners,
+        services=ServiceAccount.of(Settings(var_dir=var_dir)),
+        extra_listeners={**sasl.listeners, OPEN: "PLAINTEXT"},
         extra_properties=sasl.properties,
         jvm_options=sasl.jvm_options,
     )
     broker.start(timeout=90)
+    grant_anonymous(Settings(var_dir=var_dir, kafka_bootstrap=broker.bootstrap))
     yield broker
     broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_settings(var_dir: Path, kafka: LocalKafka) -> Settings:
+    """Just enough settings for a raw Kafka client of our services (no database)."""
+    return Settings(var_dir=var_dir, kafka_bootstrap=kafka.bootstrap)
 
 
 @pytest.fixture(scope="session")

@@ -99,6 +99,7 @@ async def raw_client(server: str, client_id: str, secret: str, count: int) -> No
 def run(alerts: int) -> None:
     from confluent_kafka import Producer
 
+    from skyalert.broker.kafka.config import base_config
     from support.auth import make_credential, make_user
     from support.bench import alert_headers, served_app
     from support.gcn_examples import guano
@@ -132,7 +133,7 @@ def run(alerts: int) -> None:
             for process in clients.values():
                 assert process.stdout is not None
                 assert process.stdout.readline().strip() == "ready"
-            producer = Producer({"bootstrap.servers": app.settings.kafka_bootstrap, "linger.ms": 5})
+            producer = Producer(base_config(app.settings, linger_ms=5))
             for _ in range(alerts):
                 alert_id, headers = alert_headers()
                 producer.produce(TOPIC, body, key=alert_id.encode(), headers=headers)

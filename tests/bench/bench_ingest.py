@@ -42,6 +42,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from skyalert.broker.core.processes import spawn  # noqa: E402
+from skyalert.broker.core.settings import Settings  # noqa: E402
+from skyalert.broker.kafka.config import (  # noqa: E402
+    ServiceAccount,
+    admin_config,
+    consumer_config,
+    services_login,
+)
 from skyalert.broker.kafka.kafka_node import LocalKafka, free_port, kafka_classpath  # noqa: E402
 from skyalert.schemas.catalog import load_catalog  # noqa: E402
 from support.auth import get_token  # noqa: E402
@@ -77,18 +84,13 @@ def database(url: str | None) -> Iterator[str]:
 class Arrivals:
     """A plain consumer from the end of a topic, noting when each key first arrives."""
 
-    def __init__(self, bootstrap: str, topic: str, key: Callable[[Message], str | None]) -> None:
+    def __init__(
+        self, settings: Settings, topic: str, key: Callable[[Message], str | None]
+    ) -> None:
         self.seen: dict[str, float] = {}
         self.lock = threading.Condition()
         self.stop = threading.Event()
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": uuid.uuid4().hex,
-                "fetch.wait.max.ms": 5,
-                "enable.auto.commit": False,
-            }
-        )
+        self.consumer = Consumer(consumer_config(settings, uuid.uuid4().hex, fetch_wait_max_ms=5))
         partitions = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
         tps = []
         for p in partitions:
@@ -204,7 +206,11 @@ def main() -> None:
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    kafka = LocalKafka(home=home / "kafka", classpath=kafka_classpath(ROOT / "var", None))
+    kafka = LocalKafka(
+        home=home / "kafka",
+        classpath=kafka_classpath(ROOT / "var", None),
+        services=ServiceAccount.of(Settings(var_dir=home / "var")),
+    )
     kafka.start(timeout=120)
     try:
         with database(args.database_url) as db_url:
@@ -237,12 +243,13 @@ def measure(
         "SKYALERT_KAFKA_BOOTSTRAP": bootstrap,
         "SKYALERT_PORT": str(port),
         "SKYALERT_LOG_LEVEL": "WARNING",
-        "SKYALERT_KAFKA_ACLS": "false",  # a plain local broker: no authorizer
+        "SKYALERT_KAFKA_ACLS": "false",  # no subscribers' listener: no ACLs to keep
         "SKYALERT_RATE_LIMIT_PUBLISH": "1000000/minute",  # measure ingest, not the limit
     }
     operator(env, "db", "upgrade")
-    sync_catalog(bootstrap, load_catalog())
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    kafka = Settings(var_dir=home / "var", kafka_bootstrap=bootstrap)
+    sync_catalog(kafka, load_catalog())
+    admin = AdminClient(admin_config(kafka))
     admin.create_topics([NewTopic(BASELINE_TOPIC, 1, 1)])[BASELINE_TOPIC].result()
     email = f"bench-{uuid.uuid4().hex[:8]}@example.org"
     operator(env, "users", "create", email, "--password", uuid.uuid4().hex, "--verified")
@@ -270,15 +277,17 @@ def measure(
         token = get_token(url, credential["client_id"], credential["client_secret"])
         producer = Producer(
             {
+                # The bare baseline logs in as our services do, and nothing more.
                 "bootstrap.servers": bootstrap,
+                **services_login(kafka),
                 "enable.idempotence": True,
                 "acks": "all",
                 "linger.ms": 0,
                 "compression.type": "zstd",
             }
         )
-        ingest = Arrivals(bootstrap, BAT_TOPIC, alert_id_header)
-        bare = Arrivals(bootstrap, BASELINE_TOPIC, message_key)
+        ingest = Arrivals(kafka, BAT_TOPIC, alert_id_header)
+        bare = Arrivals(kafka, BASELINE_TOPIC, message_key)
         http_latency(url, token, ingest, 20)  # warm up both paths
         bare_latency(producer, bare, 20)
         ours = http_latency(url, token, ingest, alerts)

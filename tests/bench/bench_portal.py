@@ -31,6 +31,7 @@ from skyalert.broker.core import migrate  # noqa: E402
 from skyalert.broker.core.db import make_engine  # noqa: E402
 from skyalert.broker.core.processes import spawn  # noqa: E402
 from skyalert.broker.core.settings import Settings  # noqa: E402
+from skyalert.broker.kafka.config import ServiceAccount  # noqa: E402
 from skyalert.broker.kafka.kafka_node import LocalKafka, free_port, kafka_classpath  # noqa: E402
 from skyalert.schemas.catalog import load_catalog  # noqa: E402
 from support.auth import DEFAULT_PASSWORD, get_token, make_credential, make_user  # noqa: E402
@@ -101,7 +102,11 @@ def main() -> None:
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="bench-portal-"))
-    kafka = LocalKafka(home=home / "kafka", classpath=kafka_classpath(ROOT / "var", None))
+    kafka = LocalKafka(
+        home=home / "kafka",
+        classpath=kafka_classpath(ROOT / "var", None),
+        services=ServiceAccount.of(Settings(var_dir=home / "var")),
+    )
     kafka.start(timeout=120)
     app = None
     try:
@@ -112,12 +117,12 @@ def main() -> None:
                 database_url=db_url,
                 kafka_bootstrap=kafka.bootstrap,
                 port=port,
-                kafka_acls=False,  # a plain local broker: no authorizer
+                kafka_acls=False,  # no subscribers' listener: no ACLs to keep
             )
             engine = make_engine(settings)
             migrate.upgrade(engine)
             engine.dispose()
-            sync_catalog(kafka.bootstrap, load_catalog())
+            sync_catalog(settings, load_catalog())
             env = {
                 **os.environ,
                 "SKYALERT_VAR_DIR": str(settings.var_dir),

@@ -295,13 +295,14 @@ def run_skyalert(
     """Each case: name, sizes, feed processes, cone filters."""
     from confluent_kafka import Producer
 
+    from skyalert.broker.kafka.config import base_config
     from support.auth import get_token, make_credential, make_user
     from support.bench import alert_headers, served_app
 
     results: dict[str, dict[int, dict[str, float]]] = {}
     with served_app(work) as app:
         settings = app.settings
-        producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 0})
+        producer = Producer(base_config(settings, linger_ms=0))
         token = get_token(app.url, *make_credential(settings, make_user(settings)))
 
         def publish() -> None:

@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from confluent_kafka import Producer  # noqa: E402
 
 from skyalert.broker.archive.alert_ids import new_alert_id  # noqa: E402
+from skyalert.broker.kafka.config import base_config  # noqa: E402
 from skyalert.broker.kafka.kafka_node import free_port  # noqa: E402
 from support.bench import served_app  # noqa: E402
 from support.ingest import BAT_TOPIC, packet, with_ivorn  # noqa: E402
@@ -115,7 +116,7 @@ def run_skyalert(subscribers: int, alerts: int, work: Path) -> dict[str, float]:
         }
         skyalert = Path(sys.executable).with_name("skyalert")
         worker = subprocess.Popen([str(skyalert), "worker", "vtp"], env=env)
-        producer = Producer({"bootstrap.servers": app.settings.kafka_bootstrap, "linger.ms": 0})
+        producer = Producer(base_config(app.settings, linger_ms=0))
 
         def send(raw: bytes) -> None:
             headers: list[tuple[str, str | bytes | None]] = [

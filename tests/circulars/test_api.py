@@ -62,7 +62,7 @@ def test_submit_numbers_publishes_and_serves(
     assert settings.kafka_bootstrap is not None
     for topic in ("gcn.circulars", "gcn.circulars.grb"):
         [message] = find_messages(
-            settings.kafka_bootstrap,
+            settings,
             topic,
             lambda m: json.loads(m.value() or b"{}").get("circularId") == number,
         )

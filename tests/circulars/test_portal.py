@@ -198,7 +198,7 @@ def test_moderator_correction_makes_version_two_and_streams_both(
     assert "current version is 2" in page
     assert settings.kafka_bootstrap is not None
     messages = find_messages(
-        settings.kafka_bootstrap,
+        settings,
         "gcn.circulars",
         lambda m: json.loads(m.value() or b"{}").get("circularId") == number,
         count=2,

@@ -45,7 +45,7 @@ def test_unacknowledged_circular_is_republished(
     assert settings.kafka_bootstrap is not None
     for topic in ("gcn.circulars", "gcn.circulars.neutrino"):
         (message,) = find_messages(
-            settings.kafka_bootstrap,
+            settings,
             topic,
             lambda m: json.loads(m.value() or b"{}").get("circularId") == number,
         )

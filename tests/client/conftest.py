@@ -10,6 +10,7 @@ from conftest import serving
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.kafka_node import LocalKafka, free_port
 from support.client import ensure_catalog_topics
+from support.open_listener import OPEN
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +21,7 @@ def client_settings(settings: Settings, kafka: LocalKafka) -> Settings:
         update={
             "public_url": f"http://127.0.0.1:{port}",
             "port": port,
-            "kafka_client_bootstrap": kafka.bootstrap,
+            "kafka_client_bootstrap": kafka.listener_address(OPEN),
             "kafka_client_security_protocol": "PLAINTEXT",
         }
     )

@@ -68,7 +68,7 @@ def grb(**fields: Any) -> dict[str, Any]:
 def test_alerts_arrive_decoded(server_url: str, settings: Settings) -> None:
     payloads = [grb(n=i) for i in range(3)]
     started = datetime.now(UTC) - timedelta(seconds=5)
-    ids = produce_alerts(settings.kafka_bootstrap or "", TOPIC, payloads)
+    ids = produce_alerts(settings, TOPIC, payloads)
     reader = consumer(server_url)
     try:
         found = collect(reader.alerts(TOPIC, stall_timeout=None), ids)
@@ -93,9 +93,8 @@ def test_alerts_arrive_decoded(server_url: str, settings: Settings) -> None:
 
 
 def test_test_alerts_are_skipped_unless_asked_for(server_url: str, settings: Settings) -> None:
-    bootstrap = settings.kafka_bootstrap or ""
-    tests = produce_alerts(bootstrap, TOPIC, [grb(alert_tense="test")], test=True)
-    real = produce_alerts(bootstrap, TOPIC, [grb()])
+    tests = produce_alerts(settings, TOPIC, [grb(alert_tense="test")], test=True)
+    real = produce_alerts(settings, TOPIC, [grb()])
     reader = consumer(server_url)
     try:
         seen = [a.id for a in collect(reader.alerts(TOPIC, stall_timeout=None), real)]
@@ -113,7 +112,7 @@ def test_test_alerts_are_skipped_unless_asked_for(server_url: str, settings: Set
 
 def test_filter_is_applied_on_the_client(server_url: str, settings: Settings) -> None:
     far, near, bright = grb(ra=10.0, dec=-40.0), grb(ra=150.4, dec=30.2), grb(snr=50)
-    ids = produce_alerts(settings.kafka_bootstrap or "", TOPIC, [far, near, bright])
+    ids = produce_alerts(settings, TOPIC, [far, near, bright])
     notes = [near["note"], bright["note"]]
     wanted = {
         "all": [
@@ -168,9 +167,8 @@ def test_bad_options_are_refused(server_url: str, options: dict[str, Any], words
 
 
 def test_restart_resumes_without_repeats_or_gaps(server_url: str, settings: Settings) -> None:
-    bootstrap = settings.kafka_bootstrap or ""
     group = f"test-{uuid.uuid4().hex}"
-    ids = produce_alerts(bootstrap, TOPIC, [grb(n=i) for i in range(4)])
+    ids = produce_alerts(settings, TOPIC, [grb(n=i) for i in range(4)])
     first = Consumer(server=server_url, group_id=group)
     got: list[str] = []
     try:
@@ -183,7 +181,7 @@ def test_restart_resumes_without_repeats_or_gaps(server_url: str, settings: Sett
                     break
     finally:
         first.close()
-    more = produce_alerts(bootstrap, TOPIC, [grb(n=9)])
+    more = produce_alerts(settings, TOPIC, [grb(n=9)])
     second = Consumer(server=server_url, group_id=group)
     try:
         rest = [a.id for a in collect(second.alerts(TOPIC, stall_timeout=None), ids[2:] + more)]
@@ -203,7 +201,7 @@ for alert in reader.alerts(sys.argv[3], stall_timeout=None):  # the README's loo
 
 
 def test_a_program_stopped_by_ctrl_c_leaves_its_group(server_url: str, settings: Settings) -> None:
-    (alert_id,) = produce_alerts(settings.kafka_bootstrap or "", TOPIC, [grb()])
+    (alert_id,) = produce_alerts(settings, TOPIC, [grb()])
     group = f"test-{uuid.uuid4().hex}"
     command = [sys.executable, "-c", CTRL_C_CHILD, server_url, group, TOPIC]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as program:
@@ -249,7 +247,7 @@ def test_breaking_out_without_commit_gives_that_alert_again(
     server_url: str, settings: Settings
 ) -> None:
     group = f"test-{uuid.uuid4().hex}"
-    ids = produce_alerts(settings.kafka_bootstrap or "", TOPIC, [grb(), grb()])
+    ids = produce_alerts(settings, TOPIC, [grb(), grb()])
     first = Consumer(server=server_url, group_id=group)
     try:
         with within(30):
@@ -287,7 +285,7 @@ def test_a_quiet_topic_is_not_an_error(
         try:
             with caplog.at_level(logging.INFO, logger="skyalert.client"):
                 alerts = reader.alerts([quiet, TOPIC], stall_timeout=None)
-                ids = produce_alerts(settings.kafka_bootstrap or "", TOPIC, [grb()])
+                ids = produce_alerts(settings, TOPIC, [grb()])
                 assert [a.id for a in collect(alerts, ids)] == ids
         finally:
             reader.close()
@@ -311,7 +309,7 @@ def test_heartbeats_keep_a_quiet_listener_alive(
     url, topic = own_heartbeat
     reader = consumer(url)
     late = grb()
-    later = threading.Timer(6.0, produce_alerts, (settings.kafka_bootstrap, TOPIC, [late]))
+    later = threading.Timer(6.0, produce_alerts, (settings, TOPIC, [late]))
     try:
         with heartbeat(settings, topic), within(60):
             alerts = reader.alerts(TOPIC, stall_timeout=2.0)
@@ -366,7 +364,7 @@ def test_reconnect_on_stall_keeps_going(
     def publish_after_a_reconnect() -> None:
         while "Reconnecting" not in caplog.text:
             time.sleep(0.1)
-        produce_alerts(settings.kafka_bootstrap or "", OTHER, [late])
+        produce_alerts(settings, OTHER, [late])
 
     publisher = threading.Thread(target=publish_after_a_reconnect, daemon=True)
     try:

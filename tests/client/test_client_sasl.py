@@ -72,7 +72,7 @@ def test_consumer_reads_through_oauthbearer(
     sasl_server: str, subscriber: tuple[str, str], settings: Settings
 ) -> None:
     client_id, secret = subscriber
-    ids = produce_alerts(settings.kafka_bootstrap or "", PUBLIC, [{"n": uuid.uuid4().hex}])
+    ids = produce_alerts(settings, PUBLIC, [{"n": uuid.uuid4().hex}])
     reader = Consumer(client_id=client_id, client_secret=secret, server=sasl_server)
     assert reader.group_id == client_id
     try:
@@ -102,7 +102,7 @@ def test_a_restricted_topic_names_the_missing_scope(
 def test_granted_group_opens_the_restricted_topic(sasl_server: str, settings: Settings) -> None:
     user = make_user(settings, groups=["restricted.lvk_early"])
     client_id, secret = make_credential(settings, user, "all")
-    ids = produce_alerts(settings.kafka_bootstrap or "", RESTRICTED, [{"n": uuid.uuid4().hex}])
+    ids = produce_alerts(settings, RESTRICTED, [{"n": uuid.uuid4().hex}])
     reader = Consumer(client_id, secret, sasl_server)
     try:
         with within(60):

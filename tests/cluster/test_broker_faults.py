@@ -20,6 +20,7 @@ from skyalert.auth.kafka_listener import oauth_listener
 from skyalert.broker.archive.store import Alert
 from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.config import ServiceAccount, admin_config, consumer_config
 from skyalert.broker.kafka.kafka_node import KafkaCluster
 from skyalert.schemas.catalog import load_catalog
 from support.ingest import GUANO_TOPIC, header, sync_catalog
@@ -40,6 +41,7 @@ def cluster(
     cluster = KafkaCluster(
         home=tmp_path_factory.mktemp("cluster"),
         classpath=kafka_classpath_str,
+        services=ServiceAccount.of(Settings(var_dir=var_dir)),
         extra_listeners=sasl.listeners,
         extra_properties=sasl.properties,
         jvm_options=sasl.jvm_options,
@@ -51,14 +53,15 @@ def cluster(
 
 @pytest.fixture(scope="module")
 def cluster_settings(settings: Settings, cluster: KafkaCluster) -> Settings:
-    sync_catalog(cluster.bootstrap, load_catalog())
-    return settings.model_copy(update={"kafka_bootstrap": cluster.bootstrap})
+    on_cluster = settings.model_copy(update={"kafka_bootstrap": cluster.bootstrap})
+    sync_catalog(on_cluster, load_catalog())
+    return on_cluster
 
 
 def test_catalog_topics_get_three_copies_two_in_sync(
     cluster: KafkaCluster, cluster_settings: Settings
 ) -> None:
-    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    admin = AdminClient(admin_config(cluster_settings))
     assert {len(p.replicas) for p in _partitions(admin).values()} == {3}
     resource = ConfigResource(ConfigResource.Type.TOPIC, GUANO_TOPIC)
     assert _described(admin, resource)["min.insync.replicas"].value == "2"
@@ -97,8 +100,8 @@ def _publish(url: str, bearer: str, marker: str, answers: list[tuple[int, str]])
             answers.append((response.status_code, response.json()["id"] if ok else response.text))
 
 
-def _ids_on_topic(bootstrap: str, wanted: set[str]) -> Counter[str]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex})
+def _ids_on_topic(settings: Settings, wanted: set[str]) -> Counter[str]:
+    consumer = Consumer(consumer_config(settings, uuid.uuid4().hex))
     partitions = consumer.list_topics(GUANO_TOPIC, timeout=10).topics[GUANO_TOPIC].partitions
     ends = {
         p: consumer.get_watermark_offsets(TopicPartition(GUANO_TOPIC, p))[1] for p in partitions
@@ -149,7 +152,7 @@ def test_broker_killed_mid_burst_loses_and_duplicates_nothing(
     print(f"published {len(answers)}, acknowledged {len(accepted)}, refused {dict(refused)}")
     assert len(answers) == BURST
     assert set(refused) <= {503}, refused  # never a 500 or a hang
-    seen = _ids_on_topic(cluster.bootstrap, accepted)
+    seen = _ids_on_topic(cluster_settings, accepted)
     lost = accepted - set(seen)
     duplicated = {i: n for i, n in seen.items() if n > 1}
     print(f"lost {len(lost)}, duplicated {len(duplicated)}")

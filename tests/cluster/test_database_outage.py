@@ -144,7 +144,7 @@ def test_publishers_get_503_with_retry_after_and_nothing_accepted_is_lost(
     engine.dispose()
     assert archived == accepted
     on_kafka = find_messages(
-        own.kafka_bootstrap or "",
+        own,
         GUANO_TOPIC,
         lambda m: (header(m, "alert-id") or b"").decode() in accepted,
         count=len(accepted),

@@ -95,7 +95,7 @@ def test_scaled_stack_keeps_delivering_with_one_broker_killed(
             alert_id = publish()
             # On the topic (the services' listener) first: tells a lost write from a stuck reader.
             find_messages(
-                info["bootstrap"],
+                settings,
                 GUANO_TOPIC,
                 has_header("alert-id", alert_id.encode()),
                 timeout=90,

@@ -39,11 +39,11 @@ def test_new_circular_is_mailed_once(
         number = posted.json()["circularId"]
         (mail,) = mailbox.wait_until(lambda mails: len(mails) == 1, reader.email)
         (message,) = find_messages(
-            str(settings.kafka_bootstrap),
+            settings,
             "gcn.circulars",
             lambda m: json.loads(m.value() or b"{}").get("circularId") == number,
         )
-        wait_consumed(str(settings.kafka_bootstrap), group, message)
+        wait_consumed(settings, group, message)
         assert len(mailbox.to(reader.email)) == 1
     text = text_of(mail.message)
     assert subject in text

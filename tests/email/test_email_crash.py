@@ -28,7 +28,6 @@ def test_killed_between_send_and_commit_sends_no_second_mail(
     sub = api.post(
         "/subscriptions", {"topics": [GUANO_TOPIC], "format": "text", "filter": mine(marker)}
     ).json()
-    bootstrap = str(settings.kafka_bootstrap)
     log = tmp_path / "worker.log"
 
     with email_worker(settings, mailbox.url, log) as first:
@@ -53,9 +52,9 @@ def test_killed_between_send_and_commit_sends_no_second_mail(
         second_id = publisher.post(f"/topics/{GUANO_TOPIC}/alerts", guano(marker)).json()["id"]
         mails = mailbox.wait_until(lambda mails: len(mails) == 2, user.email)
         (first_message,) = find_messages(
-            bootstrap, GUANO_TOPIC, has_header("alert-id", first_id.encode())
+            settings, GUANO_TOPIC, has_header("alert-id", first_id.encode())
         )
-        wait_consumed(bootstrap, group, first_message)
+        wait_consumed(settings, group, first_message)
     assert [str(m.message["X-Skyalert-Alert-Id"]) for m in mailbox.to(user.email)] == [
         first_id,
         second_id,

@@ -12,6 +12,7 @@ import httpx
 from confluent_kafka import Producer
 
 from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.config import base_config
 from support.auth import make_user
 from support.email import (
     Api,
@@ -81,7 +82,7 @@ def test_subscribe_receive_once_and_unsubscribe(
     group = f"test-email-{uuid.uuid4().hex[:8]}"
     with email_worker(settings, mailbox.url, tmp_path / "worker.log", group, public_url=mail_app):
         # Bad messages on the topic (written past ingest) are skipped; the rest flows on.
-        producer = Producer({"bootstrap.servers": str(settings.kafka_bootstrap)})
+        producer = Producer(base_config(settings))
         producer.produce(GUANO_TOPIC, b"{not json", headers={"alert-id": b"\xff\xfe"})
         producer.produce(GUANO_TOPIC, b"[1, 2]")
         assert producer.flush(10) == 0
@@ -95,11 +96,11 @@ def test_subscribe_receive_once_and_unsubscribe(
         (mail,) = mailbox.wait_until(lambda mails: len(mails) == 2, address)[1:]
         for alert_id in (match_id, other_id, test_id):
             (sent,) = find_messages(
-                str(settings.kafka_bootstrap),
+                settings,
                 GUANO_TOPIC,
                 has_header("alert-id", alert_id.encode()),
             )
-            wait_consumed(str(settings.kafka_bootstrap), group, sent)
+            wait_consumed(settings, group, sent)
         assert len(mailbox.to(address)) == 2  # the confirmation and exactly one alert
 
     message = mail.message

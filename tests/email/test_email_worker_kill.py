@@ -19,6 +19,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.config import admin_config
 from support.auth import make_user
 from support.email import Api, ApiFor, Mailbox, email_worker, wait_consumed
 from support.ingest import GUANO_TOPIC, find_messages, has_header
@@ -35,9 +36,9 @@ CONNECTIONS = 2
 MAY_BE_LOST = 2 * CONNECTIONS
 
 
-def _holder(bootstrap: str, group: str) -> str | None:
+def _holder(settings: Settings, group: str) -> str | None:
     """The client id of the group member that holds a partition now."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(admin_config(settings))
     (description,) = admin.describe_consumer_groups([group]).values()
     try:
         members = description.result().members
@@ -61,7 +62,6 @@ def test_killing_one_of_two_email_workers_sends_no_duplicate(
         assert answer.status_code == 201, answer.text
     addresses = {user.email for user in users}
     group = f"test-email-{uuid.uuid4().hex[:8]}"
-    bootstrap = str(settings.kafka_bootstrap)
     with ExitStack() as stack:
         workers = {
             name: stack.enter_context(
@@ -79,7 +79,7 @@ def test_killing_one_of_two_email_workers_sends_no_duplicate(
             for name in ("email-a", "email-b")
         }
         deadline = time.monotonic() + 60
-        while (holder := _holder(bootstrap, group)) is None:
+        while (holder := _holder(settings, group)) is None:
             assert time.monotonic() < deadline, "no worker took the partition"
             time.sleep(0.2)
         victim = workers[holder]
@@ -102,9 +102,9 @@ def test_killing_one_of_two_email_workers_sends_no_duplicate(
         # Wait for all but the mails that may be lost in the kill ('uncertain' in the ledger).
         mailbox.wait_for(start + expected - MAY_BE_LOST, 90)
         (last,) = find_messages(
-            bootstrap, GUANO_TOPIC, has_header("alert-id", published[-1].encode())
+            settings, GUANO_TOPIC, has_header("alert-id", published[-1].encode())
         )
-        wait_consumed(bootstrap, group, last)  # the survivor is done: nothing more will come
+        wait_consumed(settings, group, last)  # the survivor is done: nothing more will come
         mails = mailbox.messages[start:]
     pairs = Counter(
         (rcpt, str(m.message["X-Skyalert-Alert-Id"]))

@@ -12,7 +12,7 @@ from skyalert.broker.core.liveness import Liveness, last_seen
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.ingest.heartbeat import run_heartbeat
 from skyalert.broker.kafka.admin import sync_topics
-from skyalert.broker.kafka.config import admin_config
+from skyalert.broker.kafka.config import admin_config, consumer_config
 from skyalert.schemas.catalog import load_catalog
 
 
@@ -31,13 +31,7 @@ def test_heartbeats_reach_a_plain_consumer(settings: Settings, unique_name: str)
     started = datetime.now(UTC)
     worker.start()
 
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": unique_name,
-            "auto.offset.reset": "earliest",
-        }
-    )
+    consumer = Consumer(consumer_config(settings, unique_name))
     consumer.subscribe([topic.name])
     received: list[Message] = []
     try:

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -18,12 +19,16 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from skyalert.broker.core.running import FILE as RUNNING_FILE
+from skyalert.broker.core.secrets import KAFKA_SERVICES_FILE
+from skyalert.broker.core.settings import Settings, load_settings
+from skyalert.broker.kafka.config import base_config, consumer_config
 from skyalert.broker.kafka.kafka_node import free_port
 from skyalert.broker.run.stack import CRASH_WINDOW, MAX_CRASHES, Service
 from skyalert.client import Consumer as AlertConsumer
 from skyalert.schemas.catalog import load_catalog
 from support.client import within
 from support.ingest import GUANO_TOPIC
+from support.kafka_login import DISCONNECTED, read_attempt
 from support.stack import Up, var_with_jars
 from support.stream import guano
 
@@ -46,10 +51,8 @@ def alive(pid: int) -> bool:
     )
 
 
-def read_all(bootstrap: str, topic: str, count: int, group: str) -> Iterator[bytes]:
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest"}
-    )
+def read_all(settings: Settings, topic: str, count: int, group: str) -> Iterator[bytes]:
+    consumer = Consumer(consumer_config(settings, group))
     consumer.subscribe([topic])
     try:
         for _ in range(count):
@@ -63,14 +66,10 @@ def read_all(bootstrap: str, topic: str, count: int, group: str) -> Iterator[byt
         consumer.close()
 
 
-def newest_heartbeat_after_restart(bootstrap: str, topic: str) -> bytes:
+def newest_heartbeat_after_restart(settings: Settings, topic: str) -> bytes:
     """A heartbeat sent from now on (the group starts at the end of the topic)."""
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"after-{time.time_ns()}",
-            "auto.offset.reset": "latest",
-        }
+        consumer_config(settings, f"after-{time.time_ns()}", auto_offset_reset="latest")
     )
     consumer.subscribe([topic])
     try:
@@ -156,8 +155,15 @@ def test_up_serves_stops_and_keeps_data(var: Path, tmp_path: Path) -> None:
         assert ready["checks"]["database"]["ok"]
         assert ready["checks"]["kafka"]["ok"]
 
-        # A plain confluent-kafka consumer, no skyalert code, gets heartbeats.
-        beats = list(read_all(info["bootstrap"], catalog.heartbeat.name, 2, "plain-consumer"))
+        # The stack's services' listener: its login (the var folder's secret, the settings a
+        # second terminal reads) gets heartbeats; without it a local process gets nothing.
+        stack = load_settings(var_dir=var)
+        assert stack.kafka_bootstrap == info["bootstrap"]
+        beats = list(read_all(stack, catalog.heartbeat.name, 2, "plain-consumer"))
+        intruder = read_attempt({"bootstrap.servers": info["bootstrap"]}, catalog.heartbeat.name)
+        assert not intruder.messages
+        assert intruder.codes & DISCONNECTED, intruder.errors
+        assert stat.S_IMODE((var / KAFKA_SERVICES_FILE).stat().st_mode) == 0o600
         assert all("alert_datetime" in json.loads(b) for b in beats)
 
         # A worker that dies is started again, and its work resumes.
@@ -169,14 +175,14 @@ def test_up_serves_stops_and_keeps_data(var: Path, tmp_path: Path) -> None:
         restarted = int(up.wait_for(r"heartbeat restarted, pid (\d+)").group(1))
         assert alive(restarted)
         info["pids"] += f" {restarted}"
-        assert newest_heartbeat_after_restart(info["bootstrap"], catalog.heartbeat.name)
+        assert newest_heartbeat_after_restart(stack, catalog.heartbeat.name)
 
         _operator_cli_reaches_the_stack(var, info["portal"].rstrip("/"), tmp_path)
         second = Up(var, free_port())
         second.wait_for("skyalert is already running here")
         assert second.finished(30) == 2
 
-        producer = Producer({"bootstrap.servers": info["bootstrap"]})
+        producer = Producer(base_config(stack))
         producer.produce("igwn.gwalert", b'{"kept": "across restarts"}')
         assert producer.flush(10) == 0
     finally:
@@ -190,9 +196,9 @@ def test_up_serves_stops_and_keeps_data(var: Path, tmp_path: Path) -> None:
 
     again = Up(var, port)
     try:
-        info2 = again.started()
+        again.started()
         assert "nothing changed" in "\n".join(again.output)
-        kept = list(read_all(info2["bootstrap"], "igwn.gwalert", 1, "after-restart"))
+        kept = list(read_all(load_settings(var_dir=var), "igwn.gwalert", 1, "after-restart"))
         assert kept == [b'{"kept": "across restarts"}']
     finally:
         assert again.interrupt() == 0
@@ -205,7 +211,9 @@ def test_up_without_java_can_run_tansu_and_says_so(tmp_path: Path) -> None:
         assert any(line.startswith("WARNING: running tansu") for line in up.output)
         assert "memory only" in "\n".join(up.output)
         # tansu's group join is slow (session timeout / 2): read by assignment instead.
-        consumer = Consumer({"bootstrap.servers": info["bootstrap"], "group.id": "tansu-probe"})
+        tansu = load_settings(var_dir=tmp_path)  # PLAINTEXT: tansu has no authentication
+        assert tansu.kafka_security_protocol == "PLAINTEXT"
+        consumer = Consumer(consumer_config(tansu, "tansu-probe"))
         consumer.assign([TopicPartition(load_catalog().heartbeat.name, 0, OFFSET_BEGINNING)])
         try:
             message = consumer.poll(15)
@@ -279,6 +287,8 @@ def kafka_bootstrap_env(kafka: object, tmp_path: Path) -> dict[str, str]:
         **os.environ,
         "SKYALERT_VAR_DIR": str(tmp_path),
         "SKYALERT_KAFKA_BOOTSTRAP": kafka.bootstrap,
+        # Another var folder: the test Kafka's service password comes as a setting instead.
+        "SKYALERT_KAFKA_PASSWORD": kafka.services.password,
     }
 
 

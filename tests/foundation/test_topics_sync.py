@@ -5,8 +5,9 @@ from __future__ import annotations
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource
 
+from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.admin import message_counts, sync_topics
-from skyalert.broker.kafka.kafka_node import LocalKafka
+from skyalert.broker.kafka.config import admin_config, base_config, consumer_config
 from skyalert.schemas.catalog import Topic
 from skyalert.schemas.formats import ContentType
 
@@ -33,8 +34,8 @@ def retention(admin: AdminClient, name: str) -> str:
     return str(config["retention.ms"].value)
 
 
-def test_sync_creates_then_changes_nothing(kafka: LocalKafka, unique_name: str) -> None:
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+def test_sync_creates_then_changes_nothing(kafka_settings: Settings, unique_name: str) -> None:
+    admin = AdminClient(admin_config(kafka_settings))
     topics = [make_topic(f"{unique_name}.a"), make_topic(f"{unique_name}.b", partitions=1)]
 
     first = sync_topics(admin, topics)
@@ -50,8 +51,8 @@ def test_sync_creates_then_changes_nothing(kafka: LocalKafka, unique_name: str) 
     assert second.lines() == ["all 2 topics up to date; nothing changed"]
 
 
-def test_sync_repairs_drift(kafka: LocalKafka, unique_name: str) -> None:
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+def test_sync_repairs_drift(kafka_settings: Settings, unique_name: str) -> None:
+    admin = AdminClient(admin_config(kafka_settings))
     sync_topics(admin, [make_topic(unique_name)])
     changed = make_topic(unique_name, partitions=3, retention_ms=7_200_000)
 
@@ -67,14 +68,14 @@ def test_sync_repairs_drift(kafka: LocalKafka, unique_name: str) -> None:
     assert any("cannot shrink" in w for w in shrink.warnings)
 
 
-def test_message_counts(kafka: LocalKafka, unique_name: str) -> None:
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+def test_message_counts(kafka_settings: Settings, unique_name: str) -> None:
+    admin = AdminClient(admin_config(kafka_settings))
     sync_topics(admin, [make_topic(unique_name)])
-    producer = Producer({"bootstrap.servers": kafka.bootstrap})
+    producer = Producer(base_config(kafka_settings))
     for i in range(5):
         producer.produce(unique_name, f"m{i}".encode(), partition=i % 2)
     assert producer.flush(10) == 0
-    consumer = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": unique_name})
+    consumer = Consumer(consumer_config(kafka_settings, unique_name))
     try:
         counts = message_counts(consumer, [unique_name, f"{unique_name}.missing"])
     finally:

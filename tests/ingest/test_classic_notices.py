@@ -102,9 +102,7 @@ def test_each_flavor_arrives_on_its_topic_and_in_the_archive(
     assert response.status_code == 201, response.text
     alert_id = response.json()["id"]
 
-    (message,) = find_messages(
-        str(settings.kafka_bootstrap), topic, has_header("alert-id", alert_id.encode())
-    )
+    (message,) = find_messages(settings, topic, has_header("alert-id", alert_id.encode()))
     assert message.value() == body
     assert header(message, "content-type") == content_type.encode()
 
@@ -214,7 +212,7 @@ def test_restricted_classic_topics_stay_restricted(app_url: str, gcn_token: str)
 @pytest.fixture
 def catalog(settings: Settings) -> Catalog:
     isolated = isolated_catalog()
-    sync_catalog(str(settings.kafka_bootstrap), isolated)
+    sync_catalog(settings, isolated)
     return isolated
 
 
@@ -235,15 +233,9 @@ def test_text_and_binary_through_the_kafka_inbox(
                 (bat_packet(110), {"topic": binary_topic}),
             ],
         )
-        (got_text,) = find_messages(
-            str(settings.kafka_bootstrap), text_topic, lambda m: m.value() == text
-        )
-        (got_packet,) = find_messages(
-            str(settings.kafka_bootstrap), binary_topic, lambda m: m.value() == packet
-        )
-        (dead,) = find_messages(
-            str(settings.kafka_bootstrap), catalog.dead_letter.name, lambda m: True
-        )
+        (got_text,) = find_messages(settings, text_topic, lambda m: m.value() == text)
+        (got_packet,) = find_messages(settings, binary_topic, lambda m: m.value() == packet)
+        (dead,) = find_messages(settings, catalog.dead_letter.name, lambda m: True)
     assert header(got_text, "content-type") == TEXT.encode()
     assert header(got_packet, "content-type") == BINARY.encode()
     assert header(dead, "reason") == b"wrong_packet_type"

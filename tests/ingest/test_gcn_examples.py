@@ -68,9 +68,7 @@ def test_every_nasa_example_is_accepted_over_http(
     )
     assert response.status_code == 201, response.text
     alert_id = response.json()["id"]
-    (message,) = find_messages(
-        str(settings.kafka_bootstrap), topic, has_header("alert-id", alert_id.encode())
-    )
+    (message,) = find_messages(settings, topic, has_header("alert-id", alert_id.encode()))
     assert message.value() == raw
     assert header(message, "schema") == item.document["$schema"].encode()
     assert header(message, "test") == (b"1" if item.document.get("alert_tense") == "test" else b"0")
@@ -97,9 +95,7 @@ def test_every_nasa_example_is_accepted_over_the_kafka_inbox(
     topic, raw, key = topic_of(item), item.raw(), uuid.uuid4().hex
     headers = {"topic": topic, "content-type": "application/json", "idempotency-key": key}
     send(settings, inbox_name("gcn"), [(raw, headers)])
-    (message,) = find_messages(
-        str(settings.kafka_bootstrap), topic, has_header("idempotency-key", key.encode())
-    )
+    (message,) = find_messages(settings, topic, has_header("idempotency-key", key.encode()))
     assert message.value() == raw
     assert header(message, "schema") == item.document["$schema"].encode()
     assert header(message, "sender") == b"kafka:gcn"

@@ -85,9 +85,7 @@ def test_swift_bat_voevent_arrives_on_kafka_once(
     assert response.headers["location"] == f"/api/v1/alerts/{alert_id}"
 
     # A plain confluent-kafka consumer sees it with the contract's headers.
-    (message,) = find_messages(
-        str(settings.kafka_bootstrap), BAT_TOPIC, has_header("alert-id", alert_id.encode())
-    )
+    (message,) = find_messages(settings, BAT_TOPIC, has_header("alert-id", alert_id.encode()))
     assert message.value() == raw
     assert dict(message.headers() or []) == {
         "alert-id": alert_id.encode(),
@@ -107,7 +105,7 @@ def test_swift_bat_voevent_arrives_on_kafka_once(
     assert again.status_code == 200
     assert again.json()["id"] == alert_id
     assert again.json()["created"] is False
-    assert count_messages(str(settings.kafka_bootstrap), BAT_TOPIC, lambda m: m.value() == raw) == 1
+    assert count_messages(settings, BAT_TOPIC, lambda m: m.value() == raw) == 1
 
 
 def test_idempotency_key_for_json_alerts(app_url: str, settings: Settings, gcn_token: str) -> None:
@@ -116,7 +114,7 @@ def test_idempotency_key_for_json_alerts(app_url: str, settings: Settings, gcn_t
     first = post(app_url, GUANO_TOPIC, raw, bearer(gcn_token, **JSON, **{"Idempotency-Key": key}))
     assert first.status_code == 201, first.text
     (message,) = find_messages(
-        str(settings.kafka_bootstrap),
+        settings,
         GUANO_TOPIC,
         has_header("alert-id", first.json()["id"].encode()),
     )
@@ -217,12 +215,11 @@ def test_an_alert_of_exactly_the_size_limit_reaches_kafka_and_so_does_its_refusa
     assert accepted.status_code == 201, accepted.text
     assert accepted.json()["published"] is True  # Kafka acknowledged it: no endless retries
     alert_id = accepted.json()["id"]
-    bootstrap = str(settings.kafka_bootstrap)
-    find_messages(bootstrap, GUANO_TOPIC, has_header("alert-id", alert_id.encode()))
+    find_messages(settings, GUANO_TOPIC, has_header("alert-id", alert_id.encode()))
     refused = post(app_url, GUANO_TOPIC, _exactly(limit, ra="east"), bearer(gcn_token, **JSON))
     assert refused.status_code == 422
     dead = find_messages(
-        bootstrap,
+        settings,
         load_catalog().dead_letter.name,
         lambda m: len(m.value() or b"") > limit and has_header("reason", b"schema_violation")(m),
     )

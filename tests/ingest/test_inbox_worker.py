@@ -42,7 +42,7 @@ from support.ingest import (
 @pytest.fixture
 def catalog(settings: Settings) -> Catalog:
     isolated = isolated_catalog()
-    sync_catalog(str(settings.kafka_bootstrap), isolated)
+    sync_catalog(settings, isolated)
     return isolated
 
 
@@ -54,7 +54,7 @@ def test_voevent_through_the_inbox_arrives_once(
     raw = unique_bat()
     with running_worker(settings, catalog, unique_name) as stats:
         send(settings, inbox_name(namespace), [(raw, {"topic": bat})])
-        (message,) = find_messages(str(settings.kafka_bootstrap), bat, lambda m: m.value() == raw)
+        (message,) = find_messages(settings, bat, lambda m: m.value() == raw)
         alert_id = header(message, "alert-id")
         assert alert_id is not None
         assert header(message, "content-type") == b"application/x-voevent+xml"
@@ -65,8 +65,8 @@ def test_voevent_through_the_inbox_arrives_once(
         # Sent again (a producer retry): no second alert. A marker proves it was handled.
         marker = unique_bat()
         send(settings, inbox_name(namespace), [(raw, {"topic": bat}), (marker, {"topic": bat})])
-        find_messages(str(settings.kafka_bootstrap), bat, lambda m: m.value() == marker)
-    assert count_messages(str(settings.kafka_bootstrap), bat, lambda m: m.value() == raw) == 1
+        find_messages(settings, bat, lambda m: m.value() == marker)
+    assert count_messages(settings, bat, lambda m: m.value() == raw) == 1
     assert (stats.accepted, stats.repeats) == (2, 1)
 
     engine = make_engine(settings)
@@ -119,13 +119,9 @@ def test_bad_messages_are_dead_lettered_and_good_ones_behind_them_arrive(
     messages.append((good, {"topic": guano_topic, "idempotency-key": "after-the-bad-ones"}))
     with running_worker(small, catalog, unique_name) as stats:
         send(small, inbox_name(namespace), messages)
-        (arrived,) = find_messages(
-            str(settings.kafka_bootstrap), guano_topic, lambda m: m.value() == good
-        )
+        (arrived,) = find_messages(settings, guano_topic, lambda m: m.value() == good)
         assert header(arrived, "idempotency-key") == b"after-the-bad-ones"
-        dead = find_messages(
-            str(settings.kafka_bootstrap), catalog.dead_letter.name, lambda m: True, count=len(bad)
-        )
+        dead = find_messages(settings, catalog.dead_letter.name, lambda m: True, count=len(bad))
     assert (stats.accepted, stats.refused) == (1, len(bad))
 
     assert [header(m, "reason") for m in dead] == [reason.encode() for reason, _, _ in bad]
@@ -163,11 +159,11 @@ def test_offsets_are_committed_so_a_restart_reads_nothing_twice(
             inbox_name(namespace),
             [(b"not json", {"topic": guano_topic}), (first, {"topic": guano_topic})],
         )
-        find_messages(str(settings.kafka_bootstrap), guano_topic, lambda m: m.value() == first)
+        find_messages(settings, guano_topic, lambda m: m.value() == first)
     assert (stats.accepted, stats.refused) == (1, 1)
     with running_worker(settings, catalog, unique_name) as again:
         send(settings, inbox_name(namespace), [(second, {"topic": guano_topic})])
-        find_messages(str(settings.kafka_bootstrap), guano_topic, lambda m: m.value() == second)
+        find_messages(settings, guano_topic, lambda m: m.value() == second)
     assert (again.accepted, again.repeats, again.refused) == (1, 0, 0)
 
 
@@ -197,17 +193,14 @@ def test_database_outage_is_waited_out_not_dead_lettered(
             engine = make_engine(outage)
             migrate.upgrade(engine)  # the database is back
             engine.dispose()
-            find_messages(str(settings.kafka_bootstrap), guano_topic, lambda m: m.value() == good)
+            find_messages(settings, guano_topic, lambda m: m.value() == good)
             find_messages(
-                str(settings.kafka_bootstrap),
+                settings,
                 catalog.dead_letter.name,
                 lambda m: header(m, "reason") == b"malformed_json",
             )
         assert (stats.accepted, stats.refused) == (1, 1)
-        assert (
-            count_messages(str(settings.kafka_bootstrap), catalog.dead_letter.name, lambda m: True)
-            == 1
-        )
+        assert count_messages(settings, catalog.dead_letter.name, lambda m: True) == 1
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))

@@ -15,8 +15,9 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
+from skyalert.broker.core.secrets import kafka_services_password
 from skyalert.broker.core.settings import Settings
-from skyalert.broker.kafka.config import admin_config
+from skyalert.broker.kafka.config import admin_config, base_config
 from skyalert.broker.kafka.inboxes import inbox_topics, namespace_of_inbox, topics_to_sync
 from skyalert.broker.run import cli, workers
 from skyalert.schemas.catalog import load_catalog
@@ -110,6 +111,8 @@ def test_ingest_worker_command(settings: Settings, tmp_path: Path) -> None:
         "SKYALERT_DATABASE_URL": str(settings.database_url),
         "SKYALERT_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap),
         "SKYALERT_VAR_DIR": str(tmp_path),
+        # Another var folder: the test Kafka's service password comes as a setting instead.
+        "SKYALERT_KAFKA_PASSWORD": kafka_services_password(settings),
         "SKYALERT_INBOX_PARTITIONS": "1",
     }
     worker = subprocess.Popen(
@@ -121,14 +124,12 @@ def test_ingest_worker_command(settings: Settings, tmp_path: Path) -> None:
     )
     try:
         raw = unique_bat()
-        producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+        producer = Producer(base_config(settings))
         producer.produce(
             "gcn.inbox", raw, headers=[("topic", BAT_TOPIC), ("idempotency-key", uuid.uuid4().hex)]
         )
         assert producer.flush(10) == 0
-        find_messages(
-            str(settings.kafka_bootstrap), BAT_TOPIC, lambda m: m.value() == raw, timeout=60
-        )
+        find_messages(settings, BAT_TOPIC, lambda m: m.value() == raw, timeout=60)
     finally:
         worker.send_signal(signal.SIGTERM)
         output, _ = worker.communicate(timeout=30)

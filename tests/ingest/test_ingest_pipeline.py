@@ -42,7 +42,7 @@ GUANO_EXAMPLE = "gcn.notices.swift.bat.guano"
 def catalog(settings: Settings) -> Catalog:
     isolated = isolated_catalog()
     assert settings.kafka_bootstrap is not None
-    sync_catalog(settings.kafka_bootstrap, isolated)
+    sync_catalog(settings, isolated)
     return isolated
 
 
@@ -86,7 +86,7 @@ def test_voevent_is_archived_then_produced_with_headers(
     assert outcome.published
 
     (message,) = find_messages(
-        str(settings.kafka_bootstrap),
+        settings,
         bat_topic(catalog),
         has_header("alert-id", outcome.alert_id.encode()),
     )
@@ -129,7 +129,7 @@ def test_repeats_create_nothing(
         assert len(session.scalars(select(Alert).where(Alert.ivorn == ivorn_of(raw))).all()) == 1
     assert (
         count_messages(
-            str(settings.kafka_bootstrap),
+            settings,
             bat_topic(catalog),
             has_header("alert-id", first.alert_id.encode()),
         )
@@ -154,9 +154,7 @@ def test_json_repeats_by_content_and_by_idempotency_key(
     keyed = submit(pipeline, topic, raw, idempotency_key="mission-42")
     assert isinstance(keyed, Accepted)
     assert keyed.created  # a key makes it a publication of its own
-    (message,) = find_messages(
-        str(settings.kafka_bootstrap), topic, has_header("alert-id", keyed.alert_id.encode())
-    )
+    (message,) = find_messages(settings, topic, has_header("alert-id", keyed.alert_id.encode()))
     assert header(message, "idempotency-key") == b"mission-42"
     expected = gcn_registry().resolve(str(catalog.by_name[topic].schema_ref))
     assert header(message, "schema") == expected.encode() == document["$schema"].encode()
@@ -179,7 +177,7 @@ def test_test_alerts_carry_the_test_flag(
     outcome = submit(pipeline, bat_topic(catalog), raw)
     assert isinstance(outcome, Accepted)
     (message,) = find_messages(
-        str(settings.kafka_bootstrap),
+        settings,
         bat_topic(catalog),
         has_header("alert-id", outcome.alert_id.encode()),
     )
@@ -200,7 +198,7 @@ def test_refusals_are_recorded_and_dead_lettered(
 
     dead = catalog.dead_letter
     (message,) = find_messages(
-        str(settings.kafka_bootstrap),
+        settings,
         dead.name,
         lambda m: (
             header(m, "topic") == topic.encode() and header(m, "reason") == b"schema_violation"
@@ -290,7 +288,7 @@ def test_alert_archived_while_kafka_is_away_is_republished(
 
     assert republish_pending(pipeline.sessions, pipeline.sender, timedelta(0), timeout=30) >= 1
     (message,) = find_messages(
-        str(settings.kafka_bootstrap),
+        settings,
         bat_topic(catalog),
         has_header("alert-id", outcome.alert_id.encode()),
     )

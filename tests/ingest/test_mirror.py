@@ -19,7 +19,7 @@ from skyalert.broker.core.errors import ConfigError
 from skyalert.broker.core.settings import Mirror, Settings
 from skyalert.broker.ingest.inbox_worker import IngestStats
 from skyalert.broker.ingest.mirror import MirrorWorker, upstream_config
-from skyalert.broker.kafka.config import producer_config
+from skyalert.broker.kafka.config import admin_config, producer_config, services_login
 from skyalert.broker.kafka.kafka_node import LocalKafka
 from skyalert.schemas.catalog import load_catalog
 from support.auth import make_credential, make_user
@@ -49,7 +49,7 @@ def mirroring(settings: Settings, mirror: Mirror) -> Iterator[IngestStats]:
 def _upstream_topic(settings: Settings) -> str:
     """A topic of its own on the test cluster, standing in for GCN's."""
     name = f"upstream.{uuid.uuid4().hex[:10]}"
-    admin = AdminClient({"bootstrap.servers": str(settings.kafka_bootstrap)})
+    admin = AdminClient(admin_config(settings))
     admin.create_topics([NewTopic(name, 1, 1)])[name].result(30)
     return name
 
@@ -79,7 +79,9 @@ def test_each_upstream_alert_arrives_once_and_a_refused_one_is_dead_lettered(
     mirror = Mirror(
         name=name,
         bootstrap=str(settings.kafka_bootstrap),
-        security_protocol="PLAINTEXT",
+        # An upstream with a username and password (as SCiMMA's SCRAM): our own service login.
+        security_protocol="SASL_PLAINTEXT",
+        config={k: v for k, v in services_login(settings).items() if k.startswith("sasl.")},
         topics={upstream: GUANO_TOPIC},
         start="earliest",
         group_id=f"test-{name}",
@@ -91,16 +93,15 @@ def test_each_upstream_alert_arrives_once_and_a_refused_one_is_dead_lettered(
         [(first, "up-1"), (first, "up-1"), (second, "up-2"), (guano(ra="east"), "up-3")],
     )
     sender = f"mirror:{name} {upstream}"
-    bootstrap = str(settings.kafka_bootstrap)
     with mirroring(settings, mirror) as stats:
         arrived = find_messages(
-            bootstrap,
+            settings,
             GUANO_TOPIC,
             lambda m: (header(m, "sender") or b"").startswith(sender.encode()),
             count=2,
         )
         (dead,) = find_messages(
-            bootstrap,
+            settings,
             load_catalog().dead_letter.name,
             lambda m: (header(m, "producer") or b"").startswith(sender.encode()),
         )
@@ -117,7 +118,7 @@ def test_each_upstream_alert_arrives_once_and_a_refused_one_is_dead_lettered(
     third = guano()
     _produce(settings, upstream, [(third, "up-4")])
     with mirroring(settings, mirror):
-        find_messages(bootstrap, GUANO_TOPIC, lambda m: m.value() == third)
+        find_messages(settings, GUANO_TOPIC, lambda m: m.value() == third)
     assert _mirrored(settings, sender) == 3
 
 
@@ -144,7 +145,7 @@ def test_an_upstream_skyalert_is_read_with_oidc_client_credentials(
     assert producer.flush(10) == 0
     with mirroring(settings, mirror):
         (dead,) = find_messages(
-            str(settings.kafka_bootstrap),
+            settings,
             load_catalog().dead_letter.name,
             lambda m: (header(m, "producer") or b"").startswith(f"mirror:{name} ".encode()),
         )

@@ -32,6 +32,7 @@ from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.kafka_node import LocalKafka, free_port
 from support.auth import DEFAULT_PASSWORD, make_user, token_for
 from support.browser import CHROMIUM, CHROMIUM_ARGS
+from support.open_listener import OPEN
 from support.stream import ensure_topics
 
 
@@ -175,7 +176,7 @@ def local_url(settings: Settings, kafka: LocalKafka, catalog_topics: None) -> It
         update={
             "public_url": f"http://127.0.0.1:{port}",
             "port": port,
-            "kafka_client_bootstrap": kafka.bootstrap,
+            "kafka_client_bootstrap": kafka.listener_address(OPEN),
             "kafka_client_security_protocol": "PLAINTEXT",
             # Other tests sign up from the same loopback address in the same database.
             "rate_limit_signup": Rate.parse("1000/hour"),

@@ -18,6 +18,7 @@ from skyalert.broker.archive.alert_ids import new_alert_id
 from skyalert.broker.core import migrate
 from skyalert.broker.core.db import make_engine
 from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.config import ServiceAccount
 from skyalert.broker.kafka.kafka_node import LocalKafka, free_port, kafka_classpath
 from skyalert.schemas.catalog import load_catalog
 from support import gcn_examples  # noqa: F401  (points every Settings at the schema cache)
@@ -39,7 +40,11 @@ class ServedApp:
 def served_app(work: Path, **settings: str) -> Iterator[ServedApp]:
     """A fresh Apache Kafka, a SQLite database and ``skyalert serve``; ``settings`` are extra
     ``SKYALERT_*`` variables for the server."""
-    kafka = LocalKafka(home=work / "kafka", classpath=kafka_classpath(ROOT / "var", None))
+    kafka = LocalKafka(
+        home=work / "kafka",
+        classpath=kafka_classpath(ROOT / "var", None),
+        services=ServiceAccount.of(Settings(var_dir=work / "var")),
+    )
     kafka.start(timeout=120)
     try:
         port = free_port()
@@ -65,7 +70,7 @@ def served_app(work: Path, **settings: str) -> Iterator[ServedApp]:
         engine = make_engine(config)
         migrate.upgrade(engine)
         engine.dispose()
-        sync_catalog(kafka.bootstrap, load_catalog())
+        sync_catalog(config, load_catalog())
         skyalert = shutil.which("skyalert", path=str(Path(sys.executable).parent))
         assert skyalert is not None
         # The server inherits this process's limits (benchmarks raise the open-files one).

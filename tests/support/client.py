@@ -17,13 +17,13 @@ from skyalert.broker.archive.alert_ids import new_alert_id
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.ingest.heartbeat import run_heartbeat
 from skyalert.broker.kafka.admin import sync_topics
-from skyalert.broker.kafka.config import admin_config, message_max_bytes
+from skyalert.broker.kafka.config import admin_config, base_config, message_max_bytes
 from skyalert.broker.kafka.inboxes import topics_to_sync
 from skyalert.schemas.catalog import Topic, load_catalog
 
 
 def produce_alerts(
-    bootstrap: str,
+    settings: Settings,
     topic: str,
     payloads: list[dict[str, Any]],
     *,
@@ -31,7 +31,7 @@ def produce_alerts(
     content_type: str = "application/json",
 ) -> list[str]:
     """Publish as ingest does (same headers), straight to Kafka; returns the alert ids."""
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+    producer = Producer(base_config(settings, linger_ms=0))
     ids = []
     for payload in payloads:
         alert_id = new_alert_id()

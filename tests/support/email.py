@@ -25,6 +25,7 @@ from sqlalchemy.orm import sessionmaker
 
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.emails.sender import Sender
+from skyalert.broker.kafka.config import consumer_config
 from support.smtp import Received, SMTPServer
 
 ULID = re.compile(r"\b[0-7][0-9A-HJKMNP-TV-Z]{25}\b")
@@ -147,9 +148,9 @@ def email_worker(
                 process.wait()
 
 
-def wait_consumed(bootstrap: str, group: str, message: Message, timeout: float = WAIT) -> None:
+def wait_consumed(settings: Settings, group: str, message: Message, timeout: float = WAIT) -> None:
     """Block until ``group`` committed an offset past ``message`` (the worker handled it)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    consumer = Consumer(consumer_config(settings, group))
     partition = TopicPartition(message.topic() or "", message.partition() or 0)
     deadline = time.monotonic() + timeout
     try:

@@ -18,7 +18,12 @@ from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.ingest.inbox_worker import InboxWorker, IngestStats
 from skyalert.broker.kafka.admin import sync_topics
-from skyalert.broker.kafka.config import message_max_bytes
+from skyalert.broker.kafka.config import (
+    admin_config,
+    base_config,
+    consumer_config,
+    message_max_bytes,
+)
 from skyalert.broker.kafka.inboxes import topics_to_sync
 from skyalert.client.alert import header_map, message_headers
 from skyalert.schemas.catalog import Catalog, load_catalog
@@ -112,30 +117,29 @@ def isolated_catalog(tag: str | None = None) -> Catalog:
     return Catalog.model_validate(data)
 
 
-def sync_catalog(bootstrap: str, catalog: Catalog, inbox_partitions: int = 1) -> None:
-    """The catalog's topics in Kafka, as ``topics sync`` keeps them for the default settings."""
+def sync_catalog(settings: Settings, catalog: Catalog, inbox_partitions: int = 1) -> None:
+    """The catalog's topics in the Kafka of ``settings``, as ``topics sync`` keeps them."""
     sync_topics(
-        AdminClient({"bootstrap.servers": bootstrap}),
+        AdminClient(admin_config(settings)),
         topics_to_sync(catalog, inbox_partitions),
-        max_message_bytes=message_max_bytes(Settings(kafka_bootstrap=bootstrap)),
+        max_message_bytes=message_max_bytes(settings),
     )
 
 
+def reader(settings: Settings) -> Consumer:
+    """A consumer of our services' that commits nothing (reads by assignment)."""
+    return Consumer(consumer_config(settings, f"test-{uuid.uuid4().hex}"))
+
+
 def find_messages(
-    bootstrap: str,
+    settings: Settings,
     topic: str,
     match: Callable[[Message], bool],
     count: int = 1,
     timeout: float = 30.0,
 ) -> list[Message]:
     """Read ``topic`` from the beginning until ``count`` messages match (or fail the test)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"test-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-        }
-    )
+    consumer = reader(settings)
     found: list[Message] = []
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -159,15 +163,9 @@ def has_header(name: str, value: bytes) -> Callable[[Message], bool]:
     return lambda message: header(message, name) == value
 
 
-def count_messages(bootstrap: str, topic: str, match: Callable[[Message], bool]) -> int:
+def count_messages(settings: Settings, topic: str, match: Callable[[Message], bool]) -> int:
     """How many messages currently on ``topic`` match (reads to the end)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"test-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-        }
-    )
+    consumer = reader(settings)
     total = 0
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -218,7 +216,7 @@ Headers = dict[str, str] | list[tuple[str, str]]
 def send(settings: Settings, inbox: str, messages: list[tuple[bytes | None, Headers]]) -> None:
     """Produce to an inbox as a publisher's plain Kafka producer would (a list of headers may
     repeat a name)."""
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    producer = Producer(base_config(settings))
     for value, headers in messages:
         pairs = headers.items() if isinstance(headers, dict) else headers
         # As bytes: a str header value would be cut at its first NUL.

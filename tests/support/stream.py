@@ -133,7 +133,7 @@ def ensure_topics(settings: Settings) -> None:
     from skyalert.schemas.catalog import load_catalog
 
     assert settings.kafka_bootstrap is not None
-    sync_catalog(settings.kafka_bootstrap, load_catalog())
+    sync_catalog(settings, load_catalog())
 
 
 def open_feed(app_url: str, token: str | None = None, **kwargs: Any) -> connect:

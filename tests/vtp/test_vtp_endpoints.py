@@ -18,6 +18,7 @@ import httpx
 import pytest
 from confluent_kafka import Producer
 
+from skyalert.broker.kafka.config import base_config
 from skyalert.schemas.catalog import load_catalog
 from support.ingest import (
     BAT_TOPIC,
@@ -63,7 +64,7 @@ async def test_repeats_of_an_ivorn_aredropped_per_connection(vtp: Vtp) -> None:
     try:
         await subscriber.ready()
         twice, after = unique_bat(), unique_bat()
-        producer = Producer({"bootstrap.servers": vtp.settings.kafka_bootstrap})
+        producer = Producer(base_config(vtp.settings))
         for value in (twice, twice, after):
             producer.produce(BAT_TOPIC, value, headers={"alert-id": uuid.uuid4().hex})
         assert producer.flush(WAIT) == 0
@@ -97,9 +98,7 @@ async def test_an_author_gets_ack_and_the_alert_is_archived_and_streamed(
         assert await subscriber.until({ivorn_of(raw)}) == [raw]
     finally:
         subscriber.close()
-    (message,) = find_messages(
-        vtp.settings.kafka_bootstrap or "", BAT_TOPIC, lambda m: m.value() == raw
-    )
+    (message,) = find_messages(vtp.settings, BAT_TOPIC, lambda m: m.value() == raw)
     assert header(message, "sender") == vtp.author.encode()
     alert_id = (header(message, "alert-id") or b"").decode()
     archived = httpx.get(
@@ -117,7 +116,7 @@ def test_a_schema_violating_voevent_gets_nak_with_the_reason_and_is_dead_lettere
     assert "Whom" in (root_of(answer).findtext("Meta/Result") or "")
     digest = hashlib.sha256(raw).hexdigest()
     (letter,) = find_messages(
-        vtp.settings.kafka_bootstrap or "",
+        vtp.settings,
         DEAD_LETTER,
         lambda m: json.loads(m.value() or b"{}").get("original_sha256") == digest,
     )
@@ -136,7 +135,7 @@ def test_unmapped_ivorns_unbound_addresses_and_other_namespaces_get_nak(vtp: Vtp
     assert "SKYALERT_VTP_AUTHOR_TOPICS" in (root_of(answer).findtext("Meta/Result") or "")
     digest = hashlib.sha256(unmapped).hexdigest()
     (letter,) = find_messages(
-        vtp.settings.kafka_bootstrap or "",
+        vtp.settings,
         DEAD_LETTER,
         lambda m: json.loads(m.value() or b"{}").get("original_sha256") == digest,
     )
@@ -161,7 +160,7 @@ def test_the_comet_broker_s_author_tool_gets_ack(vtp: Vtp, tmp_path: Path) -> No
         check=False,
     )
     assert "Event was sent successfully" in result.stdout + result.stderr, result
-    find_messages(vtp.settings.kafka_bootstrap or "", BAT_TOPIC, lambda m: m.value() == raw)
+    find_messages(vtp.settings, BAT_TOPIC, lambda m: m.value() == raw)
 
 
 BAD_INPUTS = {

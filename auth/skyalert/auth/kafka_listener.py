@@ -17,15 +17,14 @@ VALIDATOR = "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCa
 #: in the broker, which reads the claims without checking the signature against the JWKS.
 JWT_VALIDATOR = "org.apache.kafka.common.security.oauthbearer.BrokerJwtValidator"
 LOGIN_MODULE = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule"
-AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 #: Re-authenticate at least this often; a connection never outlives its token either way.
 REAUTH_MS = 600_000
 
 
 def oauth_listener(settings: Settings, jwks_url: str | None = None) -> ClientListener:
-    """A ``SASL_PLAINTEXT`` listener with OAUTHBEARER validated against our JWKS, the KRaft
-    StandardAuthorizer, and ``User:ANONYMOUS`` (our services on the loopback PLAINTEXT and
-    controller listeners) as super user. ``jwks_url`` defaults to the file our code writes."""
+    """A ``SASL_PLAINTEXT`` listener with OAUTHBEARER validated against our JWKS; the node
+    itself adds the authorizer and our services' one super user (kafka_node.py).
+    ``jwks_url`` defaults to the file our code writes."""
     url = jwks_url or prepare_jwks_file(settings).as_uri()
     prefix = f"listener.name.{LISTENER.lower()}"
     return ClientListener(
@@ -42,9 +41,6 @@ def oauth_listener(settings: Settings, jwks_url: str | None = None) -> ClientLis
             "sasl.oauthbearer.sub.claim.name": "sub",
             "sasl.oauthbearer.scope.claim.name": "scope",
             "connections.max.reauth.ms": str(REAUTH_MS),
-            "authorizer.class.name": AUTHORIZER,
-            "super.users": "User:ANONYMOUS",
-            "allow.everyone.if.no.acl.found": "false",
         },
         jvm_options=(f"-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls={url}",),
     )

@@ -1,4 +1,4 @@
-"""Random secrets, the server's own secret, keyed hashes and password hashes.
+"""Random secrets, the server's own secrets, keyed hashes and password hashes.
 
 Client secrets, session ids and mail-link tokens are random and high-entropy, so a fast keyed
 hash (HMAC-SHA256 with the server secret) is enough and keeps the token endpoint fast; a
@@ -23,6 +23,8 @@ from skyalert.broker.core.errors import ConfigError
 from skyalert.broker.core.settings import Settings
 
 _passwords = PasswordHasher()
+#: In the var folder: the password of the local stack's Kafka service principal.
+KAFKA_SERVICES_FILE = "kafka-services.secret"
 
 
 def random_token(nbytes: int = 32) -> str:
@@ -42,6 +44,14 @@ def server_secret(settings: Settings) -> bytes:
     return _stored_secret(settings.var_dir.resolve() / "secret.key")
 
 
+def kafka_services_password(settings: Settings) -> str:
+    """Our services' Kafka password: ``SKYALERT_KAFKA_PASSWORD``, or one generated once into
+    the var folder, which the local broker and every service of the stack read."""
+    if settings.kafka_password is not None:
+        return settings.kafka_password.get_secret_value()
+    return _stored_secret(settings.var_dir.resolve() / KAFKA_SERVICES_FILE).decode()
+
+
 @lru_cache(maxsize=8)
 def _stored_secret(path: Path) -> bytes:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +65,7 @@ def _stored_secret(path: Path) -> bytes:
             out.write(random_token(48))
     value = path.read_text("utf-8").strip()
     if not value:
-        raise ConfigError(f"{path} is empty: delete it to generate a new server secret")
+        raise ConfigError(f"{path} is empty: delete it to generate a new secret")
     return value.encode()
 
 

@@ -116,6 +116,27 @@ class Settings(BaseSettings):
         description="Extra librdkafka options for every server-side client, as a JSON object "
         '(for example {"security.protocol": "SASL_SSL"}).',
     )
+    kafka_security_protocol: Literal["SASL_PLAINTEXT", "SASL_SSL", "SSL", "PLAINTEXT"] = Field(
+        default="SASL_PLAINTEXT",
+        description="How our services reach SKYALERT_KAFKA_BOOTSTRAP: SASL (PLAIN or SCRAM) as "
+        "SKYALERT_KAFKA_USERNAME; SSL for mTLS (certificates in SKYALERT_KAFKA_CONFIG); "
+        "PLAINTEXT only for a cluster without authentication.",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="PLAIN",
+        description="SASL mechanism of our services' login (the local broker: PLAIN; "
+        "production: SCRAM-SHA-512 over SASL_SSL).",
+    )
+    kafka_username: str = Field(
+        default="skyalert-services",
+        min_length=1,
+        description="Kafka principal of our services (User:<this>, a super user of the cluster).",
+    )
+    kafka_password: SecretStr | None = Field(
+        default=None,
+        description="Password of SKYALERT_KAFKA_USERNAME; unset: the local stack's own, "
+        "generated once into the var folder (kafka-services.secret, owner only).",
+    )
     kafka_home: Path | None = Field(
         default=None,
         description="An Apache Kafka distribution to run locally instead of fetching jars.",

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -38,23 +38,42 @@ class TopicSpec(Protocol):
 def wait_for_kafka(config: dict[str, Any], timeout: float) -> str:
     """Block until the cluster answers; return its cluster id, or raise KafkaUnavailable."""
     bootstrap = config["bootstrap.servers"]
+    refused: list[KafkaError] = []
     # librdkafka would print every refused connection; we report once, below.
-    admin = AdminClient({**config, "log_level": 0})
+    options: dict[str, Any] = {**config, "log_level": 0, "error_cb": _keep_refusals(refused)}
+    admin = AdminClient(options)
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not refused:
         try:
             metadata = admin.list_topics(timeout=min(2.0, max(0.1, deadline - time.monotonic())))
         except KafkaException as exc:
             last_error = exc
+            admin.poll(0.1)  # serves error_cb: a refused login shows there
             continue
         if metadata.brokers:
             return str(metadata.cluster_id)
+    if refused:
+        raise KafkaUnavailable(
+            f"Kafka at {bootstrap} refused our services' login as "
+            f"User:{config.get('sasl.username')}: {refused[0].str()}. Check "
+            "SKYALERT_KAFKA_USERNAME, SKYALERT_KAFKA_PASSWORD (unset: the local stack's, in "
+            "<var folder>/kafka-services.secret) and SKYALERT_KAFKA_SASL_MECHANISM."
+        )
     reason = f": {last_error.args[0]}" if last_error else ""
     raise KafkaUnavailable(
         f"Kafka at {bootstrap} did not answer within {timeout:g} s{reason}. "
-        "Check SKYALERT_KAFKA_BOOTSTRAP and that the cluster is running."
+        "Check SKYALERT_KAFKA_BOOTSTRAP, SKYALERT_KAFKA_SECURITY_PROTOCOL and that the "
+        "cluster is running."
     )
+
+
+def _keep_refusals(refused: list[KafkaError]) -> Callable[[KafkaError], None]:
+    def on_error(error: KafkaError) -> None:
+        if error.code() == KafkaError._AUTHENTICATION:
+            refused.append(error)
+
+    return on_error
 
 
 @dataclass

@@ -1,16 +1,20 @@
 """librdkafka configuration for every server-side Kafka client, built in one place.
 
 Defaults follow gcn-kafka's spirit (fill what a user would otherwise forget) and every option
-stays open: ``SKYALERT_KAFKA_CONFIG`` and keyword overrides win over the defaults.
+stays open: ``SKYALERT_KAFKA_CONFIG`` and keyword overrides win over the defaults. Every client
+logs in as our services' principal (``SKYALERT_KAFKA_USERNAME``): no listener trusts anonymous
+connections.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass, field
 from typing import Any
 
 from skyalert.broker.core.errors import ConfigError
+from skyalert.broker.core.secrets import kafka_services_password
 from skyalert.broker.core.settings import Settings
 from skyalert.client.config import dotted
 
@@ -38,10 +42,40 @@ def base_config(settings: Settings, **overrides: Any) -> KafkaConfig:
         "client.id": f"skyalert-{socket.gethostname()}-{os.getpid()}",
         "socket.keepalive.enable": True,
         "reconnect.backoff.max.ms": 10_000,
+        **services_login(settings),
     }
     config.update(settings.kafka_config)
     config.update(dotted(overrides))
     return config
+
+
+@dataclass(frozen=True)
+class ServiceAccount:
+    """Our services' Kafka principal (``User:<name>``) and its password."""
+
+    name: str
+    password: str = field(repr=False)
+
+    @classmethod
+    def of(cls, settings: Settings) -> ServiceAccount:
+        return cls(settings.kafka_username, kafka_services_password(settings))
+
+    def login(self, protocol: str = "SASL_PLAINTEXT", mechanism: str = "PLAIN") -> KafkaConfig:
+        return {
+            "security.protocol": protocol,
+            "sasl.mechanisms": mechanism,
+            "sasl.username": self.name,
+            "sasl.password": self.password,
+        }
+
+
+def services_login(settings: Settings) -> KafkaConfig:
+    """How our services authenticate: SASL as ``SKYALERT_KAFKA_USERNAME``, or only the
+    protocol (SSL: certificates come in ``SKYALERT_KAFKA_CONFIG``)."""
+    protocol = settings.kafka_security_protocol
+    if not protocol.startswith("SASL"):
+        return {"security.protocol": protocol}
+    return ServiceAccount.of(settings).login(protocol, settings.kafka_sasl_mechanism)
 
 
 def producer_config(settings: Settings, **overrides: Any) -> KafkaConfig:

@@ -26,12 +26,17 @@ from confluent_kafka.admin import AdminClient
 from skyalert.broker.core.downloads import cached_folder, marker_of
 from skyalert.broker.core.errors import LocalBrokerError
 from skyalert.broker.core.processes import Child, spawn
+from skyalert.broker.kafka.config import ServiceAccount
 
 KAFKA_VERSION = "4.4.0"
 SCALA_VERSION = "2.13"
 # Kafka logs through slf4j 1.x; this binding sends it to log4j2 and so to our log file.
 EXTRA_ARTIFACTS = ("org.apache.logging.log4j:log4j-slf4j-impl:2.24.3",)
 MIN_JAVA = 17
+#: Our services' listener: SASL/PLAIN as the one service account, the cluster's super user.
+SERVICES = "SERVICES"
+PLAIN_LOGIN = "org.apache.kafka.common.security.plain.PlainLoginModule"
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 
 Progress = Callable[[str], None]
 
@@ -177,12 +182,50 @@ class ClientListener:
     jvm_options: tuple[str, ...]
 
 
+def services_properties(account: ServiceAccount) -> dict[str, str]:
+    """SASL/PLAIN with one user, ``account``, on our services' listener and the controller
+    listener, used by the broker too (inter-broker and broker-to-controller traffic); that user
+    is the only super user and anyone else gets only what ACLs grant. PLAIN, not SCRAM: KRaft
+    cannot use SCRAM on the controller listener, and PLAIN needs no credentials in the metadata
+    log, so existing data folders keep working. Loopback only; production: ops/kafka/."""
+    if any(c in account.password for c in '"\\\n\r'):
+        raise LocalBrokerError(
+            "SKYALERT_KAFKA_PASSWORD for the local broker may not hold quotes, backslashes or "
+            "line breaks; choose another, or unset it to use the generated one"
+        )
+    user, password = account.name, account.password
+    jaas = (
+        f'{PLAIN_LOGIN} required username="{user}" password="{password}" user_{user}="{password}";'
+    )
+    props = {
+        "sasl.mechanism.inter.broker.protocol": "PLAIN",
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "authorizer.class.name": AUTHORIZER,
+        "super.users": f"User:{user}",
+        "allow.everyone.if.no.acl.found": "false",
+    }
+    for listener in (SERVICES, "CONTROLLER"):
+        props[f"listener.name.{listener.lower()}.sasl.enabled.mechanisms"] = "PLAIN"
+        props[f"listener.name.{listener.lower()}.plain.sasl.jaas.config"] = jaas
+    return props
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Owner only: the file holds the service account's password."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older file may have been readable
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+
+
 @dataclass
 class LocalKafka:
     """One Apache Kafka process; data lives under ``home`` and survives restarts."""
 
     home: Path
     classpath: str
+    #: The only principal our services' listener accepts, and the cluster's super user.
+    services: ServiceAccount
     heap: str = "512m"
     log_level: str = "WARN"
     #: More server.properties lines, e.g. a SASL/OAUTHBEARER listener.
@@ -201,7 +244,7 @@ class LocalKafka:
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.ports['PLAINTEXT']}"
+        return f"127.0.0.1:{self.ports[SERVICES]}"
 
     def listener_address(self, name: str) -> str:
         return f"127.0.0.1:{self.ports[name]}"
@@ -212,7 +255,7 @@ class LocalKafka:
 
     def _choose_ports(self) -> list[str]:
         """Reuse last run's ports where free so clients keep working; else pick new ones."""
-        names = ["PLAINTEXT", "CONTROLLER", *self.extra_listeners]
+        names = [SERVICES, "CONTROLLER", *self.extra_listeners]
         saved_file = self.home / "ports.json"
         saved: dict[str, int] = {}
         if saved_file.exists():
@@ -232,7 +275,11 @@ class LocalKafka:
         return notes
 
     def _properties(self) -> str:
-        protocols = {"PLAINTEXT": "PLAINTEXT", "CONTROLLER": "PLAINTEXT", **self.extra_listeners}
+        protocols = {
+            SERVICES: "SASL_PLAINTEXT",
+            "CONTROLLER": "SASL_PLAINTEXT",
+            **self.extra_listeners,
+        }
         listeners = ",".join(f"{n}://127.0.0.1:{self.ports[n]}" for n in protocols)
         advertised = ",".join(
             f"{n}://127.0.0.1:{self.ports[n]}" for n in protocols if n != "CONTROLLER"
@@ -247,7 +294,7 @@ class LocalKafka:
             "controller.quorum.voters": self.voters
             or f"{self.node_id}@127.0.0.1:{self.ports['CONTROLLER']}",
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
+            "inter.broker.listener.name": SERVICES,
             "listeners": listeners,
             "advertised.listeners": advertised,
             "listener.security.protocol.map": ",".join(f"{n}:{p}" for n, p in protocols.items()),
@@ -266,6 +313,7 @@ class LocalKafka:
             "auto.create.topics.enable": "false",
             "log.retention.check.interval.ms": "60000",
             **self.extra_properties,
+            **services_properties(self.services),  # last: no listener may undo it
         }
         return "".join(f"{key}={value}\n" for key, value in props.items())
 
@@ -302,7 +350,7 @@ class LocalKafka:
             _LOG4J2.format(log=self.log_file, level=self.log_level), "utf-8"
         )
         properties = self.home / "server.properties"
-        properties.write_text(self._properties(), "utf-8")
+        _write_private(properties, self._properties())
         if (self.home / "data" / "meta.properties").exists():
             return
         result = subprocess.run(
@@ -343,7 +391,12 @@ class LocalKafka:
     def wait_ready(self, timeout: float, brokers: int = 1) -> None:
         # log_level 0: connection refusals are expected while the JVM starts.
         admin = AdminClient(
-            {"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 1000, "log_level": 0}
+            {
+                "bootstrap.servers": self.bootstrap,
+                "socket.timeout.ms": 1000,
+                "log_level": 0,
+                **self.services.login(),
+            }
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -387,6 +440,7 @@ class KafkaCluster:
 
     home: Path
     classpath: str
+    services: ServiceAccount
     size: int = 3
     heap: str = "384m"
     extra_properties: Mapping[str, str] = field(default_factory=dict)
@@ -414,6 +468,7 @@ class KafkaCluster:
             LocalKafka(
                 home=self.home / f"node-{n}",
                 classpath=self.classpath,
+                services=self.services,
                 heap=self.heap,
                 extra_properties=self.extra_properties,
                 extra_listeners=self.extra_listeners,

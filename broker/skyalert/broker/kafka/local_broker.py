@@ -17,6 +17,7 @@ from confluent_kafka.admin import AdminClient
 from skyalert.broker.core.errors import LocalBrokerError
 from skyalert.broker.core.processes import Child, spawn
 from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.config import ServiceAccount
 from skyalert.broker.kafka.kafka_node import (
     KAFKA_VERSION,
     ClientListener,
@@ -43,6 +44,11 @@ class LocalBroker(Protocol):
 
     @property
     def client_security_protocol(self) -> str: ...
+
+    @property
+    def services_settings(self) -> dict[str, str]:
+        """The settings our services reach ``bootstrap`` with (protocol, SASL mechanism)."""
+        ...
 
     @property
     def pids(self) -> list[int]: ...
@@ -85,6 +91,10 @@ class KafkaBroker:
         return "SASL_PLAINTEXT"
 
     @property
+    def services_settings(self) -> dict[str, str]:
+        return {"kafka_security_protocol": "SASL_PLAINTEXT", "kafka_sasl_mechanism": "PLAIN"}
+
+    @property
     def pids(self) -> list[int]:
         nodes = self.kafka.nodes if isinstance(self.kafka, KafkaCluster) else [self.kafka]
         return [n.process.pid for n in nodes if n is not None and n.process is not None]
@@ -93,7 +103,7 @@ class KafkaBroker:
         home = self.settings.var_dir / "kafka"
         classpath = kafka_classpath(self.settings.var_dir, self.settings.kafka_home, say)
         # Subscribers get a SASL/OAUTHBEARER listener that trusts our tokens and enforces ACLs;
-        # our own services keep the loopback PLAINTEXT listener as super user.
+        # our own services log in on theirs as the one super user, with the var folder's secret.
         sasl = self.client_listener(self.settings)
         self.listener_name = sasl.name
         data = home / ("node" if self.size == 1 else f"cluster-{self.size}")
@@ -101,6 +111,7 @@ class KafkaBroker:
         self.kafka = kind(
             home=data,
             classpath=classpath,
+            services=ServiceAccount.of(self.settings),
             heap=self.settings.kafka_heap,
             extra_listeners=sasl.listeners,
             extra_properties=sasl.properties,
@@ -152,6 +163,10 @@ class TansuBroker:
     @property
     def client_security_protocol(self) -> str:
         return "PLAINTEXT"  # tansu has no usable authentication
+
+    @property
+    def services_settings(self) -> dict[str, str]:
+        return {"kafka_security_protocol": "PLAINTEXT"}
 
     @property
     def pids(self) -> list[int]:

@@ -122,7 +122,7 @@ class Stack:
         if settings.kafka_bootstrap is None:
             self.broker = local_broker(settings, oauth_listener, self.scale.brokers)
             self.broker.start(self.say)
-            updates = {"kafka_bootstrap": self.broker.bootstrap}
+            updates = {"kafka_bootstrap": self.broker.bootstrap, **self.broker.services_settings}
             if settings.kafka_client_bootstrap is None:  # subscribers: the SASL listener
                 updates["kafka_client_bootstrap"] = self.broker.client_bootstrap
                 updates["kafka_client_security_protocol"] = self.broker.client_security_protocol
@@ -281,6 +281,10 @@ def _environment(settings: Settings) -> dict[str, str]:
     return {
         "SKYALERT_VAR_DIR": str(settings.var_dir),
         "SKYALERT_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap),
+        # No password: the children read the var folder's (or inherit SKYALERT_KAFKA_PASSWORD).
+        "SKYALERT_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
+        "SKYALERT_KAFKA_SASL_MECHANISM": settings.kafka_sasl_mechanism,
+        "SKYALERT_KAFKA_USERNAME": settings.kafka_username,
         "SKYALERT_HOST": settings.host,
         "SKYALERT_PORT": str(settings.port),
         "SKYALERT_LOCAL_BROKER": settings.local_broker,  # tansu: no ACL sync in the children
