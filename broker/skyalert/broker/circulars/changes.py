@@ -94,25 +94,29 @@ class ChangeRequests:
             )
         )
 
-    def pending(self, user_id: int) -> list[ChangeRequest]:
-        """The requests awaiting a decision, oldest first (moderators only)."""
+    def pending(self, user_id: int, number: int | None = None) -> list[ChangeRequest]:
+        """The requests awaiting a decision (of circular ``number``, or all), oldest first
+        (moderators only)."""
         with self.sessions() as session:
             self._user(session, user_id, CIRCULAR_MODERATE)
-            rows = session.scalars(
-                select(ChangeRequest)
-                .where(ChangeRequest.status == "pending")
-                .order_by(ChangeRequest.id)
-            ).all()
+            wanted = select(ChangeRequest).where(ChangeRequest.status == "pending")
+            if number is not None:
+                submission.get(session, number)
+                wanted = wanted.where(ChangeRequest.number == number)
+            rows = session.scalars(wanted.order_by(ChangeRequest.id)).all()
             session.expunge_all()
         return list(rows)
 
-    def _claim(self, user_id: int, request_id: int, status: str) -> tuple[ChangeRequest, str]:
+    def _claim(
+        self, user_id: int, number: int, request_id: int, status: str
+    ) -> tuple[ChangeRequest, str]:
         """Mark a pending request decided, once; CircularConflict if it was decided already."""
         with self.sessions.begin() as session:
             moderator = self._user(session, user_id, CIRCULAR_MODERATE)
             row = session.get(ChangeRequest, request_id)
-            if row is None:
-                raise CircularNotFound(f"there is no change request {request_id}")
+            if row is None or row.number != number:
+                raise CircularNotFound(f"circular {number} has no change request {request_id}")
+            submission.get(session, number)  # withdrawn: 410
             editor = byline(moderator.name, moderator.affiliation, moderator.email)
             claimed = session.execute(
                 update(ChangeRequest)
@@ -126,9 +130,9 @@ class ChangeRequests:
             session.expunge(row)
         return row, requester.email if requester else ""
 
-    def approve(self, user_id: int, request_id: int) -> Decided:
+    def approve(self, user_id: int, number: int, request_id: int) -> Decided:
         """Apply the proposed text as a correction, unless the circular changed since."""
-        row, requester = self._claim(user_id, request_id, "approved")
+        row, requester = self._claim(user_id, number, request_id, "approved")
         draft = Draft(row.subject, row.body, row.format)
         try:
             published = self.circulars.correct(user_id, row.number, draft, row.base_version)
@@ -146,8 +150,8 @@ class ChangeRequests:
                 .values(status="pending", decided_at=None, decided_by=None)
             )
 
-    def reject(self, user_id: int, request_id: int) -> Decided:
-        row, requester = self._claim(user_id, request_id, "rejected")
+    def reject(self, user_id: int, number: int, request_id: int) -> Decided:
+        row, requester = self._claim(user_id, number, request_id, "rejected")
         self._tell(requester, row, "not accepted by the moderators")
         return Decided(request_id, "rejected", None)
 
