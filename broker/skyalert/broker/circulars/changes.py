@@ -14,7 +14,7 @@ from skyalert.auth.scopes import CIRCULAR_MODERATE, CIRCULAR_MODERATORS, CIRCULA
 from skyalert.broker.circulars import submission
 from skyalert.broker.circulars.errors import CircularConflict, CircularNotFound, NotASubmitter
 from skyalert.broker.circulars.forms import byline
-from skyalert.broker.circulars.models import ChangeRequest
+from skyalert.broker.circulars.models import ChangeRequest, Circular
 from skyalert.broker.circulars.publishing import Published
 from skyalert.broker.circulars.service import Circulars
 from skyalert.broker.circulars.submission import Draft
@@ -99,7 +99,12 @@ class ChangeRequests:
         (moderators only)."""
         with self.sessions() as session:
             self._user(session, user_id, CIRCULAR_MODERATE)
-            wanted = select(ChangeRequest).where(ChangeRequest.status == "pending")
+            # Requests on withdrawn circulars wait for nothing: they drop out of the queue.
+            wanted = (
+                select(ChangeRequest)
+                .join(Circular, Circular.number == ChangeRequest.number)
+                .where(ChangeRequest.status == "pending", Circular.withdrawn_at.is_(None))
+            )
             if number is not None:
                 submission.get(session, number)
                 wanted = wanted.where(ChangeRequest.number == number)
