@@ -7,43 +7,22 @@ live feed, plotted on the map and mailed by the email worker.
 from __future__ import annotations
 
 import json
-import re
 import sys
-import time
 import uuid
-from email import message_from_bytes
-from email.policy import default
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from skyalert.broker.core.mail import outbox
 from skyalert.broker.core.settings import Settings
 from support.browser import accessibility_problems, screenshot
-from support.email import Mailbox, email_worker, text_of
+from support.email import Mailbox, email_worker, mailed_link, text_of
 from support.ingest import GUANO_TOPIC
 from support.processes import running
 from support.stream import guano, mine
 
 PASSWORD = "a long enough password"
-
-
-def mailed_link(settings: Settings, to: str, path: str, timeout: float = 20) -> str:
-    """The link to ``path`` in the newest mail to ``to`` in the outbox."""
-    deadline = time.monotonic() + timeout
-    pattern = re.compile(rf"https?://\S+{re.escape(path)}\?token=[\w\-.~%]+")
-    while time.monotonic() < deadline:
-        for mail in sorted(outbox(settings).glob("*.eml"), reverse=True):
-            message = message_from_bytes(mail.read_bytes(), policy=default)
-            if message["To"] != to:
-                continue
-            found = pattern.search(text_of(message))
-            if found:
-                return found.group(0)
-        time.sleep(0.1)
-    raise AssertionError(f"no mail to {to} with a {path} link")
 
 
 @pytest.mark.slow

@@ -13,7 +13,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from email import message_from_bytes
 from email.message import EmailMessage
+from email.policy import default
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,6 +25,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 from sqlalchemy.orm import Session as DBSession
 from sqlalchemy.orm import sessionmaker
 
+from skyalert.broker.core.mail import outbox
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.emails.sender import Sender
 from skyalert.broker.kafka.config import consumer_config
@@ -201,3 +204,19 @@ ApiFor = Callable[..., Api]
 def never() -> dict[str, str]:
     """A filter no real alert passes: keeps a test's subscription out of other tests' way."""
     return {"field": "id", "op": "eq", "value": f"never-{uuid.uuid4().hex}"}
+
+
+def mailed_link(settings: Settings, to: str, path: str, timeout: float = 20) -> str:
+    """The link to ``path`` in the newest mail to ``to`` in the outbox."""
+    deadline = time.monotonic() + timeout
+    pattern = re.compile(rf"https?://\S+{re.escape(path)}\?token=[\w\-.~%]+")
+    while time.monotonic() < deadline:
+        for mail in sorted(outbox(settings).glob("*.eml"), reverse=True):
+            message = message_from_bytes(mail.read_bytes(), policy=default)
+            if message["To"] != to:
+                continue
+            found = pattern.search(text_of(message))
+            if found:
+                return found.group(0)
+        time.sleep(0.1)
+    raise AssertionError(f"no mail to {to} with a {path} link")

@@ -35,3 +35,9 @@ class CircularWithdrawn(CircularError):
     """Moderators withdrew it; its number is never given to another circular."""
 
     http_status = 410
+
+
+class CircularConflict(CircularError):
+    """The circular changed since the change request was made, or the request was decided."""
+
+    http_status = 409

@@ -88,3 +88,27 @@ class Endorsement(Base):
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ChangeRequest(Base):
+    """A submitter's proposed correction of a circular, and a moderator's decision on it."""
+
+    __tablename__ = "circular_change_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[int] = mapped_column(
+        ForeignKey("circulars.number", ondelete="CASCADE"), index=True
+    )
+    #: The version the requester saw; approval is refused once the circular moved past it.
+    base_version: Mapped[int] = mapped_column(Integer)
+    requester_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    subject: Mapped[str] = mapped_column(String(1000))
+    body: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(String(20))
+    #: ``pending``, ``approved`` or ``rejected``.
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(800))

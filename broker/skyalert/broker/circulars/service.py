@@ -57,8 +57,11 @@ class Circulars:
             number, version_number = circular.number, circular.version
         return Published(number, version_number, publishing.send(self.pipeline, alerts))
 
-    def correct(self, user_id: int, number: int, draft: Draft) -> Published:
-        """A moderator's correction: version n+1, archived and re-streamed."""
+    def correct(
+        self, user_id: int, number: int, draft: Draft, expected: int | None = None
+    ) -> Published:
+        """A moderator's correction: version n+1, archived and re-streamed (``expected``: only
+        if the circular is still at that version)."""
         checked = self.check(draft)
         with self.pipeline.sessions.begin() as session:
             user = session.get(User, user_id)
@@ -66,7 +69,7 @@ class Circulars:
                 raise NotASubmitter("the account no longer exists")
             self.require(session, user, CIRCULAR_MODERATE)
             editor = byline(user.name, user.affiliation, user.email)
-            circular, version = submission.correct(session, number, checked, editor)
+            circular, version = submission.correct(session, number, checked, editor, expected)
             alerts = publishing.archive_version(session, self.pipeline, circular, version)
             search.index(session, [circular.number])
             version_number = circular.version

@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from skyalert.broker.circulars.errors import (
+    CircularConflict,
     CircularNotFound,
     CircularRefused,
     CircularTooLarge,
@@ -132,10 +133,16 @@ def accept(
 
 
 def correct(
-    session: Session, number: int, draft: Draft, editor: str
+    session: Session, number: int, draft: Draft, editor: str, expected: int | None = None
 ) -> tuple[Circular, CircularVersion]:
-    """A moderator's correction: a new version; every earlier one stays readable."""
+    """A moderator's correction: a new version; every earlier one stays readable
+    (``expected``: CircularConflict unless the circular is still at that version)."""
     circular = get(session, number, lock=True)
+    if expected is not None and circular.version != expected:
+        raise CircularConflict(
+            f"circular {number} changed since this request was made (version {expected} is "
+            f"now {circular.version}); reject it and ask for a request against the new text"
+        )
     event = event_rules().event_of(draft.subject)
     circular.version += 1
     circular.subject, circular.body, circular.format = draft.subject, draft.body, draft.format

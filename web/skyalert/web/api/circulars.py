@@ -11,9 +11,11 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from skyalert.auth.principal import Principal
-from skyalert.auth.scopes import CIRCULAR_SUBMIT
+from skyalert.auth.scopes import CIRCULAR_MODERATE, CIRCULAR_SUBMIT
 from skyalert.broker.circulars import search, submission
+from skyalert.broker.circulars.changes import ChangeRequests
 from skyalert.broker.circulars.forms import gcn_json
+from skyalert.broker.circulars.models import ChangeRequest
 from skyalert.broker.circulars.service import Circulars
 from skyalert.broker.circulars.submission import Draft
 from skyalert.web.api.publish import read_body
@@ -30,6 +32,8 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
         (401, "No or invalid bearer token"),
         (403, "The token lacks circular:submit (membership of circular-submitter)"),
         (404, "No circular with that number (or version)"),
+        (409, "The circular changed since the change request, or it was decided already"),
+        (410, "The circular was withdrawn"),
         (413, "The circular is larger than SKYALERT_INGEST_MAX_BYTES"),
         (422, "The subject, body or format breaks the rules (the detail says which)"),
         (429, "Too many circulars from this account; see Retry-After"),
@@ -49,6 +53,10 @@ class CircularIn(BaseModel):
 
 def circulars_of(state: AppState) -> Circulars:
     return Circulars(state.ingest)
+
+
+def changes_of(state: AppState) -> ChangeRequests:
+    return ChangeRequests(circulars_of(state))
 
 
 @router.post(
@@ -139,3 +147,68 @@ async def get_circular(
         return gcn_json(submission.get_version(session, number, version), current.submitted_how)
 
     return await state.read(read)
+
+
+class ChangeIn(BaseModel):
+    """The corrected text proposed for a circular."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str
+    body: str
+    format: Literal["text/plain", "text/markdown"] = "text/plain"
+
+
+def change_json(row: ChangeRequest) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "circularId": row.number,
+        "baseVersion": row.base_version,
+        "subject": row.subject,
+        "body": row.body,
+        "format": row.format,
+        "status": row.status,
+        "createdOn": int(row.created_at.timestamp() * 1000),
+    }
+
+
+Submitter = Annotated[Principal, Depends(require_scope(CIRCULAR_SUBMIT))]
+Moderator = Annotated[Principal, Depends(require_scope(CIRCULAR_MODERATE))]
+CHANGE_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    s: PROBLEMS[s] for s in (401, 403, 404, 409, 410, 422)
+}
+
+
+@router.post("/circulars/{number}/change-requests", status_code=201, responses=CHANGE_PROBLEMS)
+async def request_change(
+    number: int, given: ChangeIn, state: State, principal: Submitter
+) -> dict[str, Any]:
+    """Propose a corrected subject and body; a moderator approves or rejects it."""
+    draft = Draft(given.subject, given.body, given.format)
+    found = await run_in_threadpool(changes_of(state).propose, principal.user_id, number, draft)
+    return {"id": found, "circularId": number, "status": "pending"}
+
+
+@router.get("/circulars/{number}/change-requests", responses=CHANGE_PROBLEMS)
+async def list_changes(number: int, state: State, principal: Moderator) -> dict[str, Any]:
+    """The circular's change requests awaiting a decision, oldest first (moderators)."""
+    rows = await run_in_threadpool(changes_of(state).pending, principal.user_id, number)
+    return {"changeRequests": [change_json(row) for row in rows]}
+
+
+@router.post(
+    "/circulars/{number}/change-requests/{request_id}/{decision}", responses=CHANGE_PROBLEMS
+)
+async def decide_change(
+    number: int,
+    request_id: int,
+    decision: Literal["approve", "reject"],
+    state: State,
+    principal: Moderator,
+) -> dict[str, Any]:
+    """Approve (a correction: version n+1, streamed again) or reject a change request."""
+    changes = changes_of(state)
+    decide = changes.approve if decision == "approve" else changes.reject
+    done = await run_in_threadpool(decide, principal.user_id, number, request_id)
+    version = done.published.version if done.published else None
+    return {"id": done.request_id, "status": done.status, "version": version}

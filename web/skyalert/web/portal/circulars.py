@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from skyalert.auth import ratelimit
 from skyalert.auth.models import User
+from skyalert.auth.principal import Principal
 from skyalert.auth.scopes import CIRCULAR_MODERATE, CIRCULAR_SUBMIT
 from skyalert.auth.users import scopes_of_user
 from skyalert.broker.archive.store import Alert
@@ -23,14 +24,14 @@ from skyalert.broker.circulars import endorsements, export, search, submission
 from skyalert.broker.circulars.errors import CircularError, CircularNotFound
 from skyalert.broker.circulars.events import event_of
 from skyalert.broker.circulars.forms import CircularText, byline, citation, gcn_json, gcn_text
-from skyalert.broker.circulars.models import FORMATS, Circular, CircularVersion
+from skyalert.broker.circulars.models import FORMATS, ChangeRequest, Circular, CircularVersion
 from skyalert.broker.circulars.notices import notices_of
 from skyalert.broker.circulars.render import markdown_html
 from skyalert.broker.circulars.submission import Draft
 from skyalert.broker.core.errors import SkyalertError
 from skyalert.broker.core.mail import send_mail
 from skyalert.schemas.catalog import Role
-from skyalert.web.api.circulars import circulars_of
+from skyalert.web.api.circulars import changes_of, circulars_of
 from skyalert.web.middleware.csrf import check_csrf
 from skyalert.web.portal.archive_views import readable_topics
 from skyalert.web.portal.pages import LoggedIn, Viewer, render
@@ -286,6 +287,81 @@ async def decide(
     return render(request, "circulars/decided.html", outcome=endorsements.OUTCOME[chosen])
 
 
+@router.get("/circulars/change-requests", response_class=HTMLResponse)
+async def change_requests(
+    request: Request, state: State, viewer: LoggedIn, notice: str = ""
+) -> HTMLResponse:
+    """The moderators' queue: each pending change request beside the text it would replace."""
+    if not viewer.has(CIRCULAR_MODERATE):
+        return render(
+            request, "circulars/change_requests.html", status_code=403, rows=[], allowed=False
+        )
+    pending = await run_in_threadpool(changes_of(state).pending, viewer.user_id)
+
+    def read(session: Session) -> list[tuple[ChangeRequest, Circular]]:
+        return [(row, submission.get(session, row.number)) for row in pending]
+
+    rows = await state.read(read)
+    return render(
+        request, "circulars/change_requests.html", rows=rows, notice=notice[:200], allowed=True
+    )
+
+
+@router.post("/circulars/change-requests/{request_id}", response_model=None)
+async def decide_change(
+    request: Request,
+    state: State,
+    viewer: LoggedIn,
+    request_id: int,
+    *,
+    number: Annotated[int, Form()],
+    decision: Text = "",
+) -> Response:
+    """A moderator approves (version n+1) or rejects a change request."""
+    form = dict(await request.form())
+    check_csrf(request, state.auth.secret, str(form.get("csrf_token", "")))
+    changes = changes_of(state)
+    if decision not in ("approve", "reject"):
+        raise CircularError("choose approve or reject")
+    decide = changes.approve if decision == "approve" else changes.reject
+    done = await run_in_threadpool(decide, viewer.user_id, number, request_id)
+    notice = f"Change request {request_id} for circular {number}: {done.status}"
+    return RedirectResponse(
+        "/circulars/change-requests?" + urlencode({"notice": notice}), status_code=303
+    )
+
+
+@router.post("/circulars/{number}/change-requests", response_model=None)
+async def request_change(
+    request: Request,
+    state: State,
+    viewer: LoggedIn,
+    number: int,
+    *,
+    subject: Text = "",
+    body: Text = "",
+    format: Text = "text/plain",
+) -> Response:
+    """A submitter proposes a corrected text; moderators get a mail."""
+    form = dict(await request.form())
+    check_csrf(request, state.auth.secret, str(form.get("csrf_token", "")))
+    draft = Draft(subject, body, format)
+    try:
+        await run_in_threadpool(changes_of(state).propose, viewer.user_id, number, draft)
+    except SkyalertError as exc:
+        return await _detail(
+            request,
+            state,
+            viewer,
+            number,
+            None,
+            status_code=exc.http_status,
+            change_notice=str(exc),
+        )
+    sent = "Your change request was sent to the moderators."
+    return await _detail(request, state, viewer, number, None, change_notice=sent)
+
+
 @router.get("/circulars/events/{event:path}", response_class=HTMLResponse)
 async def event_page(request: Request, state: State, viewer: Viewer, event: str) -> HTMLResponse:
     """Everything about one event: its circulars and its notices, oldest first."""
@@ -334,6 +410,19 @@ async def as_text(state: State, number: int, version: int | None = None) -> Resp
 async def detail(
     request: Request, state: State, viewer: Viewer, number: int, version: int | None = None
 ) -> HTMLResponse:
+    return await _detail(request, state, viewer, number, version)
+
+
+async def _detail(
+    request: Request,
+    state: AppState,
+    viewer: Principal | None,
+    number: int,
+    version: int | None,
+    *,
+    status_code: int = 200,
+    change_notice: str = "",
+) -> HTMLResponse:
     def read(session: Session) -> tuple[Circular, CircularText, list[CircularVersion]]:
         current = submission.get(session, number)
         return (
@@ -346,12 +435,17 @@ async def detail(
     return render(
         request,
         "circulars/detail.html",
+        status_code=status_code,
         circular=current,
         shown=shown,
         versions=versions,
         html=body_html(shown),
         citation=citation(shown),
         may_correct=viewer is not None and viewer.has(CIRCULAR_MODERATE),
+        may_request=viewer is not None and viewer.has(CIRCULAR_SUBMIT),
+        draft=Draft(current.subject, current.body, current.format),
+        formats=FORMATS,
+        change_notice=change_notice,
     )
 
 
