@@ -1,0 +1,51 @@
+"""Helpers for mirror tests: an upstream topic of its own, producing to it, a worker in a thread."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from skyalert.broker.core.db import make_engine, make_sessionmaker
+from skyalert.broker.core.settings import Mirror, Settings
+from skyalert.broker.ingest.inbox_worker import IngestStats
+from skyalert.broker.ingest.mirror import MirrorWorker
+from skyalert.broker.kafka.config import producer_config
+from skyalert.schemas.catalog import load_catalog
+
+
+@contextmanager
+def mirroring(settings: Settings, mirror: Mirror) -> Iterator[IngestStats]:
+    """A mirror worker in a thread of the test, stopped (and checked to stop) on exit."""
+    engine = make_engine(settings)
+    worker = MirrorWorker(settings, make_sessionmaker(engine), load_catalog(), mirror)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+        yield worker.stats
+    finally:
+        stop.set()
+        thread.join(30)
+        engine.dispose()
+    assert not thread.is_alive()
+
+
+def upstream_topic(settings: Settings) -> str:
+    """A topic of its own on the test cluster, standing in for GCN's."""
+    name = f"upstream.{uuid.uuid4().hex[:10]}"
+    admin = AdminClient({"bootstrap.servers": str(settings.kafka_bootstrap)})
+    admin.create_topics([NewTopic(name, 1, 1)])[name].result(30)
+    return name
+
+
+def produce(settings: Settings, topic: str, messages: list[tuple[bytes, str]]) -> None:
+    """Each value with its ``alert-id`` header, flushed."""
+    producer = Producer(producer_config(settings))
+    for value, alert_id in messages:
+        producer.produce(topic, value, headers=[("alert-id", alert_id.encode())])
+    assert producer.flush(10) == 0
