@@ -14,7 +14,7 @@ from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.settings import Mirror, Settings
 from skyalert.broker.ingest.inbox_worker import IngestStats
 from skyalert.broker.ingest.mirror import MirrorWorker
-from skyalert.broker.kafka.config import producer_config
+from skyalert.broker.kafka.config import admin_config, producer_config
 from skyalert.schemas.catalog import load_catalog
 
 
@@ -35,17 +35,20 @@ def mirroring(settings: Settings, mirror: Mirror) -> Iterator[IngestStats]:
     assert not thread.is_alive()
 
 
-def upstream_topic(settings: Settings) -> str:
+def upstream_topic(settings: Settings, partitions: int = 1) -> str:
     """A topic of its own on the test cluster, standing in for GCN's."""
     name = f"upstream.{uuid.uuid4().hex[:10]}"
-    admin = AdminClient({"bootstrap.servers": str(settings.kafka_bootstrap)})
-    admin.create_topics([NewTopic(name, 1, 1)])[name].result(30)
+    admin = AdminClient(admin_config(settings))
+    admin.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
     return name
 
 
-def produce(settings: Settings, topic: str, messages: list[tuple[bytes, str]]) -> None:
-    """Each value with its ``alert-id`` header, flushed."""
+def produce(
+    settings: Settings, topic: str, messages: list[tuple[bytes, str]], partition: int = -1
+) -> None:
+    """Each value with its ``alert-id`` header (into ``partition``, if given), flushed."""
     producer = Producer(producer_config(settings))
     for value, alert_id in messages:
-        producer.produce(topic, value, headers=[("alert-id", alert_id.encode())])
+        headers: list[tuple[str, str | bytes | None]] = [("alert-id", alert_id.encode())]
+        producer.produce(topic, value, partition=partition, headers=headers)
     assert producer.flush(10) == 0
