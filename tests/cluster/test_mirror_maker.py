@@ -21,9 +21,11 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import ROOT
 from skyalert.auth.kafka_listener import oauth_listener
+from skyalert.broker.core.errors import ConfigError
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.config import admin_config, consumer_config, producer_config
 from skyalert.broker.kafka.kafka_node import LocalKafka
+from skyalert.broker.kafka.mirror_maker import DEFAULTS, PLACEHOLDER, render
 from support.auth import make_credential, make_user
 from support.ingest import GUANO_TOPIC, header
 from support.processes import Running, running
@@ -137,3 +139,14 @@ def test_mirror_maker_copies_public_topics_to_another_cluster_with_oauthbearer(
         print(f"MirrorMaker 2 delivered in {time.monotonic() - started:.1f} s")
         assert header(copy, "alert-id") == b"mm2-test"  # headers travel with the record
     assert mirror_maker.process.poll() is not None, "MirrorMaker did not stop"
+
+
+def test_the_template_names_every_missing_value() -> None:
+    template = (ROOT / "ops" / "mirror" / "mm2.properties").read_text("utf-8")
+    with pytest.raises(ConfigError, match=r"MM2_SOURCE_BOOTSTRAP, MM2_SOURCE_CLIENT_ID"):
+        render(template, {"MM2_TOPICS": "x"})
+    values = {name: f"<{name}>" for name in PLACEHOLDER.findall(template)}
+    filled = render(template, {k: v for k, v in values.items() if k not in DEFAULTS})
+    assert "${" not in filled
+    assert "replication.factor = 3\n" in filled
+    assert 'clientSecret="<MM2_TARGET_CLIENT_SECRET>";' in filled
