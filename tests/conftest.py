@@ -26,7 +26,7 @@ from skyalert.broker.kafka.kafka_node import LocalKafka, free_port, kafka_classp
 from skyalert.broker.run.workers import NAMES
 from skyalert.web.app import create_app
 from support import gcn_examples  # noqa: F401  (points every Settings at the schema cache)
-from support.open_listener import OPEN, grant_anonymous
+from support.kafka_acls import OPEN, grant_anonymous
 from support.smtp import SMTPServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,7 +91,7 @@ def kafka(
     reach it through the one client config helper. The ``SASL`` listener
     (``kafka.listener_address("SASL")``) is what subscribers use: OAUTHBEARER tokens from our
     token endpoint, checked against ACLs. The ``OPEN`` listener stands in for a cluster
-    without authentication, for the client's PLAINTEXT mode (support/open_listener.py).
+    without authentication, for the client's PLAINTEXT mode (support/kafka_acls.py).
     """
     sasl = oauth_listener(
         Settings(var_dir=var_dir, port=app_port, public_url=f"http://127.0.0.1:{app_port}")

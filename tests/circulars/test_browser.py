@@ -158,14 +158,13 @@ def test_a_new_user_is_endorsed_submits_and_the_circular_is_everywhere(
                 alerts = reader.alerts("gcn.circulars")
                 got = next(a for a in alerts if a.payload.get("circularId") == number)
             assert phrase in got.payload["body"]
-            assert settings.kafka_bootstrap is not None
             [message] = find_messages(
-                settings.kafka_bootstrap,
+                settings,
                 "gcn.circulars",
                 lambda m: json.loads(m.value() or b"{}").get("circularId") == number,
             )
             mailbox.wait_until(bool, subscriber.email)
-            wait_consumed(settings.kafka_bootstrap, group, message)
+            wait_consumed(settings, group, message)
         [mail] = mailbox.to(subscriber.email)  # exactly once
         assert phrase in text_of(mail.message)
     finally:

@@ -79,9 +79,8 @@ def test_approved_request_becomes_the_next_version_and_is_streamed(
     assert current["submitter"].startswith("Ada Observer")
     [told] = mailbox.wait_until(lambda mails: len(mails) == 1, other.email)
     assert "approved" in text_of(told.message)
-    assert settings.kafka_bootstrap is not None
     messages = find_messages(
-        settings.kafka_bootstrap,
+        settings,
         "gcn.circulars",
         lambda m: json.loads(m.value() or b"{}").get("circularId") == number,
         count=2,

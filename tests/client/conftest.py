@@ -10,7 +10,7 @@ from conftest import serving
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.kafka_node import LocalKafka, free_port
 from support.client import ensure_catalog_topics
-from support.open_listener import OPEN
+from support.kafka_acls import OPEN
 
 
 @pytest.fixture(scope="session")

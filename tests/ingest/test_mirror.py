@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
@@ -17,48 +13,16 @@ from skyalert.broker.archive.store import Alert
 from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.errors import ConfigError
 from skyalert.broker.core.settings import Mirror, Settings
-from skyalert.broker.ingest.inbox_worker import IngestStats
 from skyalert.broker.ingest.mirror import MirrorWorker, upstream_config
-from skyalert.broker.kafka.config import admin_config, producer_config, services_login
+from skyalert.broker.kafka.config import producer_config
 from skyalert.broker.kafka.kafka_node import LocalKafka
 from skyalert.schemas.catalog import load_catalog
 from support.auth import make_credential, make_user
 from support.gcn_examples import guano
 from support.ingest import GUANO_TOPIC, find_messages, header
+from support.mirror import mirroring, own_cluster_mirror, produce, upstream_topic
 
 pytestmark = pytest.mark.usefixtures("catalog_topics")
-
-
-@contextmanager
-def mirroring(settings: Settings, mirror: Mirror) -> Iterator[IngestStats]:
-    """A mirror worker in a thread of the test, stopped (and checked to stop) on exit."""
-    engine = make_engine(settings)
-    worker = MirrorWorker(settings, make_sessionmaker(engine), load_catalog(), mirror)
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,))
-    thread.start()
-    try:
-        yield worker.stats
-    finally:
-        stop.set()
-        thread.join(30)
-        engine.dispose()
-    assert not thread.is_alive()
-
-
-def _upstream_topic(settings: Settings) -> str:
-    """A topic of its own on the test cluster, standing in for GCN's."""
-    name = f"upstream.{uuid.uuid4().hex[:10]}"
-    admin = AdminClient(admin_config(settings))
-    admin.create_topics([NewTopic(name, 1, 1)])[name].result(30)
-    return name
-
-
-def _produce(settings: Settings, topic: str, messages: list[tuple[bytes, str]]) -> None:
-    producer = Producer(producer_config(settings))
-    for value, alert_id in messages:
-        producer.produce(topic, value, headers=[("alert-id", alert_id.encode())])
-    assert producer.flush(10) == 0
 
 
 def _mirrored(settings: Settings, prefix: str) -> int:
@@ -74,20 +38,11 @@ def _mirrored(settings: Settings, prefix: str) -> int:
 def test_each_upstream_alert_arrives_once_and_a_refused_one_is_dead_lettered(
     settings: Settings,
 ) -> None:
-    upstream = _upstream_topic(settings)
+    upstream = upstream_topic(settings)
     name = f"m{uuid.uuid4().hex[:8]}"
-    mirror = Mirror(
-        name=name,
-        bootstrap=str(settings.kafka_bootstrap),
-        # An upstream with a username and password (as SCiMMA's SCRAM): our own service login.
-        security_protocol="SASL_PLAINTEXT",
-        config={k: v for k, v in services_login(settings).items() if k.startswith("sasl.")},
-        topics={upstream: GUANO_TOPIC},
-        start="earliest",
-        group_id=f"test-{name}",
-    )
+    mirror = own_cluster_mirror(settings, name, {upstream: GUANO_TOPIC})
     first, second = guano(), guano()
-    _produce(
+    produce(
         settings,
         upstream,
         [(first, "up-1"), (first, "up-1"), (second, "up-2"), (guano(ra="east"), "up-3")],
@@ -116,7 +71,7 @@ def test_each_upstream_alert_arrives_once_and_a_refused_one_is_dead_lettered(
 
     # Offsets were committed only after the archive held each: a restart takes up where it was.
     third = guano()
-    _produce(settings, upstream, [(third, "up-4")])
+    produce(settings, upstream, [(third, "up-4")])
     with mirroring(settings, mirror):
         find_messages(settings, GUANO_TOPIC, lambda m: m.value() == third)
     assert _mirrored(settings, sender) == 3

@@ -32,7 +32,7 @@ from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.kafka_node import LocalKafka, free_port
 from support.auth import DEFAULT_PASSWORD, make_user, token_for
 from support.browser import CHROMIUM, CHROMIUM_ARGS
-from support.open_listener import OPEN
+from support.kafka_acls import OPEN
 from support.stream import ensure_topics
 
 

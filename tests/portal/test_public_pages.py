@@ -185,6 +185,18 @@ def test_docs_tell_this_servers_real_connection_settings(app_url: str, settings:
     assert f"at most\n{settings.ingest_max_bytes / 2**20:g} MiB" in publishing
 
 
+def test_mirror_docs_are_written_against_this_server(app_url: str, settings: Settings) -> None:
+    index = httpx.get(app_url + "/docs").text
+    assert 'href="/docs/mirror"' in index
+    text = httpx.get(app_url + "/docs/mirror").text
+    assert settings.kafka_bootstrap is not None
+    assert f'"bootstrap": "{settings.kafka_bootstrap}"' in text
+    assert f'"token_url": "{settings.base_url}/oauth2/token"' in text
+    assert f"MM2_SOURCE_TOKEN_URL={settings.base_url}/oauth2/token" in text
+    assert '"bootstrap": "kafka.gcn.nasa.gov:9092"' in text
+    assert "https://auth.gcn.nasa.gov/oauth2/token" in text
+
+
 def test_status_shows_broker_database_and_worker_heartbeat_age(
     page: Page, settings: Settings, app_url: str
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -59,7 +60,8 @@ def running(args: list[str], env: Mapping[str, str]) -> Iterator[Running]:
     finally:
         # Ctrl-C, as a user stops it, to the whole process group (a shell script's children
         # too): the program leaves its consumer group cleanly.
-        os.killpg(process.pid, signal.SIGINT)
+        with contextlib.suppress(ProcessLookupError):  # it may have ended by itself
+            os.killpg(process.pid, signal.SIGINT)
         try:
             process.wait(15)
         except subprocess.TimeoutExpired:

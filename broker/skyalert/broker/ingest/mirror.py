@@ -100,7 +100,7 @@ class MirrorWorker(InboxWorker):
         return Submission(
             topic=self.mirror.topics.get(topic, ""),
             payload=message.value() or b"",
-            sender=f"mirror:{self.mirror.name} {position}",
+            sender=sender_prefix(self.mirror) + position,
             source="mirror",
             content_type=headers.get(CONTENT_TYPE_HEADER),
             idempotency_key=_key(self.mirror.name, upstream_id or position),
@@ -108,6 +108,11 @@ class MirrorWorker(InboxWorker):
 
     def ambiguity(self, message: Message) -> str | None:
         return None  # upstream headers are the upstream's business; the topic map routes
+
+
+def sender_prefix(mirror: Mirror) -> str:
+    """How the sender of every alert of ``mirror`` starts (the upstream position follows)."""
+    return f"mirror:{mirror.name} "
 
 
 def _key(mirror: str, upstream: str) -> str:

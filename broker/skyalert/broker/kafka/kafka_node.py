@@ -15,7 +15,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -84,8 +84,7 @@ def java_command() -> str:
     return java
 
 
-def _pom() -> str:
-    coordinates = [f"org.apache.kafka:kafka_{SCALA_VERSION}:{KAFKA_VERSION}", *EXTRA_ARTIFACTS]
+def _pom(coordinates: Sequence[str]) -> str:
     deps = "".join(
         "<dependency><groupId>{}</groupId><artifactId>{}</artifactId>"
         "<version>{}</version></dependency>".format(*c.split(":"))
@@ -102,15 +101,25 @@ def _pom() -> str:
 def kafka_classpath(var_dir: Path, kafka_home: Path | None, progress: Progress = _silent) -> str:
     """A java ``-cp`` value for Kafka; fetches the jars through Maven the first time."""
     if kafka_home is not None:
-        libs = kafka_home / "libs"
-        if not any(libs.glob("kafka_*.jar")):
-            raise LocalBrokerError(
-                f"SKYALERT_KAFKA_HOME={kafka_home} is not a Kafka distribution "
-                "(no libs/kafka_*.jar)"
-            )
-        return f"{libs}/*"
-    jars = var_dir / "kafka" / f"jars-{KAFKA_VERSION}"
-    if marker_of(jars) is None:
+        return distribution_classpath(kafka_home, "kafka_*.jar")
+    coordinates = [f"org.apache.kafka:kafka_{SCALA_VERSION}:{KAFKA_VERSION}", *EXTRA_ARTIFACTS]
+    jars = maven_jars(var_dir / "kafka" / f"jars-{KAFKA_VERSION}", coordinates, progress)
+    return f"{jars}/*"
+
+
+def distribution_classpath(kafka_home: Path, wanted: str) -> str:
+    """``libs/*`` of an unpacked Kafka distribution, checked to hold a ``wanted`` jar."""
+    libs = kafka_home / "libs"
+    if not any(libs.glob(wanted)):
+        raise LocalBrokerError(
+            f"SKYALERT_KAFKA_HOME={kafka_home} is not a Kafka distribution (no libs/{wanted})"
+        )
+    return f"{libs}/*"
+
+
+def maven_jars(folder: Path, coordinates: Sequence[str], progress: Progress = _silent) -> Path:
+    """``folder`` holding ``coordinates`` and their runtime dependencies, fetched once."""
+    if marker_of(folder) is None:
         mvn = shutil.which("mvn")
         if mvn is None:
             raise LocalBrokerError(
@@ -118,15 +127,15 @@ def kafka_classpath(var_dir: Path, kafka_home: Path | None, progress: Progress =
                 "Install it (Debian: apt-get install maven), or set SKYALERT_KAFKA_HOME to an "
                 "unpacked Kafka distribution, or SKYALERT_KAFKA_BOOTSTRAP to a running cluster."
             )
-        progress(f"fetching Apache Kafka {KAFKA_VERSION} from Maven Central (first start only) …")
-        jars = cached_folder(jars, partial(_maven_fetch, mvn))
-        progress(f"fetched {sum(1 for _ in jars.glob('*.jar'))} jars into {jars}")
-    return f"{jars.resolve()}/*"
+        progress(f"fetching {coordinates[0]} from Maven Central (first start only) …")
+        folder = cached_folder(folder, partial(_maven_fetch, mvn, coordinates))
+        progress(f"fetched {sum(1 for _ in folder.glob('*.jar'))} jars into {folder}")
+    return folder.resolve()
 
 
-def _maven_fetch(mvn: str, staging: Path) -> str:
+def _maven_fetch(mvn: str, coordinates: Sequence[str], staging: Path) -> str:
     pom = staging / "pom.xml"
-    pom.write_text(_pom(), "utf-8")
+    pom.write_text(_pom(coordinates), "utf-8")
     result = subprocess.run(
         [
             mvn,
@@ -145,9 +154,9 @@ def _maven_fetch(mvn: str, staging: Path) -> str:
     )
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
-        raise LocalBrokerError(f"Maven could not fetch Apache Kafka {KAFKA_VERSION}:\n{tail}")
+        raise LocalBrokerError(f"Maven could not fetch {coordinates[0]}:\n{tail}")
     pom.unlink()
-    return KAFKA_VERSION
+    return coordinates[0]
 
 
 _LOG4J2 = """\

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -170,6 +171,26 @@ def cmd_kafka_fetch(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_mirror_maker(args: argparse.Namespace, settings: Settings) -> int:
+    """Fill the MirrorMaker 2 template from the environment, then become MirrorMaker."""
+    from skyalert.broker.kafka import mirror_maker
+    from skyalert.schemas.catalog import Visibility
+
+    public = [t.name for t in load_catalog().alert_topics if t.visibility is Visibility.PUBLIC]
+    env = {"MM2_TOPICS": ",".join(re.escape(name) for name in public), **os.environ}
+    text = mirror_maker.render(Path(args.template).read_text("utf-8"), env)
+    folder = settings.var_dir / "mirror-maker"
+    folder.mkdir(parents=True, exist_ok=True)
+    properties = folder / "mm2.properties"
+    properties.touch(mode=0o600)  # it holds both client secrets
+    properties.chmod(0o600)
+    properties.write_text(text, "utf-8")
+    classpath = mirror_maker.mirror_maker_classpath(settings.var_dir, settings.kafka_home, say)
+    argv = mirror_maker.command(properties, classpath, mirror_maker.token_urls(env))
+    say(f"MirrorMaker 2 {mirror_maker.MIRROR_MAKER_VERSION} with {properties}")
+    os.execv(argv[0], argv)  # noqa: S606 - signals reach MirrorMaker itself, which shuts down cleanly
+
+
 def cmd_schemas_fetch(args: argparse.Namespace, settings: Settings) -> int:
     version = args.version or settings.gcn_schema_version
     folder = fetch_release(schema_cache(settings), version, say)
@@ -269,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     kafka.add_parser("fetch", help="fetch Kafka's jars from Maven Central now").set_defaults(
         func=cmd_kafka_fetch
     )
+    mm2 = sub.add_parser("mirror-maker", help="run MirrorMaker 2 between two Kafka clusters")
+    mm2.add_argument("template", help="the properties template, e.g. ops/mirror/mm2.properties")
+    mm2.set_defaults(func=cmd_mirror_maker)
     schemas = sub.add_parser("schemas", help="the data contracts").add_subparsers(
         dest="schemas_command", required=True, metavar="ACTION"
     )

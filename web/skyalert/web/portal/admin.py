@@ -3,6 +3,8 @@ credentials, and the audit log. Only for members of ``admins``."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any, Literal, TypeVar
 
 from confluent_kafka import KafkaException
@@ -13,6 +15,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from skyalert.auth.errors import AuthError
 from skyalert.auth.principal import Principal
 from skyalert.auth.scopes import ADMIN, PUBLIC_GROUP, known_groups
+from skyalert.broker.core.settings import Mirror
+from skyalert.broker.ingest.mirror_status import LastAlert, PartitionLag, last_alert, upstream_lag
 from skyalert.broker.kafka.topic_state import TopicState, topic_states
 from skyalert.web.middleware.csrf import check_csrf
 from skyalert.web.portal import admin_queries
@@ -144,6 +148,34 @@ async def topics(request: Request, state: State, admin: Admin) -> HTMLResponse:
     return render(
         request, "admin/topics.html", section="topics", states=states, counts=counts or {}
     )
+
+
+@dataclass(frozen=True)
+class MirrorRow:
+    """One configured mirror as the mirrors page shows it."""
+
+    mirror: Mirror
+    lag: list[PartitionLag] | None  # None: upstream did not answer (then ``error`` says why)
+    error: str
+    last: LastAlert | None
+
+
+def _lag(mirror: Mirror) -> tuple[list[PartitionLag] | None, str]:
+    try:
+        return upstream_lag(mirror), ""
+    except KafkaException as exc:
+        return None, f"upstream {mirror.bootstrap} did not answer: {exc.args[0]}"
+
+
+@router.get("/mirrors", response_class=HTMLResponse)
+async def mirrors(request: Request, state: State, admin: Admin) -> HTMLResponse:
+    """Each of SKYALERT_MIRRORS: lag per upstream partition and the last alert it brought."""
+    rows = []
+    for mirror in state.settings.mirrors:
+        lag, error = await run_in_threadpool(_lag, mirror)
+        last = await state.read(partial(last_alert, mirror=mirror))
+        rows.append(MirrorRow(mirror, lag, error, last))
+    return render(request, "admin/mirrors.html", section="mirrors", rows=rows)
 
 
 @router.get("/publishers", response_class=HTMLResponse)

@@ -21,6 +21,7 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("filters", "The filter language"),
     ("publishing", "Publish alerts"),
     ("vtp", "Coming from GCN Classic VTP"),
+    ("mirror", "Mirror skyalert or GCN into your own broker"),
     ("api", "The HTTP API"),
     ("faq", "Frequently asked questions"),
 )
