@@ -31,6 +31,7 @@ from skyalert.client import (
 )
 from skyalert.client.stream import _Backoff, since_json
 from support.auth import get_token, make_credential, make_user, revoke_membership
+from support.feed_servers import feed_servers
 from support.ingest import BAT_RA, BAT_TOPIC, GUANO_TOPIC, ivorn_of, unique_bat
 from support.stream import WAIT, Publisher, guano, mine, own_loop
 
@@ -405,3 +406,32 @@ def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
     assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True))
     backoff.reset()
     assert backoff.next() <= 0.5
+
+
+# --- the feed's own server -----------------------------------------------------------------
+
+
+@own_loop
+async def test_stream_follows_discovery_to_the_feeds_own_server(
+    client_settings: Settings,
+    reader: tuple[str, str],
+    publisher: Publisher,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = free_port()
+    app = OwnApp(client_settings, stream_port=port)
+    # The feed checks tokens against the issuer it is told: this app's own public URL.
+    with feed_servers(app.settings, 1):
+        await asyncio.to_thread(app.start)
+        try:
+            discovery = await asyncio.to_thread(fetch_discovery, app.url)
+            assert discovery.stream_url == f"ws://127.0.0.1:{port}/api/v1/stream"
+            tag = uuid.uuid4().hex
+            async with collecting(stream(app.url, *reader, [GUANO_TOPIC], mine(tag))) as got:
+                await subscribed(caplog)
+                sent = await publisher.json(guano(tag))
+                (alert,) = await got.until(sent)
+        finally:
+            await asyncio.to_thread(app.stop)
+    assert alert.id == sent
+    assert alert.payload["ra"] == 212.443

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,3 +78,31 @@ def test_settings_page_is_current() -> None:
     assert (ROOT / "ops" / "settings.md").read_text() == settings_markdown()
     for name in Settings.model_fields:
         assert f"`SKYALERT_{name.upper()}`" in settings_markdown()
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"public_url": "http://127.0.0.1:8000"}, "ws://127.0.0.1:8000/api/v1/stream"),
+        (
+            {"public_url": "http://127.0.0.1:8000", "stream_port": 8100},
+            "ws://127.0.0.1:8100/api/v1/stream",
+        ),
+        # Behind TLS the feed's bare port is not reachable: the proxy routes the web app's path.
+        (
+            {"public_url": "https://alerts.example.org/sky", "stream_port": 8100},
+            "wss://alerts.example.org/sky/api/v1/stream",
+        ),
+        (
+            {
+                "public_url": "https://alerts.example.org",
+                "stream_public_url": "wss://feed.example.org/live",
+            },
+            "wss://feed.example.org/live",
+        ),
+    ],
+)
+def test_stream_url_points_where_the_feed_is_served(
+    tmp_path: Path, changes: dict[str, Any], expected: str
+) -> None:
+    assert Settings(var_dir=tmp_path, **changes).stream_url == expected

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 import uuid
+from urllib.parse import urlsplit
 
 import httpx
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, StorageState, expect
 
+from conftest import serving
+from portal.conftest import browser_page
+from skyalert.broker.core.settings import Settings
+from skyalert.broker.kafka.kafka_node import free_port
 from support.browser import accessibility_problems, screenshot
+from support.feed_servers import feed_servers
 from support.ingest import GUANO_TOPIC
 from support.stream import guano, mine
 
@@ -73,3 +79,34 @@ def test_live_page_asks_anonymous_visitors_to_log_in(page: Page) -> None:
     assert "log in" in page.locator("#login-needed").inner_text()
     expect(page.get_by_role("button", name="Watch")).to_be_disabled()
     assert page.locator("#live-status").inner_text() == "Not connected."
+
+
+def test_live_page_watches_through_the_feeds_own_server(
+    browser: Browser,
+    settings: Settings,
+    member_state: StorageState,
+    publisher: httpx.Client,
+    console_errors: list[str],
+) -> None:
+    with feed_servers(settings, 1) as (feed_url, _servers):
+        feed_port, app_port = urlsplit(feed_url).port, free_port()
+        own = settings.model_copy(
+            update={
+                "stream_port": feed_port,
+                "port": app_port,
+                "public_url": f"http://127.0.0.1:{app_port}",
+            }
+        )
+        with (
+            serving(own, app_port) as url,
+            browser_page(browser, url, console_errors, member_state) as page,
+        ):
+            opened: list[str] = []
+            page.on("websocket", lambda socket: opened.append(socket.url))
+            page.goto("/live")
+            expect(page.locator("#live-status")).to_have_attribute("data-state", "subscribed")
+            assert opened == [f"ws://127.0.0.1:{feed_port}/api/v1/stream"]
+            alert_id = publish(publisher, guano(f"m{uuid.uuid4().hex[:10]}"))
+            expect(page.locator(f'#live-feed li[data-alert="{alert_id}"]')).to_be_visible(
+                timeout=20_000
+            )

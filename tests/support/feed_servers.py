@@ -31,8 +31,9 @@ def feed_env(settings: Settings, port: int) -> dict[str, str]:
 
 @contextmanager
 def feed_servers(settings: Settings, count: int) -> Iterator[tuple[str, list[Running]]]:
-    """``count`` feed processes sharing one port; yields its base URL once every one serves."""
-    port = free_port()
+    """``count`` feed processes sharing one port (``settings.stream_port`` if set, else a free
+    one); yields its base URL once every one serves."""
+    port = settings.stream_port or free_port()
     args = [sys.executable, "-m", "skyalert.broker.run.cli", "worker", "stream"]
     with ExitStack() as stack:
         env = feed_env(settings, port)

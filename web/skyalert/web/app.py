@@ -20,7 +20,7 @@ from skyalert.web.api import publish as publish_api
 from skyalert.web.api import subscriptions as subscriptions_api
 from skyalert.web.api import topics as catalog_api
 from skyalert.web.middleware.csrf import CsrfCookieMiddleware
-from skyalert.web.middleware.headers import SecurityHeaders
+from skyalert.web.middleware.headers import SecurityHeaders, feed_origin
 from skyalert.web.middleware.timing import ServerTiming
 from skyalert.web.portal import account as account_pages
 from skyalert.web.portal import admin as admin_pages
@@ -91,7 +91,7 @@ def create_app(settings: Settings, workers: tuple[str, ...] = ()) -> FastAPI:
     for portal in portals:
         app.include_router(portal.router)
     app.add_middleware(CsrfCookieMiddleware, secure=settings.base_url.startswith("https://"))
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, feed=feed_origin(settings.stream_url, settings.base_url))
     app.add_middleware(ServerTiming)
     api_docs.install(app)
     errors.install(app)

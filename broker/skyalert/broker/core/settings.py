@@ -7,9 +7,11 @@ import re
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AnyHttpUrl,
+    AnyWebsocketUrl,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -350,6 +352,14 @@ class Settings(BaseSettings):
         "`skyalert up` when set; several processes share it with SO_REUSEPORT). Unset: the web "
         "app serves /api/v1/stream alone.",
     )
+    stream_public_url: AnyWebsocketUrl | None = Field(
+        default=None,
+        description="The live feed's URL as browsers and clients use it (discovery's "
+        "stream_url), e.g. when a load balancer routes /api/v1/stream to the feed processes. "
+        "Unset: ws://<public host>:SKYALERT_STREAM_PORT/api/v1/stream when that port is set and "
+        "the public URL is plain http (the local stack); otherwise the web app's own "
+        "/api/v1/stream (behind TLS, route that path to the feed processes).",
+    )
     stream_recheck_interval: float = Field(
         default=5.0,
         gt=0,
@@ -476,6 +486,17 @@ class Settings(BaseSettings):
         if self.public_url is not None:
             return str(self.public_url).rstrip("/")
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def stream_url(self) -> str:
+        """Where browsers and clients open the live feed (see ``stream_public_url``)."""
+        if self.stream_public_url is not None:
+            return str(self.stream_public_url)
+        base = urlsplit(self.base_url)
+        if self.stream_port is not None and base.scheme == "http":
+            return f"ws://{base.hostname}:{self.stream_port}/api/v1/stream"
+        scheme = "wss" if base.scheme == "https" else "ws"
+        return f"{scheme}://{base.netloc}{base.path}/api/v1/stream"
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -14,11 +14,6 @@ router = APIRouter(tags=["discovery"])
 def discovery_document(state: State) -> dict[str, Any]:
     settings = state.settings
     base = settings.base_url
-    ws_base = (
-        "wss://" + base.removeprefix("https://")
-        if base.startswith("https://")
-        else ("ws://" + base.removeprefix("http://"))
-    )
     protocol = settings.kafka_client_security_protocol
     kafka: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_client_bootstrap or settings.kafka_bootstrap,
@@ -32,7 +27,7 @@ def discovery_document(state: State) -> dict[str, Any]:
         "openid_configuration": f"{base}/.well-known/openid-configuration",
         "token_endpoint": f"{base}/oauth2/token",
         "kafka": kafka,
-        "stream_url": f"{ws_base}/api/v1/stream",
+        "stream_url": settings.stream_url,
         "api_url": f"{base}/api/v1",
         "catalog_url": f"{base}/api/v1/topics",
         "heartbeat_topic": state.catalog.heartbeat.name,

@@ -21,7 +21,7 @@ from skyalert.auth.scopes import OIDC_SCOPES, known_scopes
 from skyalert.auth.tokens import ALGORITHMS
 from skyalert.web.api.security import CurrentPrincipal, session_user
 from skyalert.web.middleware.csrf import FIELD, check_csrf
-from skyalert.web.middleware.headers import CONTENT_SECURITY_POLICY
+from skyalert.web.middleware.headers import content_security_policy
 from skyalert.web.portal.pages import render
 from skyalert.web.state import AppState, State
 
@@ -167,7 +167,7 @@ async def authorize_page(request: Request, state: State) -> Response:
     )
     # The answer redirects to the app: browsers check that target against form-action too.
     target = urlsplit(consent.redirect_uri)
-    page.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+    page.headers["Content-Security-Policy"] = content_security_policy().replace(
         "form-action 'self'", f"form-action 'self' {target.scheme}://{target.netloc}"
     )
     return page

@@ -24,4 +24,5 @@ async def live(request: Request, state: State, viewer: Viewer, topic: str = "") 
         missions=by_mission(tuple(topics)),
         chosen=chosen,
         grid=graticule(),
+        stream_url=state.settings.stream_url,
     )

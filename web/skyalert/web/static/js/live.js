@@ -108,8 +108,8 @@
       return;
     }
     if (socket) socket.close(1000, "new subscription");
-    const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/v1/stream";
-    const mine = new WebSocket(url);
+    // The server says where the feed is: this host, or the feed's own server on another port.
+    const mine = new WebSocket(status.dataset.streamUrl);
     socket = mine;
     say("Connecting…", false);
     status.dataset.state = "connecting";
