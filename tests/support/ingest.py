@@ -6,6 +6,7 @@ import re
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,12 @@ from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.ingest.inbox_worker import InboxWorker, IngestStats
 from skyalert.broker.kafka.admin import sync_topics
-from skyalert.broker.kafka.config import message_max_bytes
+from skyalert.broker.kafka.config import (
+    admin_config,
+    consumer_config,
+    message_max_bytes,
+    producer_config,
+)
 from skyalert.broker.kafka.inboxes import topics_to_sync
 from skyalert.client.alert import header_map, message_headers
 from skyalert.schemas.catalog import Catalog, load_catalog
@@ -115,9 +121,16 @@ def isolated_catalog(tag: str | None = None) -> Catalog:
 def sync_catalog(bootstrap: str, catalog: Catalog, inbox_partitions: int = 1) -> None:
     """The catalog's topics in Kafka, as ``topics sync`` keeps them for the default settings."""
     sync_topics(
-        AdminClient({"bootstrap.servers": bootstrap}),
+        AdminClient(admin_config(Settings(kafka_bootstrap=bootstrap))),
         topics_to_sync(catalog, inbox_partitions),
         max_message_bytes=message_max_bytes(Settings(kafka_bootstrap=bootstrap)),
+    )
+
+
+def reader(bootstrap: str) -> Consumer:
+    """A consumer of a fresh group that never commits (tests assign partitions by hand)."""
+    return Consumer(
+        consumer_config(Settings(kafka_bootstrap=bootstrap), f"test-{uuid.uuid4().hex}")
     )
 
 
@@ -129,13 +142,7 @@ def find_messages(
     timeout: float = 30.0,
 ) -> list[Message]:
     """Read ``topic`` from the beginning until ``count`` messages match (or fail the test)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"test-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-        }
-    )
+    consumer = reader(bootstrap)
     found: list[Message] = []
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -161,14 +168,17 @@ def has_header(name: str, value: bytes) -> Callable[[Message], bool]:
 
 def count_messages(bootstrap: str, topic: str, match: Callable[[Message], bool]) -> int:
     """How many messages currently on ``topic`` match (reads to the end)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"test-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-        }
-    )
-    total = 0
+    return sum(bool(match(message)) for message in messages_now(bootstrap, topic))
+
+
+def key_counts(bootstrap: str, topic: str) -> Counter[bytes]:
+    """How often each message key occurs on ``topic`` now (reads to the end)."""
+    return Counter(message.key() or b"" for message in messages_now(bootstrap, topic))
+
+
+def messages_now(bootstrap: str, topic: str) -> Iterator[Message]:
+    """Every message on ``topic`` up to its current end, partition by partition."""
+    consumer = reader(bootstrap)
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         ends = {}
@@ -183,12 +193,11 @@ def count_messages(bootstrap: str, topic: str, match: Callable[[Message], bool])
             message = consumer.poll(0.5)
             if message is None or message.error() is not None:
                 continue
-            total += bool(match(message))
+            yield message
             if (message.offset() or 0) + 1 >= ends[message.partition() or 0]:
                 done.add(message.partition() or 0)
     finally:
         consumer.close()
-    return total
 
 
 def topic_ending(catalog: Catalog, suffix: str) -> str:
@@ -218,7 +227,7 @@ Headers = dict[str, str] | list[tuple[str, str]]
 def send(settings: Settings, inbox: str, messages: list[tuple[bytes | None, Headers]]) -> None:
     """Produce to an inbox as a publisher's plain Kafka producer would (a list of headers may
     repeat a name)."""
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    producer = Producer(producer_config(settings))
     for value, headers in messages:
         pairs = headers.items() if isinstance(headers, dict) else headers
         # As bytes: a str header value would be cut at its first NUL.
