@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from sqlalchemy import select
 
 from skyalert.broker.archive.store import Alert
@@ -156,13 +157,22 @@ def start_at_the_end(settings: Settings, group: str) -> None:
         for inbox in inbox_topics(load_catalog(), settings.inbox_partitions):
             meta = consumer.list_topics(inbox.name, timeout=10).topics[inbox.name]
             for p in meta.partitions:
-                _low, high = consumer.get_watermark_offsets(
-                    TopicPartition(inbox.name, p), timeout=10
-                )
-                ends.append(TopicPartition(inbox.name, p, high))
+                ends.append(TopicPartition(inbox.name, p, end_of(consumer, inbox.name, p)))
         consumer.commit(offsets=ends, asynchronous=False)
     finally:
         consumer.close()
+
+
+def end_of(consumer: Consumer, topic: str, partition: int) -> int:
+    """The partition's end offset, once its (new) leader answers."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)
+            return int(high)
+        except KafkaException:
+            assert time.monotonic() < deadline, f"{topic}[{partition}] has no leader"
+            time.sleep(0.2)
 
 
 def inbox_burst(settings: Settings, prefix: str, count: int) -> None:
@@ -218,4 +228,38 @@ def test_kill_9_of_the_ingest_worker_loses_no_inbox_message(
             )
     finally:
         engine.dispose()
+    assert_once_on_kafka(settings, ids)
+
+
+def test_two_ingest_workers_share_the_inbox_partitions(settings: Settings, tmp_path: Path) -> None:
+    group = f"test-ingest-{uuid.uuid4().hex[:8]}"
+    prefix = f"two-{uuid.uuid4().hex[:8]}-"
+    start_at_the_end(settings, group)
+    env = ingest_env(settings, group)
+    logs = [tmp_path / "ingest-a.log", tmp_path / "ingest-b.log"]
+    with skyalert(["worker", "ingest"], env, logs[0]), skyalert(["worker", "ingest"], env, logs[1]):
+        inbox_burst(settings, prefix, INBOX_BURST)
+        wait_until(
+            lambda: (
+                (done := by_key(settings, prefix))
+                and len(done) == INBOX_BURST
+                and all(done.values())
+            ),
+            "every inbox message archived and published",
+        )
+    # Each prints what it did when stopped.
+    accepted = [
+        int(re.findall(r"ingest stopped: (\d+) accepted", log.read_text())[-1]) for log in logs
+    ]
+    print(f"accepted by each worker: {accepted}")
+    assert all(accepted), "one worker did nothing"
+    engine = make_engine(settings)
+    try:
+        with make_sessionmaker(engine)() as session:
+            ids = set(
+                session.scalars(select(Alert.id).where(Alert.idempotency_key.like(f"{prefix}%")))
+            )
+    finally:
+        engine.dispose()
+    assert len(ids) == INBOX_BURST
     assert_once_on_kafka(settings, ids)
