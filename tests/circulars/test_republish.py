@@ -38,7 +38,7 @@ def test_unacknowledged_circular_is_republished(
             alerts = publishing.archive_version(session, pipeline, circular, version)
             number = circular.number
         assert [a.topic for a in alerts] == ["gcn.circulars", "gcn.circulars.neutrino"]
-        sent = republish_pending(sessions, pipeline.sender, timedelta(0), timeout=30)
+        sent = republish_pending(settings, sessions, pipeline.sender, timedelta(0))
         assert sent >= 2
     finally:
         pipeline.close()

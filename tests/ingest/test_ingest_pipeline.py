@@ -286,7 +286,7 @@ def test_alert_archived_while_kafka_is_away_is_republished(
         assert row is not None
         assert row.published_at is None
 
-    assert republish_pending(pipeline.sessions, pipeline.sender, timedelta(0), timeout=30) >= 1
+    assert republish_pending(settings, pipeline.sessions, pipeline.sender, timedelta(0)) >= 1
     (message,) = find_messages(
         settings,
         bat_topic(catalog),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -10,23 +9,18 @@ from contextlib import ExitStack, contextmanager
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.kafka_node import free_port
 from support.processes import Running, running
+from support.services import service_env
 
 
 def feed_env(settings: Settings, port: int) -> dict[str, str]:
     """The web app's settings as a worker reads them: same database, Kafka, issuer, secret."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYALERT_")}
-    env.update(
-        SKYALERT_DATABASE_URL=str(settings.database_url),
-        SKYALERT_KAFKA_BOOTSTRAP=str(settings.kafka_bootstrap),
-        SKYALERT_VAR_DIR=str(settings.var_dir),
-        SKYALERT_PUBLIC_URL=str(settings.public_url),
-        SKYALERT_STREAM_PORT=str(port),
-        SKYALERT_STREAM_QUEUE_SIZE=str(settings.stream_queue_size),
-        SKYALERT_STREAM_PING_INTERVAL=str(settings.stream_ping_interval),
-        SKYALERT_STREAM_RECHECK_INTERVAL=str(settings.stream_recheck_interval),
-        SKYALERT_LOG_LEVEL="INFO",
+    return service_env(
+        settings,
+        stream_port=str(port),
+        stream_queue_size=str(settings.stream_queue_size),
+        stream_ping_interval=str(settings.stream_ping_interval),
+        stream_recheck_interval=str(settings.stream_recheck_interval),
     )
-    return env
 
 
 @contextmanager

@@ -6,6 +6,7 @@ import re
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,9 +21,9 @@ from skyalert.broker.ingest.inbox_worker import InboxWorker, IngestStats
 from skyalert.broker.kafka.admin import sync_topics
 from skyalert.broker.kafka.config import (
     admin_config,
-    base_config,
     consumer_config,
     message_max_bytes,
+    producer_config,
 )
 from skyalert.broker.kafka.inboxes import topics_to_sync
 from skyalert.client.alert import header_map, message_headers
@@ -165,8 +166,17 @@ def has_header(name: str, value: bytes) -> Callable[[Message], bool]:
 
 def count_messages(settings: Settings, topic: str, match: Callable[[Message], bool]) -> int:
     """How many messages currently on ``topic`` match (reads to the end)."""
+    return sum(bool(match(message)) for message in messages_now(settings, topic))
+
+
+def key_counts(settings: Settings, topic: str) -> Counter[bytes]:
+    """How often each message key occurs on ``topic`` now (reads to the end)."""
+    return Counter(message.key() or b"" for message in messages_now(settings, topic))
+
+
+def messages_now(settings: Settings, topic: str) -> Iterator[Message]:
+    """Every message on ``topic`` up to its current end, partition by partition."""
     consumer = reader(settings)
-    total = 0
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         ends = {}
@@ -181,12 +191,11 @@ def count_messages(settings: Settings, topic: str, match: Callable[[Message], bo
             message = consumer.poll(0.5)
             if message is None or message.error() is not None:
                 continue
-            total += bool(match(message))
+            yield message
             if (message.offset() or 0) + 1 >= ends[message.partition() or 0]:
                 done.add(message.partition() or 0)
     finally:
         consumer.close()
-    return total
 
 
 def topic_ending(catalog: Catalog, suffix: str) -> str:
@@ -216,7 +225,7 @@ Headers = dict[str, str] | list[tuple[str, str]]
 def send(settings: Settings, inbox: str, messages: list[tuple[bytes | None, Headers]]) -> None:
     """Produce to an inbox as a publisher's plain Kafka producer would (a list of headers may
     repeat a name)."""
-    producer = Producer(base_config(settings))
+    producer = Producer(producer_config(settings))
     for value, headers in messages:
         pairs = headers.items() if isinstance(headers, dict) else headers
         # As bytes: a str header value would be cut at its first NUL.

@@ -301,17 +301,21 @@ def _near_box(cone: Cone) -> ColumnElement[bool]:
     return or_(near, Alert.sky_tier.is_not(None))
 
 
-def unpublished(session: Session, older_than: timedelta, limit: int = 100) -> list[Alert]:
-    """Archived alerts that Kafka never acknowledged, oldest first."""
+def unpublished(
+    session: Session, older_than: timedelta, limit: int = 100, *, lock: bool = False
+) -> list[Alert]:
+    """Archived alerts that Kafka never acknowledged, oldest first; with ``lock``, only rows no
+    other transaction holds, locked until this one ends (PostgreSQL)."""
     cutoff = utcnow() - older_than
-    return list(
-        session.scalars(
-            select(Alert)
-            .where(Alert.published_at.is_(None), Alert.received_at < cutoff)
-            .order_by(Alert.id)
-            .limit(limit)
-        )
+    query = (
+        select(Alert)
+        .where(Alert.published_at.is_(None), Alert.received_at < cutoff)
+        .order_by(Alert.id)
+        .limit(limit)
     )
+    if lock:
+        query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query))
 
 
 def mark_published(session: Session, alert_ids: Sequence[str]) -> None:

@@ -209,6 +209,11 @@ class Settings(BaseSettings):
         description="Seconds after which the ingest worker re-sends an archived alert that "
         "Kafka never acknowledged (a crash between archive and produce).",
     )
+    ingest_group: str = Field(
+        default="skyalert-ingest",
+        description="Kafka consumer group of the ingest workers (run several: they share the "
+        "inbox partitions).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Logging level of every skyalert process."
     )

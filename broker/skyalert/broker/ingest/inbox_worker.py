@@ -41,7 +41,6 @@ from skyalert.schemas.catalog import Catalog
 
 log = logging.getLogger(__name__)
 
-INGEST_GROUP = "skyalert-ingest"
 BATCH = 200
 REPUBLISH_EVERY = 5.0
 LIVENESS_EVERY = 10.0
@@ -122,7 +121,7 @@ class InboxWorker:
         settings: Settings,
         sessions: sessionmaker[Session],
         catalog: Catalog,
-        group_id: str = INGEST_GROUP,
+        group_id: str | None = None,
         *,
         consumer: Consumer | None = None,
         topics: list[str] | None = None,
@@ -132,7 +131,9 @@ class InboxWorker:
         self.catalog = catalog
         self.pipeline = IngestPipeline.build(settings, sessions, catalog)
         self.sender = self.pipeline.sender
-        self.consumer = consumer or Consumer(consumer_config(settings, group_id))
+        self.consumer = consumer or Consumer(
+            consumer_config(settings, group_id or settings.ingest_group)
+        )
         self.topics = topics or [t.name for t in inbox_topics(catalog, settings.inbox_partitions)]
         self.stats = IngestStats()
 
@@ -269,10 +270,10 @@ class InboxWorker:
 
     def republish(self) -> None:
         republish_pending(
+            self.settings,
             self.sessions,
             self.sender,
             timedelta(seconds=self.settings.ingest_republish_after),
-            timeout=self.settings.kafka_timeout * 2,
         )
 
     def prune(self) -> None:

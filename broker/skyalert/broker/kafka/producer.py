@@ -36,6 +36,9 @@ class KafkaSender:
     ) -> Future[Message]:
         """Queue a message; the future resolves when Kafka acknowledged it (or failed)."""
         future: Future[Message] = Future()
+        # Running: a caller that stops waiting (asyncio.wait_for) cannot cancel it, which would
+        # make the delivery callback raise and end the poll thread for every later message.
+        future.set_running_or_notify_cancel()
 
         def _done(error: KafkaError | None, message: Message) -> None:
             if error is not None:
