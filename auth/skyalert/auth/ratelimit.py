@@ -7,7 +7,7 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -63,7 +63,8 @@ class SharedLimiter:
     """Rate limits counted in this process's memory (no query per hit), merged into the
     database's counters every ``interval`` seconds, so that every process shares one bound: a
     window accepts at most the limit plus what the other processes accepted in their last
-    ``interval`` before they heard of each other's hits. ``start`` the merging, ``close`` it."""
+    ``interval`` before they heard of each other's hits (a bucket new to a process is read
+    once, so that process starts from the shared count). ``start`` the merging, ``close`` it."""
 
     def __init__(self, sessions: sessionmaker[Session], interval: float = 0.5) -> None:
         self.sessions = sessions
@@ -72,10 +73,25 @@ class SharedLimiter:
         self._ticker = Periodic("rate-limits", interval, self._merge_or_warn)
 
     def hit(self, bucket: str, rate: Rate, what: str) -> None:
-        """Count one attempt in ``bucket``; raise RateLimited once the window is used up."""
-        count, retry = self.counts.hit(bucket[:400], rate, time.time())
+        """Count one attempt in ``bucket``; raise RateLimited once the window is used up.
+        A bucket new to this process in this window is read from the database once, so that
+        a process does not start from zero where others have used the window up."""
+        bucket, now = bucket[:400], time.time()
+        if not self.counts.knows(bucket, rate, now):
+            self.counts.seed(bucket, rate, now, self._stored(bucket, rate, now))
+        count, retry = self.counts.hit(bucket, rate, now)
         if count > rate.count:
             _refuse(what, rate, retry)
+
+    def _stored(self, bucket: str, rate: Rate, now: float) -> int:
+        window = int(now // rate.period * rate.period)
+        with self.sessions() as session:
+            count = session.scalar(
+                select(RateCounter.count).where(
+                    RateCounter.bucket == bucket, RateCounter.window_start == window
+                )
+            )
+        return int(count or 0)
 
     def start(self) -> None:
         self._ticker.start()
@@ -93,12 +109,21 @@ class SharedLimiter:
     def merge(self) -> None:
         """Send this process's new hits to the database; learn every process's totals."""
         deltas = self.counts.drain(time.time())
-        if not deltas:
+        held = self.counts.windows()
+        if not held:
             return
         with self.sessions.begin() as session:
-            totals = [(d, _add(session, d.bucket, d.window, d.period, d.hits)) for d in deltas]
-        for delta, total in totals:
-            self.counts.heard(delta.bucket, delta.window, total)
+            for d in deltas:
+                _add(session, d.bucket, d.window, d.period, d.hits)
+            # Every window held, not only those this process added to: others' hits count too.
+            key = tuple_(RateCounter.bucket, RateCounter.window_start)
+            totals = session.execute(
+                select(RateCounter.bucket, RateCounter.window_start, RateCounter.count).where(
+                    key.in_(held)
+                )
+            ).all()
+        for bucket, window, total in totals:
+            self.counts.heard(bucket, window, total)
 
 
 def check(sessions: sessionmaker[Session], bucket: str, rate: Rate, what: str) -> None:

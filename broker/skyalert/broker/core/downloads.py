@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import shutil
 from collections.abc import Callable
@@ -25,6 +26,16 @@ def cached_folder(target: Path, fill: Callable[[Path], str]) -> Path:
     target = target.resolve()
     if (target / COMPLETE).exists():
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Several processes may start at once (web workers): one fills, the others wait and reuse.
+    with target.with_name(target.name + ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / COMPLETE).exists():
+            _fill(target, fill)
+    return target
+
+
+def _fill(target: Path, fill: Callable[[Path], str]) -> None:
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -33,10 +44,9 @@ def cached_folder(target: Path, fill: Callable[[Path], str]) -> Path:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    (staging / COMPLETE).write_text(marker, "utf-8")
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
-    (target / COMPLETE).write_text(marker, "utf-8")
-    return target
 
 
 def marker_of(folder: Path) -> str | None:

@@ -76,6 +76,20 @@ class LocalCounts:
             count = window.shared + window.unsent
         return count, max(1, int(start + rate.period - now))
 
+    def knows(self, bucket: str, rate: Rate, now: float) -> bool:
+        """Whether this process holds ``bucket``'s current window (else: ask the store once)."""
+        window = self._windows.get(bucket)
+        return window is not None and window.start == int(now // rate.period * rate.period)
+
+    def seed(self, bucket: str, rate: Rate, now: float, total: int) -> None:
+        """Start ``bucket``'s current window from the shared store's count of it."""
+        start = int(now // rate.period * rate.period)
+        with self._lock:
+            window = self._windows.get(bucket)
+            if window is None or window.start != start:
+                window = self._windows[bucket] = _Window(start, rate.period)
+            window.shared = max(window.shared, total)
+
     def drain(self, now: float) -> list[Delta]:
         """Take the unsent hits (counted as shared from now on); forget finished windows."""
         with self._lock:
@@ -89,6 +103,11 @@ class LocalCounts:
                 window.unsent = 0
             self._windows = {b: w for b, w in self._windows.items() if w.start + w.period > now}
         return deltas
+
+    def windows(self) -> list[tuple[str, int]]:
+        """The (bucket, window start) pairs this process holds."""
+        with self._lock:
+            return [(bucket, w.start) for bucket, w in self._windows.items()]
 
     def heard(self, bucket: str, window: int, total: int) -> None:
         """The shared store's count of a window after this process's hits were added."""

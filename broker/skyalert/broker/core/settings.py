@@ -164,6 +164,14 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address the web app listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port of the web app.")
+    web_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Processes per `skyalert serve` (uvicorn workers sharing its port; `skyalert "
+        "up --web-workers N`). Each checks tokens, counts rate limits (merged through the "
+        "database) and tails Kafka for its live-feed sockets on its own.",
+    )
     public_url: AnyHttpUrl | None = Field(
         default=None,
         description="URL the public reaches the portal at; default http://HOST:PORT.",

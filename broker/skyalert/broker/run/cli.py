@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
@@ -35,6 +36,9 @@ from skyalert.client.tokens import fetch_token
 from skyalert.schemas.catalog import load_catalog
 from skyalert.schemas.gcn_release import PACKAGE
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
 Command = Callable[[argparse.Namespace, Settings], int]
 
 
@@ -46,6 +50,8 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from skyalert.broker.run import stack
 
     workers = {name: getattr(args, name) for name in NAMES if WORKERS[name].scalable}
+    if args.web_workers:
+        settings = settings.model_copy(update={"web_workers": args.web_workers})
     return stack.run(settings, say, stack.Scale(args.brokers, args.web, workers))
 
 
@@ -56,10 +62,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
+    processes = args.workers or settings.web_workers
+    # Several processes: uvicorn binds the port once and each child builds the app itself.
+    app = create_app(settings, workers=wanted(settings)) if processes == 1 else WEB_APP
     # No per-message deflate: it would compress every live-feed alert once per socket and keep
     # a zlib context per socket (tests/bench/bench_stream.py measures the fan-out).
     uvicorn.run(
-        create_app(settings, workers=wanted(settings)),
+        app,
+        factory=processes > 1,
+        workers=processes,
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
@@ -68,6 +79,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         ws_per_message_deflate=False,
     )
     return 0
+
+
+#: What each of several ``serve`` processes imports to build its app.
+WEB_APP = f"{__name__}:web_app"
+
+
+def web_app() -> FastAPI:
+    """The web app of one of several ``serve`` processes, from the environment."""
+    from skyalert.web.app import create_app
+
+    settings = load_settings()
+    return create_app(settings, workers=wanted(settings))
 
 
 def _stop_on_signals() -> threading.Event:
@@ -229,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--web", type=_positive, default=1, help="web replicas, on SKYALERT_PORT, +1, +2 …"
     )
+    up.add_argument(
+        "--web-workers",
+        type=_positive,
+        help="processes per web replica, sharing its port (default SKYALERT_WEB_WORKERS)",
+    )
     for name in NAMES:
         if WORKERS[name].scalable:
             up.add_argument(f"--{name}", type=_positive, default=1, help=f"{name} workers")
@@ -237,6 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the web app (portal, API, live feed)")
     serve.add_argument("--host", help="listen address (default SKYALERT_HOST)")
     serve.add_argument("--port", type=int, help="listen port (default SKYALERT_PORT)")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        help="processes sharing the port (default SKYALERT_WEB_WORKERS)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run a background worker")

@@ -287,6 +287,7 @@ def _environment(settings: Settings) -> dict[str, str]:
         "SKYALERT_KAFKA_USERNAME": settings.kafka_username,
         "SKYALERT_HOST": settings.host,
         "SKYALERT_PORT": str(settings.port),
+        "SKYALERT_WEB_WORKERS": str(settings.web_workers),
         "SKYALERT_LOCAL_BROKER": settings.local_broker,  # tansu: no ACL sync in the children
         **(
             {
