@@ -1,7 +1,8 @@
 """Benchmark: HTTP publish -> Kafka consumer latency and ingest throughput, beside a bare
 confluent-kafka produce -> consume of the very same bytes, on the same broker, in the same run.
 
-    python tests/bench/bench_ingest.py [--alerts 300] [--clients 8] [--database-url URL]
+    python tests/bench/bench_ingest.py [--alerts 300] [--clients 8] [--web-workers 1]
+        [--database-url URL] [--json]
 
 Starts its own Apache Kafka (LocalKafka), a fresh PostgreSQL database (or the URL given) and the
 app under uvicorn in a child process (`skyalert serve`). The payload is the Swift BAT GRB
@@ -11,8 +12,14 @@ position VOEvent with a fresh IVORN per alert.
   consumer holds the message. The HTTP side includes the token check, the hardened VOEvent
   parse and XML Schema validation, normalisation, de-duplication, the archive write and the
   acknowledged produce (``acks=all``, idempotent).
-- throughput: ``--clients`` concurrent publishers (HTTP) against one producer sending
-  asynchronously (bare), until the consumer has every message.
+- HTTP throughput: ``--clients`` concurrent publishers against ``skyalert serve``, and the same
+  load against a bare FastAPI endpoint that only produces the body to Kafka
+  (``bare_produce_app.py``), served by the same uvicorn with the same options and workers.
+- inbox throughput: a burst into the ``gcn`` inbox through ``skyalert worker ingest``, against
+  one bare producer sending asynchronously, until the consumer has every message.
+
+``--json`` prints, as the last line, ``{"http_throughput_ratio", "inbox_throughput_ratio",
+"latency_p50_added_ms", "latency_p99_added_ms"}`` (ratios: skyalert / bare).
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ from skyalert.broker.kafka.config import (  # noqa: E402
     ServiceAccount,
     admin_config,
     consumer_config,
-    services_login,
+    producer_config,
 )
 from skyalert.broker.kafka.kafka_node import LocalKafka, free_port, kafka_classpath  # noqa: E402
 from skyalert.schemas.catalog import load_catalog  # noqa: E402
@@ -56,6 +63,7 @@ from support.bench import wait_until_ready  # noqa: E402
 from support.ingest import BAT_TOPIC, header, sync_catalog, unique_bat  # noqa: E402
 
 BASELINE_TOPIC = "bench.baseline.voevent"
+INBOX = "gcn.inbox"
 
 
 @contextmanager
@@ -112,6 +120,17 @@ class Arrivals:
                 with self.lock:
                     self.seen.setdefault(key, now)
                     self.lock.notify_all()
+
+    def wait_count(self, count: int, timeout: float = 300) -> float:
+        """When the ``count``-th message (of any key) arrived."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while len(self.seen) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{count - len(self.seen)} messages never arrived")
+                self.lock.wait(left)
+            return sorted(self.seen.values())[count - 1]
 
     def wait(self, keys: set[str], timeout: float = 120) -> float:
         """When the last of ``keys`` arrived."""
@@ -170,17 +189,22 @@ def bare_latency(producer: Producer, arrivals: Arrivals, count: int) -> list[flo
     return latencies
 
 
-def http_throughput(url: str, token: str, arrivals: Arrivals, count: int, clients: int) -> float:
+def http_throughput(
+    url: str, token: str, arrivals: Arrivals, count: int, clients: int, bare: bool = False
+) -> float:
+    """Alerts per second from ``clients`` concurrent publishers to ``skyalert serve`` (or to the
+    bare endpoint), until the consumer has every one."""
     payloads = [unique_bat() for _ in range(count)]
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/x-voevent+xml"}
+    path = f"/produce/{BASELINE_TOPIC}" if bare else f"/api/v1/topics/{BAT_TOPIC}/alerts"
     local = threading.local()
 
     def publish(payload: bytes) -> str:
         if not hasattr(local, "http"):
             local.http = httpx.Client(base_url=url, headers=headers, timeout=60)
-        response = local.http.post(f"/api/v1/topics/{BAT_TOPIC}/alerts", content=payload)
+        response = local.http.post(path, content=payload)
         assert response.status_code == 201, response.text
-        return str(response.json()["id"])
+        return response.text if bare else str(response.json()["id"])
 
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
@@ -198,11 +222,75 @@ def bare_throughput(producer: Producer, arrivals: Arrivals, count: int) -> float
     return count / (arrivals.wait({k for k, _ in messages}) - started)
 
 
+def inbox_throughput(kafka: Settings, env: dict[str, str], home: Path, count: int) -> float:
+    """Alerts per second through ``skyalert worker ingest``: a burst into the ``gcn`` inbox,
+    until the consumer has every alert on its topic."""
+    arrivals = Arrivals(kafka, BAT_TOPIC, alert_id_header)
+    producer = Producer(producer_config(kafka, linger_ms=5))
+    messages = [(unique_bat(), uuid.uuid4().hex) for _ in range(count)]
+    worker = spawn(
+        "ingest",
+        [sys.executable, "-m", "skyalert.broker.run.cli", "worker", "ingest"],
+        home / "ingest.log",
+        env,
+    )
+    try:
+        # The worker's group starts at the inbox's end: it must hold its partitions first.
+        _wait_for_members(kafka, env["SKYALERT_INGEST_GROUP"])
+        started = time.perf_counter()
+        for payload, key in messages:
+            headers: list[tuple[str, str | bytes | None]] = [
+                ("topic", BAT_TOPIC.encode()),
+                ("content-type", b"application/x-voevent+xml"),
+                ("idempotency-key", key.encode()),
+            ]
+            producer.produce(INBOX, payload, headers=headers)
+            producer.poll(0)
+        producer.flush(60)
+        return count / (arrivals.wait_count(count) - started)
+    finally:
+        worker.stop()
+        arrivals.close()
+
+
+def _wait_for_members(kafka: Settings, group: str, timeout: float = 60) -> None:
+    admin = AdminClient(admin_config(kafka))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        (found,) = admin.describe_consumer_groups([group]).values()
+        described = found.result(10)
+        if described.members and all(m.assignment.topic_partitions for m in described.members):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"the ingest worker never joined {group}")
+
+
+@contextmanager
+def bare_app(env: dict[str, str], home: Path, workers: int) -> Iterator[str]:
+    """The bare FastAPI produce endpoint, under uvicorn with ``skyalert serve``'s options."""
+    port = free_port()
+    command = [
+        *(sys.executable, "-m", "uvicorn", "--factory", "bare_produce_app:create"),
+        *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
+        *("--log-level", "warning", "--no-access-log", "--proxy-headers"),
+        *("--ws-per-message-deflate", "false"),
+    ]
+    bench = str(Path(__file__).parent)
+    app = spawn("bare", command, home / "bare.log", {**env, "PYTHONPATH": bench})
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}", probe="/docs")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        app.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--alerts", type=int, default=300, help="alerts per measurement")
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP publishers")
+    parser.add_argument("--web-workers", type=int, default=1, help="uvicorn workers, both apps")
     parser.add_argument("--database-url", help="default: a fresh PostgreSQL database")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of ratios")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
@@ -214,16 +302,35 @@ def main() -> None:
     kafka.start(timeout=120)
     try:
         with database(args.database_url) as db_url:
-            rows = measure(kafka.bootstrap, db_url, home, args.alerts, args.clients)
+            rows = measure(kafka.bootstrap, db_url, home, args)
     finally:
         kafka.stop()
     print(
         f"\n{args.alerts} alerts of {len(unique_bat())} bytes (Swift BAT VOEvent), "
-        f"{args.clients} HTTP clients, {os.cpu_count()} CPUs\n"
+        f"{args.clients} HTTP clients, {args.web_workers} web workers, {os.cpu_count()} CPUs\n"
     )
-    print(f"{'':<24}{'HTTP ingest':>14}{'bare Kafka':>14}{'ratio':>10}")
-    for name, mine, base in rows:
-        print(f"{name:<24}{mine:>14.1f}{base:>14.1f}{mine / base:>10.3g}")
+    print(f"{'':<28}{'skyalert':>12}{'bare':>12}{'ratio':>10}")
+    for name, mine, base in rows.values():
+        print(f"{name:<28}{mine:>12.1f}{base:>12.1f}{mine / base:>10.3g}")
+    if args.json:
+        print(json.dumps(summary(rows)))
+
+
+def summary(rows: dict[str, tuple[str, float, float]]) -> dict[str, float]:
+    """The issue's figures: throughput ratios and the latency skyalert adds."""
+
+    def ratio(key: str) -> float:
+        return round(rows[key][1] / rows[key][2], 3)
+
+    def added(key: str) -> float:
+        return round(rows[key][1] - rows[key][2], 2)
+
+    return {
+        "http_throughput_ratio": ratio("http"),
+        "inbox_throughput_ratio": ratio("inbox"),
+        "latency_p50_added_ms": added("p50"),
+        "latency_p99_added_ms": added("p99"),
+    }
 
 
 def operator(env: dict[str, str], *args: str) -> str:
@@ -233,8 +340,9 @@ def operator(env: dict[str, str], *args: str) -> str:
 
 
 def measure(
-    bootstrap: str, db_url: str, home: Path, alerts: int, clients: int
-) -> list[tuple[str, float, float]]:
+    bootstrap: str, db_url: str, home: Path, args: argparse.Namespace
+) -> dict[str, tuple[str, float, float]]:
+    alerts, clients = args.alerts, args.clients
     port = free_port()
     env = {
         **os.environ,
@@ -245,6 +353,8 @@ def measure(
         "SKYALERT_LOG_LEVEL": "WARNING",
         "SKYALERT_KAFKA_ACLS": "false",  # no subscribers' listener: no ACLs to keep
         "SKYALERT_RATE_LIMIT_PUBLISH": "1000000/minute",  # measure ingest, not the limit
+        "SKYALERT_WEB_WORKERS": str(args.web_workers),
+        "SKYALERT_INGEST_GROUP": f"bench-ingest-{uuid.uuid4().hex[:8]}",
     }
     operator(env, "db", "upgrade")
     kafka = Settings(var_dir=home / "var", kafka_bootstrap=bootstrap)
@@ -275,17 +385,8 @@ def measure(
         url = f"http://127.0.0.1:{port}"
         wait_until_ready(url)
         token = get_token(url, credential["client_id"], credential["client_secret"])
-        producer = Producer(
-            {
-                # The bare baseline logs in as our services do, and nothing more.
-                "bootstrap.servers": bootstrap,
-                **services_login(kafka),
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 0,
-                "compression.type": "zstd",
-            }
-        )
+        # The bare baseline produces as our services do (same login, acks, idempotence).
+        producer = Producer(producer_config(kafka, linger_ms=0))
         ingest = Arrivals(kafka, BAT_TOPIC, alert_id_header)
         bare = Arrivals(kafka, BASELINE_TOPIC, message_key)
         http_latency(url, token, ingest, 20)  # warm up both paths
@@ -295,15 +396,20 @@ def measure(
         ours_rate = http_throughput(url, token, ingest, alerts, clients)
         floor_rate = bare_throughput(producer, bare, alerts)
         ingest.close()
-        bare.close()
     finally:
         app.stop()
-    return [
-        ("latency p50 [ms]", percentile(ours, 0.5) * 1e3, percentile(floor, 0.5) * 1e3),
-        ("latency p99 [ms]", percentile(ours, 0.99) * 1e3, percentile(floor, 0.99) * 1e3),
-        ("latency mean [ms]", statistics.fmean(ours) * 1e3, statistics.fmean(floor) * 1e3),
-        ("throughput [alerts/s]", ours_rate, floor_rate),
-    ]
+    with bare_app(env, home, args.web_workers) as bare_url:
+        http_throughput(bare_url, token, bare, 20, clients, bare=True)  # warm up
+        bare_http_rate = http_throughput(bare_url, token, bare, alerts, clients, bare=True)
+    bare.close()
+    inbox_rate = inbox_throughput(kafka, env, home, alerts)
+    return {
+        "p50": ("latency p50 [ms]", percentile(ours, 0.5) * 1e3, percentile(floor, 0.5) * 1e3),
+        "p99": ("latency p99 [ms]", percentile(ours, 0.99) * 1e3, percentile(floor, 0.99) * 1e3),
+        "mean": ("latency mean [ms]", statistics.fmean(ours) * 1e3, statistics.fmean(floor) * 1e3),
+        "http": ("HTTP publish [alerts/s]", ours_rate, bare_http_rate),
+        "inbox": ("inbox ingest [alerts/s]", inbox_rate, floor_rate),
+    }
 
 
 if __name__ == "__main__":
