@@ -15,24 +15,26 @@ from pathlib import Path
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 from sqlalchemy import select
 
 from skyalert.broker.archive.store import Alert
 from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.ingest.republish import republish_pending
-from skyalert.broker.kafka.config import consumer_config, producer_config
+from skyalert.broker.kafka.config import admin_config, consumer_config, producer_config
 from skyalert.broker.kafka.inboxes import inbox_topics
 from skyalert.broker.kafka.producer import KafkaSender
 from skyalert.schemas.catalog import load_catalog
 from support.auth import token_for
 from support.gcn_examples import guano
-from support.ingest import GUANO_TOPIC, key_counts, send, sync_catalog
+from support.ingest import GUANO_TOPIC, key_counts, sync_catalog
 from support.services import served, service_env, skyalert
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("inboxes")]
 PUBLISHERS = 4
+INBOX = "gcn.inbox"
 KILL_AFTER = 60
 INBOX_BURST = 1500
 #: librdkafka's default (45 s) would hold the dead worker's partitions that long.
@@ -176,14 +178,31 @@ def end_of(consumer: Consumer, topic: str, partition: int) -> int:
 
 
 def inbox_burst(settings: Settings, prefix: str, count: int) -> None:
-    send(
-        settings,
-        "gcn.inbox",
-        [
-            (guano(), {"topic": GUANO_TOPIC, "idempotency-key": f"{prefix}{n}"})
-            for n in range(count)
-        ],
-    )
+    """``count`` alerts into the ``gcn`` inbox, spread over its partitions in turn (unkeyed
+    messages would go where librdkafka's sticky partitioner puts whole batches)."""
+    producer = Producer(producer_config(settings))
+    partitions = len(producer.list_topics(INBOX, timeout=10).topics[INBOX].partitions)
+    for n in range(count):
+        headers: list[tuple[str, str | bytes | None]] = [
+            ("topic", GUANO_TOPIC.encode()),
+            ("idempotency-key", f"{prefix}{n}".encode()),
+        ]
+        producer.produce(INBOX, guano(), partition=n % partitions, headers=headers)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+
+
+def members_assigned(settings: Settings, group: str, members: int) -> bool:
+    """Whether ``group`` has ``members`` members, each holding a partition of the inbox."""
+    admin = AdminClient(admin_config(settings))
+    (found,) = admin.describe_consumer_groups([group]).values()
+    described = found.result(10)
+    holding = [
+        m
+        for m in described.members
+        if any(tp.topic == INBOX for tp in m.assignment.topic_partitions)
+    ]
+    return len(described.members) == members and len(holding) == members
 
 
 def ingest_env(settings: Settings, group: str) -> dict[str, str]:
@@ -238,6 +257,7 @@ def test_two_ingest_workers_share_the_inbox_partitions(settings: Settings, tmp_p
     env = ingest_env(settings, group)
     logs = [tmp_path / "ingest-a.log", tmp_path / "ingest-b.log"]
     with skyalert(["worker", "ingest"], env, logs[0]), skyalert(["worker", "ingest"], env, logs[1]):
+        wait_until(lambda: members_assigned(settings, group, 2), "both workers in the group")
         inbox_burst(settings, prefix, INBOX_BURST)
         wait_until(
             lambda: (

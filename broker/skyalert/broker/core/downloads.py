@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import fcntl
 import hashlib
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -28,10 +29,14 @@ def cached_folder(target: Path, fill: Callable[[Path], str]) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     # Several processes may start at once (web workers): one fills, the others wait and reuse.
-    with target.with_name(target.name + ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    # The lock is the parent folder's own, so no lock file is left behind.
+    folder = os.open(target.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
         if not (target / COMPLETE).exists():
             _fill(target, fill)
+    finally:
+        os.close(folder)  # releases the lock
     return target
 
 
