@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,6 +27,7 @@ from skyalert.broker.core.mail import outbox
 from skyalert.broker.core.settings import Settings
 from skyalert.broker.emails.sender import Sender
 from skyalert.broker.kafka.config import consumer_config
+from support.services import skyalert
 from support.smtp import Received, SMTPServer
 
 ULID = re.compile(r"\b[0-7][0-9A-HJKMNP-TV-Z]{25}\b")
@@ -132,23 +131,8 @@ def email_worker(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """``skyalert worker email`` as a real process; stopped with SIGTERM at the end."""
     env = worker_env(settings, smtp_url, group or f"test-email-{uuid.uuid4().hex[:8]}", **extra)
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "skyalert.broker.run.cli", "worker", "email"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    try:
+    with skyalert(["worker", "email"], env, log) as process:
         yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def wait_consumed(settings: Settings, group: str, message: Message, timeout: float = WAIT) -> None:
