@@ -6,7 +6,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from skyalert.broker.core.settings import Settings
-from skyalert.broker.kafka.admin import message_counts, sync_topics
+from skyalert.broker.kafka.admin import SyncReport, message_counts, sync_topics
 from skyalert.broker.kafka.config import admin_config, base_config, consumer_config
 from skyalert.schemas.catalog import Topic
 from skyalert.schemas.formats import ContentType
@@ -81,3 +81,9 @@ def test_message_counts(kafka_settings: Settings, unique_name: str) -> None:
     finally:
         consumer.close()
     assert counts == {unique_name: 5}
+
+
+def test_brief_report_folds_a_first_start_into_one_line() -> None:
+    report = SyncReport(created=[f"t{n}" for n in range(200)], warnings=["w"])
+    assert report.lines(brief=True) == ["created 200 topics: t0, t1, t2, …", "warning: w"]
+    assert len(report.lines()) == 201

@@ -65,14 +65,18 @@ class Up:
             except queue.Empty:
                 break
             if line is None:
-                pytest.fail(f"skyalert up ended before {pattern!r}:\n" + "\n".join(self.output))
+                pytest.fail(f"skyalert up ended before {pattern!r}:\n" + self._tail())
             self.output.append(line)
             if found := re.search(pattern, line):
                 return found
-        pytest.fail(f"no {pattern!r} within {timeout} s:\n" + "\n".join(self.output))
+        pytest.fail(f"no {pattern!r} within {timeout} s:\n" + self._tail())
+
+    def _tail(self, lines: int = 60) -> str:
+        """The end of the output, where the reason is: CI shows only so much of a failure."""
+        return "\n".join(self.output[-lines:])
 
     def started(self) -> dict[str, str]:
-        self.wait_for(r"skyalert is up")
+        self.wait_for(r"skyalert is up", timeout=240)
         text = "\n".join(self.output)
         portal = re.search(r"portal\s+(\S+)", text)
         bootstrap = re.search(r"Kafka bootstrap\s+(\S+)", text)

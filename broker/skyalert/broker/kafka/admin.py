@@ -88,8 +88,11 @@ class SyncReport:
     def changed(self) -> bool:
         return bool(self.created or self.reconfigured or self.repartitioned)
 
-    def lines(self) -> list[str]:
+    def lines(self, brief: bool = False) -> list[str]:
+        """What changed, a line each; ``brief`` folds the topics created into one line."""
         out = [f"created {name}" for name in self.created]
+        if brief and len(self.created) > 3:
+            out = [f"created {len(self.created)} topics: {', '.join(self.created[:3])}, …"]
         for name, changes in self.reconfigured.items():
             for key, (old, new) in changes.items():
                 out.append(f"updated {name}: {key} {old} -> {new}")

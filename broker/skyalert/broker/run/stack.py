@@ -150,7 +150,7 @@ class Stack:
             topics,
             max_message_bytes=message_max_bytes(settings),
         )
-        for line in report.lines():
+        for line in report.lines(brief=True):  # a first start creates ~200 topics
             self.say(f"topics: {line}")
 
         for port in range(settings.port, settings.port + self.scale.web):
@@ -176,7 +176,7 @@ class Stack:
         self.running.publish(_shared_environment(settings))
         return settings
 
-    def _wait_for_web(self, settings: Settings, timeout: float = 30.0) -> None:
+    def _wait_for_web(self, settings: Settings, timeout: float = 120.0) -> None:
         """Return once every web replica answers /readyz on its port."""
         deadline = time.monotonic() + timeout
         webs = self.services[: self.scale.web]  # started first, on consecutive ports
