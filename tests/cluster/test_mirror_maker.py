@@ -133,6 +133,8 @@ def test_mirror_maker_copies_public_topics_to_another_cluster_with_oauthbearer(
         "MM2_TARGET_CLIENT_ID": target_credential[0],
         "MM2_TARGET_CLIENT_SECRET": target_credential[1],
         "MM2_REPLICATION_FACTOR": "1",
+        # One worker on a loaded machine: a missed heartbeat must not park its tasks for 5 min.
+        "MM2_REBALANCE_DELAY_MS": "5000",
         "MM2_TOPICS": re.escape(GUANO_TOPIC),
     }
     # As `skyalert topics sync` does on a target skyalert: MirrorMaker copies into its topics.

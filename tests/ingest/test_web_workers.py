@@ -23,13 +23,22 @@ def servers(pid: int) -> list[int]:
     return [int(c) for c in found if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
 
 
+def wait_for_servers(pid: int, count: int, timeout: float = 60) -> list[int]:
+    """The first process answers before uvicorn has spawned the next: wait for all of them."""
+    deadline = time.monotonic() + timeout
+    while len(found := servers(pid)) < count:
+        assert time.monotonic() < deadline, f"{len(found)} of {count} server processes"
+        time.sleep(0.1)
+    return found
+
+
 def test_two_processes_serve_one_port_and_share_the_publish_limit(
     settings: Settings, app_url: str, tmp_path: Path, catalog_topics: None
 ) -> None:
     token = token_for(settings, app_url, groups=["producers.gcn"])
     env = service_env(settings, rate_limit_publish="3/day")
     with served(env, tmp_path / "web.log", "--workers", "2") as (url, server):
-        assert len(servers(server.pid)) == 2
+        assert len(wait_for_servers(server.pid, 2)) == 2
         # A new connection each time, so the kernel may hand any request to either process.
         headers = {"Authorization": f"Bearer {token}", "Connection": "close"}
         answers = []

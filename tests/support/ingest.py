@@ -13,6 +13,7 @@ from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from sqlalchemy.orm import Session, sessionmaker
 from voeventparse.fixtures import datapaths
 
 from skyalert.broker.core.db import make_engine, make_sessionmaker
@@ -205,8 +206,18 @@ def topic_ending(catalog: Catalog, suffix: str) -> str:
 @contextmanager
 def running_worker(settings: Settings, catalog: Catalog, group: str) -> Iterator[IngestStats]:
     """An inbox worker in a thread of the test, stopped (and checked to stop) on exit."""
+    with in_thread(settings, lambda s: InboxWorker(settings, s, catalog, group_id=group)) as stats:
+        yield stats
+
+
+@contextmanager
+def in_thread(
+    settings: Settings, build: Callable[[sessionmaker[Session]], InboxWorker]
+) -> Iterator[IngestStats]:
+    """The worker ``build`` makes (an inbox or mirror worker) run in a thread of the test,
+    stopped (and checked to stop) on exit."""
     engine = make_engine(settings)
-    worker = InboxWorker(settings, make_sessionmaker(engine), catalog, group_id=group)
+    worker = build(make_sessionmaker(engine))
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))
     thread.start()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,29 +9,19 @@ from contextlib import contextmanager
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.settings import Mirror, Settings
 from skyalert.broker.ingest.inbox_worker import IngestStats
 from skyalert.broker.ingest.mirror import MirrorWorker
 from skyalert.broker.kafka.config import admin_config, producer_config, services_login
 from skyalert.schemas.catalog import load_catalog
+from support.ingest import in_thread
 
 
 @contextmanager
 def mirroring(settings: Settings, mirror: Mirror) -> Iterator[IngestStats]:
     """A mirror worker in a thread of the test, stopped (and checked to stop) on exit."""
-    engine = make_engine(settings)
-    worker = MirrorWorker(settings, make_sessionmaker(engine), load_catalog(), mirror)
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,))
-    thread.start()
-    try:
-        yield worker.stats
-    finally:
-        stop.set()
-        thread.join(30)
-        engine.dispose()
-    assert not thread.is_alive()
+    with in_thread(settings, lambda s: MirrorWorker(settings, s, load_catalog(), mirror)) as stats:
+        yield stats
 
 
 def own_cluster_mirror(settings: Settings, name: str, topics: dict[str, str]) -> Mirror:

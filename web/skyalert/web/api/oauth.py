@@ -20,7 +20,7 @@ from skyalert.auth.principal import Principal
 from skyalert.auth.scopes import OIDC_SCOPES, known_scopes
 from skyalert.auth.tokens import ALGORITHMS
 from skyalert.web.api.security import CurrentPrincipal, session_user
-from skyalert.web.middleware.csrf import FIELD, check_csrf
+from skyalert.web.middleware.csrf import FIELD, checked_form
 from skyalert.web.middleware.headers import content_security_policy
 from skyalert.web.portal.pages import render
 from skyalert.web.state import AppState, State
@@ -181,8 +181,7 @@ async def authorize_answer(
     user = await session_user(request, state)
     if user is None:
         return _login_redirect(request)
-    data = await request.form()
-    check_csrf(request, state.auth.secret, str(data.get(FIELD, "")))
+    data = await checked_form(request, state.auth.secret)
     params = {k: v for k, v in data.items() if isinstance(v, str) and k not in CONSENT_FIELDS}
     oauth_request = HttpRequest(
         "GET", state.settings.base_url + request.url.path, request.headers, params

@@ -15,6 +15,7 @@ from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request
+from starlette.datastructures import FormData
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from skyalert.auth.sessions import COOKIE as SESSION_COOKIE
@@ -110,3 +111,10 @@ def check_csrf(request: Request, secret: bytes, sent: str | None) -> None:
             "the form's security token is missing or stale (CSRF check); reload the page and "
             "submit it again",
         )
+
+
+async def checked_form(request: Request, secret: bytes) -> FormData:
+    """The posted form, once its CSRF token (field ``csrf_token``) passed :func:`check_csrf`."""
+    form = await request.form()
+    check_csrf(request, secret, str(form.get(FIELD, "")))
+    return form

@@ -18,7 +18,7 @@ from skyalert.auth.models import User
 from skyalert.auth.principal import Principal
 from skyalert.auth.scopes import scopes_of_groups
 from skyalert.auth.sessions import COOKIE
-from skyalert.web.middleware.csrf import check_csrf
+from skyalert.web.middleware.csrf import checked_form
 from skyalert.web.portal.pages import LoggedIn, Viewer, render
 from skyalert.web.state import AppState, State
 
@@ -62,12 +62,6 @@ def _message(request: Request, title: str, text: str, status_code: int = 200) ->
     return render(request, "account/message.html", status_code=status_code, title=title, text=text)
 
 
-async def _csrf(request: Request, state: AppState) -> dict[str, Any]:
-    form = dict(await request.form())
-    check_csrf(request, state.auth.secret, str(form.get("csrf_token", "")))
-    return form
-
-
 # -- sign-up and verification ----------------------------------------------------------------
 
 
@@ -87,7 +81,7 @@ async def signup(
     name: Text = "",
     affiliation: Text = "",
 ) -> HTMLResponse:
-    await _csrf(request, state)
+    await checked_form(request, state.auth.secret)
     try:
         await run_in_threadpool(
             state.auth.accounts.signup, email, password, client_address(request), name, affiliation
@@ -136,7 +130,7 @@ async def login(
     password: Text,
     next: Text = "/account",
 ) -> Response:
-    await _csrf(request, state)
+    await checked_form(request, state.auth.secret)
     try:
         cookie = await run_in_threadpool(
             state.auth.accounts.login, email, password, client_address(request)
@@ -157,7 +151,7 @@ async def login(
 
 @router.post("/logout")
 async def logout(request: Request, state: State) -> RedirectResponse:
-    await _csrf(request, state)
+    await checked_form(request, state.auth.secret)
     cookie = request.cookies.get(COOKIE)
     if cookie:
         await run_in_threadpool(state.auth.accounts.logout, cookie)
@@ -178,7 +172,7 @@ async def reset_page(request: Request, viewer: Viewer) -> HTMLResponse:
 async def reset_request(
     request: Request, state: State, viewer: Viewer, email: Text
 ) -> HTMLResponse:
-    await _csrf(request, state)
+    await checked_form(request, state.auth.secret)
     try:
         await run_in_threadpool(
             state.auth.accounts.request_password_reset, email, client_address(request)
@@ -202,7 +196,7 @@ async def reset_confirm_page(request: Request, viewer: Viewer, token: str = "") 
 async def reset_confirm(
     request: Request, state: State, viewer: Viewer, token: Text, password: Text
 ) -> HTMLResponse:
-    await _csrf(request, state)
+    await checked_form(request, state.auth.secret)
     try:
         await run_in_threadpool(state.auth.accounts.reset_password, token, password)
     except AuthError as exc:
@@ -252,7 +246,7 @@ async def profile(
     name: Text = "",
     affiliation: Text = "",
 ) -> Response:
-    await _csrf(request, state)
+    await checked_form(request, state.auth.secret)
     try:
         await run_in_threadpool(
             state.auth.accounts.update_profile, viewer.user_id, name, affiliation
@@ -270,7 +264,7 @@ async def change_password(
     current: Text = "",
     password: Text = "",
 ) -> Response:
-    await _csrf(request, state)
+    await checked_form(request, state.auth.secret)
     try:
         await run_in_threadpool(
             state.auth.accounts.change_password,
@@ -290,7 +284,7 @@ async def change_password(
 async def change_email(
     request: Request, state: State, viewer: LoggedIn, email: Text, password: Text = ""
 ) -> Response:
-    await _csrf(request, state)
+    await checked_form(request, state.auth.secret)
     try:
         await run_in_threadpool(
             state.auth.accounts.request_email_change, viewer.user_id, email, password
@@ -345,8 +339,7 @@ async def credentials(request: Request, state: State, viewer: LoggedIn) -> Respo
 async def create_credential(
     request: Request, state: State, viewer: LoggedIn, name: Text = ""
 ) -> Response:
-    form = await request.form()
-    check_csrf(request, state.auth.secret, str(form.get("csrf_token", "")))
+    form = await checked_form(request, state.auth.secret)
     chosen = [str(s) for s in form.getlist("scope")]
     scopes: list[str] | str = ALL if ALL in chosen or not chosen else chosen
     try:
@@ -370,7 +363,7 @@ async def create_credential(
 async def delete_credential(
     request: Request, state: State, viewer: LoggedIn, client_id: str
 ) -> Response:
-    await _csrf(request, state)
+    await checked_form(request, state.auth.secret)
     try:
         await run_in_threadpool(
             lambda: state.auth.directory.delete_credential(

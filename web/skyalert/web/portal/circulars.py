@@ -32,7 +32,7 @@ from skyalert.broker.core.errors import SkyalertError
 from skyalert.broker.core.mail import send_mail
 from skyalert.schemas.catalog import Role
 from skyalert.web.api.circulars import changes_of, circulars_of
-from skyalert.web.middleware.csrf import check_csrf
+from skyalert.web.middleware.csrf import HEADER, check_csrf, checked_form
 from skyalert.web.portal.archive_views import readable_topics
 from skyalert.web.portal.pages import LoggedIn, Viewer, render
 from skyalert.web.state import AppState, State
@@ -166,7 +166,7 @@ async def preview(
     request: Request, state: State, viewer: LoggedIn, body: Text = "", format: Text = ""
 ) -> HTMLResponse:
     """The preview of a body as the circular page will show it (the form's live preview)."""
-    check_csrf(request, state.auth.secret, request.headers.get("x-csrf-token"))
+    check_csrf(request, state.auth.secret, request.headers.get(HEADER))
     draft = Draft("", body[: state.settings.ingest_max_bytes], format)
     return HTMLResponse(str(_preview(draft)))
 
@@ -182,8 +182,7 @@ async def submit(
     format: Text = "text/plain",
     action: Text = "submit",
 ) -> Response:
-    form = dict(await request.form())
-    check_csrf(request, state.auth.secret, str(form.get("csrf_token", "")))
+    await checked_form(request, state.auth.secret)
     draft = Draft(subject, body, format)
     may_submit = viewer.has(CIRCULAR_SUBMIT)
     if action == "preview":
@@ -234,8 +233,7 @@ async def endorsement_page(request: Request, state: State, viewer: LoggedIn) -> 
 async def ask_endorsement(
     request: Request, state: State, viewer: LoggedIn, endorser: Text = ""
 ) -> Response:
-    form = dict(await request.form())
-    check_csrf(request, state.auth.secret, str(form.get("csrf_token", "")))
+    await checked_form(request, state.auth.secret)
     bucket = f"endorse:{viewer.user_id}"
     rate = state.settings.rate_limit_circulars
     await run_in_threadpool(ratelimit.hit, state.sessions, bucket, rate, "endorsement requests")
@@ -278,8 +276,7 @@ async def decide_page(request: Request, state: State, viewer: Viewer, token: str
 async def decide(
     request: Request, state: State, viewer: Viewer, token: Text = "", decision: Text = ""
 ) -> Response:
-    form = dict(await request.form())
-    check_csrf(request, state.auth.secret, str(form.get("csrf_token", "")))
+    await checked_form(request, state.auth.secret)
     chosen = endorsements.as_decision(decision)
     ctx = _endorsement_context(state)
     mail = await state.write(lambda session: endorsements.decide(session, ctx, token, chosen))
@@ -318,8 +315,7 @@ async def decide_change(
     decision: Text = "",
 ) -> Response:
     """A moderator approves (version n+1) or rejects a change request."""
-    form = dict(await request.form())
-    check_csrf(request, state.auth.secret, str(form.get("csrf_token", "")))
+    await checked_form(request, state.auth.secret)
     changes = changes_of(state)
     if decision not in ("approve", "reject"):
         raise CircularError("choose approve or reject")
@@ -343,8 +339,7 @@ async def request_change(
     format: Text = "text/plain",
 ) -> Response:
     """A submitter proposes a corrected text; moderators get a mail."""
-    form = dict(await request.form())
-    check_csrf(request, state.auth.secret, str(form.get("csrf_token", "")))
+    await checked_form(request, state.auth.secret)
     draft = Draft(subject, body, format)
     try:
         await run_in_threadpool(changes_of(state).propose, viewer.user_id, number, draft)
@@ -489,8 +484,7 @@ async def correct(
     format: Text = "text/plain",
 ) -> Response:
     """A moderator's correction: a new version, streamed again; the old ones stay readable."""
-    form = dict(await request.form())
-    check_csrf(request, state.auth.secret, str(form.get("csrf_token", "")))
+    await checked_form(request, state.auth.secret)
     draft = Draft(subject, body, format)
     try:
         await run_in_threadpool(circulars_of(state).correct, viewer.user_id, number, draft)
@@ -510,7 +504,6 @@ async def correct(
 @router.post("/circulars/{number}/withdraw", response_model=None)
 async def withdraw(request: Request, state: State, viewer: LoggedIn, number: int) -> Response:
     """A moderator withdraws spam; the page then answers 410 Gone."""
-    form = dict(await request.form())
-    check_csrf(request, state.auth.secret, str(form.get("csrf_token", "")))
+    await checked_form(request, state.auth.secret)
     await run_in_threadpool(circulars_of(state).withdraw, viewer.user_id, number)
     return RedirectResponse("/circulars", status_code=303)

@@ -12,7 +12,7 @@ from skyalert.auth.credentials import ALL, CredentialView
 from skyalert.auth.errors import AuthError
 from skyalert.auth.principal import Principal
 from skyalert.web.api.discovery import discovery_document
-from skyalert.web.middleware.csrf import FIELD, check_csrf
+from skyalert.web.middleware.csrf import checked_form
 from skyalert.web.portal import quickstart_code
 from skyalert.web.portal.archive_views import readable_topics
 from skyalert.web.portal.pages import Viewer, render
@@ -85,8 +85,7 @@ def _check(state: AppState, viewer: Principal, choice: Choice, owned: set[str]) 
 
 @router.post("/quickstart", response_class=HTMLResponse)
 async def generate(request: Request, state: State, viewer: Viewer) -> Response:
-    form = await request.form()
-    check_csrf(request, state.auth.secret, str(form.get(FIELD, "")))
+    form = await checked_form(request, state.auth.secret)
     choice = Choice(
         credential=str(form.get("credential", NEW)),
         name=str(form.get("name", "")).strip(),

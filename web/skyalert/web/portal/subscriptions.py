@@ -16,7 +16,7 @@ from skyalert.auth.principal import Principal
 from skyalert.broker.emails import ondemand, subscriptions
 from skyalert.broker.emails.errors import SubscriptionError
 from skyalert.broker.emails.worker import mail_context
-from skyalert.web.middleware.csrf import FIELD, check_csrf
+from skyalert.web.middleware.csrf import checked_form
 from skyalert.web.portal.archive_views import readable_topics
 from skyalert.web.portal.pages import LoggedIn, render
 from skyalert.web.portal.topics import by_mission
@@ -101,8 +101,7 @@ async def listing(request: Request, state: State, viewer: LoggedIn, notice: str 
 
 @router.post("", response_class=HTMLResponse)
 async def create(request: Request, state: State, principal: LoggedIn) -> Response:
-    form = await request.form()
-    check_csrf(request, state.auth.secret, str(form.get(FIELD, "")))
+    form = await checked_form(request, state.auth.secret)
     try:
         fields = _fields(form)
         await state.write(lambda s: subscriptions.create(s, principal, state.catalog, fields))
@@ -141,8 +140,7 @@ async def edit(request: Request, state: State, principal: LoggedIn, sub_id: int)
 @router.post("/{sub_id}", response_class=HTMLResponse)
 async def save(request: Request, state: State, principal: LoggedIn, sub_id: int) -> Response:
     sub = await _owned_or_404(state, principal, sub_id)
-    form = await request.form()
-    check_csrf(request, state.auth.secret, str(form.get(FIELD, "")))
+    form = await checked_form(request, state.auth.secret)
     try:
         fields = {**_fields(form), "active": form.get("active") == "1"}
         await state.write(
@@ -163,8 +161,7 @@ async def save(request: Request, state: State, principal: LoggedIn, sub_id: int)
 
 @router.post("/{sub_id}/test", response_class=HTMLResponse)
 async def send_test(request: Request, state: State, principal: LoggedIn, sub_id: int) -> Response:
-    form = await request.form()
-    check_csrf(request, state.auth.secret, str(form.get(FIELD, "")))
+    await checked_form(request, state.auth.secret)
 
     def send() -> str:
         with state.sessions() as session:
@@ -193,8 +190,7 @@ async def confirm_delete(
 
 @router.post("/{sub_id}/delete", response_class=HTMLResponse)
 async def delete(request: Request, state: State, principal: LoggedIn, sub_id: int) -> Response:
-    form = await request.form()
-    check_csrf(request, state.auth.secret, str(form.get(FIELD, "")))
+    await checked_form(request, state.auth.secret)
     await _owned_or_404(state, principal, sub_id)
     await state.write(lambda s: subscriptions.delete(s, principal, sub_id))
     return RedirectResponse("/account/subscriptions?notice=deleted", status_code=303)
