@@ -28,6 +28,7 @@ from skyalert.web.app import create_app
 from support import gcn_examples  # noqa: F401  (points every Settings at the schema cache)
 from support.kafka_acls import OPEN, grant_anonymous
 from support.smtp import SMTPServer
+from support.stack import UpStack, up_stack, var_with_jars
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,6 +55,15 @@ def client_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def kafka_classpath_str() -> str:
     home = os.environ.get("SKYALERT_KAFKA_HOME")
     return kafka_classpath(ROOT / "var", Path(home) if home else None)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, kafka_classpath_str: str) -> Iterator[UpStack]:
+    """One ``skyalert up`` with its defaults, shared by the tests that try the whole stack as a
+    user would (a VTP keep-alive every 0.5 s, so pygcn's show within the test)."""
+    var = var_with_jars(tmp_path_factory.mktemp("up"), kafka_classpath_str)
+    with up_stack(var, SKYALERT_VTP_IAMALIVE_INTERVAL="0.5") as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -13,19 +13,16 @@ import sys
 import uuid
 import venv
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from skyalert.broker.core.settings import Settings
-from skyalert.broker.kafka.kafka_node import free_port
 from support.auth import get_token, make_credential, make_user
 from support.client import within
 from support.ingest import GUANO_TOPIC
-from support.stack import Up, var_with_jars
+from support.stack import UpStack
 from support.stream import Publisher, guano, post_json
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,30 +30,8 @@ README = (ROOT / "client" / "README.md").read_text("utf-8")
 pytestmark = pytest.mark.slow
 
 
-@dataclass(frozen=True)
-class Stack:
-    """A running ``skyalert up`` and settings that reach its database and Kafka."""
-
-    url: str
-    settings: Settings
-
-
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, kafka_classpath_str: str) -> Iterator[Stack]:
-    var = var_with_jars(tmp_path_factory.mktemp("up"), kafka_classpath_str)
-    port = free_port()
-    up = Up(var, port)
-    try:
-        info = up.started()
-        assert "SASL_PLAINTEXT, OAUTHBEARER" in "\n".join(up.output)
-        settings = Settings(var_dir=var, port=port, kafka_bootstrap=info["bootstrap"])
-        yield Stack(info["portal"].rstrip("/"), settings)
-    finally:
-        assert up.interrupt() == 0
-
-
-@pytest.fixture(scope="module")
-def bin_dir(tmp_path_factory: pytest.TempPathFactory, stack: Stack) -> Path:
+def bin_dir(tmp_path_factory: pytest.TempPathFactory, stack: UpStack) -> Path:
     """A fresh venv with the client only, installed as the portal says: from the running
     server's own package index (its dependencies, confluent-kafka and websockets, from PyPI)."""
     page = httpx.get(f"{stack.url}/docs/websocket").text
@@ -89,7 +64,8 @@ def bin_dir(tmp_path_factory: pytest.TempPathFactory, stack: Stack) -> Path:
     return env_dir / "bin"
 
 
-def test_the_portal_index_follows_pep_503(stack: Stack) -> None:
+def test_the_portal_index_follows_pep_503(stack: UpStack) -> None:
+    assert "SASL_PLAINTEXT, OAUTHBEARER" in "\n".join(stack.up.output)  # the clients' listener
     assert 'href="skyalert-client/"' in httpx.get(f"{stack.url}/simple/").text
     moved = httpx.get(f"{stack.url}/simple/skyalert-client")
     assert moved.status_code == 301
@@ -105,13 +81,13 @@ def test_the_portal_index_follows_pep_503(stack: Stack) -> None:
 
 
 @pytest.fixture(scope="module")
-def reader(stack: Stack) -> tuple[str, str]:
+def reader(stack: UpStack) -> tuple[str, str]:
     """A subscriber's credential, made as the portal makes it (Kafka ACLs included)."""
     return make_credential(stack.settings, make_user(stack.settings), "all")
 
 
 @pytest.fixture(scope="module")
-def publish(stack: Stack) -> Iterator[Callable[[str], str]]:
+def publish(stack: UpStack) -> Iterator[Callable[[str], str]]:
     """Publish a GUANO alert over HTTP, as a mission would; returns its id."""
     user = make_user(stack.settings, groups=["producers.gcn"])
     token = get_token(stack.url, *make_credential(stack.settings, user))
@@ -187,7 +163,7 @@ def test_the_client_venv_cannot_import_server_code(bin_dir: Path, tmp_path: Path
 )
 def test_the_readme_examples_receive_an_alert_published_over_http(
     bin_dir: Path,
-    stack: Stack,
+    stack: UpStack,
     reader: tuple[str, str],
     publish: Callable[[str], str],
     tmp_path: Path,
@@ -203,7 +179,7 @@ def test_the_readme_examples_receive_an_alert_published_over_http(
 
 def test_the_cli_prints_json_and_resumes_after_a_restart(
     bin_dir: Path,
-    stack: Stack,
+    stack: UpStack,
     reader: tuple[str, str],
     publish: Callable[[str], str],
     tmp_path: Path,

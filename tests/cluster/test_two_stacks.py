@@ -5,12 +5,14 @@ mail, through a kill -9 of its mirror worker mid-burst."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import re
 import signal
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +25,6 @@ from sqlalchemy import select
 from skyalert.broker.archive.store import Alert
 from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.settings import Settings
-from skyalert.broker.kafka.kafka_node import free_port
 from skyalert.client import stream
 from skyalert.schemas.catalog import load_catalog
 from support.auth import get_token, make_credential, make_user
@@ -36,17 +37,12 @@ from support.ingest import (
     messages_now,
     unique_bat,
 )
-from support.stack import Up, var_with_jars
+from support.stack import Up, UpStack, up_stack, var_with_jars
 from support.stream import guano, mine, post_json, post_voevent
 
 pytestmark = pytest.mark.slow
 
 BURST = 200
-
-
-def _stack(up: Up, var: Path, port: int) -> tuple[dict[str, str], Settings]:
-    info = up.started()
-    return info, Settings(var_dir=var, port=port, kafka_bootstrap=info["bootstrap"])
 
 
 def _pid_of(up: Up, name: str) -> int:
@@ -92,6 +88,11 @@ def _archived(settings: Settings, prefix: str) -> Counter[str]:
         engine.dispose()
 
 
+def _dead_letter_of(original: bytes) -> Callable[[Message], bool]:
+    digest = hashlib.sha256(original).hexdigest()
+    return lambda m: json.loads(m.value() or b"{}").get("original_sha256") == digest
+
+
 async def _first_streamed(portal: str, credential: tuple[str, str], marker: str) -> str:
     async with stream(
         portal, *credential, GUANO_TOPIC, mine(marker), since=timedelta(hours=1)
@@ -102,91 +103,83 @@ async def _first_streamed(portal: str, credential: tuple[str, str], marker: str)
 
 
 def test_stack_b_mirrors_a_once_each_through_a_kill_of_its_mirror(
-    tmp_path: Path, kafka_classpath_str: str, monkeypatch: pytest.MonkeyPatch
+    stack: UpStack, tmp_path: Path, kafka_classpath_str: str
 ) -> None:
-    monkeypatch.setenv("SKYALERT_CLIENT_CACHE_DIR", str(tmp_path / "client-cache"))
+    a, portal_a, settings_a = stack.up, stack.url, stack.settings
+    publisher = make_credential(settings_a, make_user(settings_a, groups=["producers.gcn"]))
+    mirror = _mirror_of(a, portal_a, make_credential(settings_a, make_user(settings_a)))
     mailbox = Mailbox()
     mailbox.start()
-    var_a, var_b = (var_with_jars(tmp_path / n, kafka_classpath_str) for n in "ab")
-    port_a, port_b = free_port(), free_port()
-    a = Up(var_a, port_a)
-    b: Up | None = None
+    b_env = {
+        "SKYALERT_MIRRORS": mirror,
+        "SKYALERT_SMTP_URL": mailbox.url,
+        "SKYALERT_INGEST_REPUBLISH_AFTER": "2",
+    }
     try:
-        info_a, settings_a = _stack(a, var_a, port_a)
-        portal_a = info_a["portal"].rstrip("/")
-        publisher = make_credential(settings_a, make_user(settings_a, groups=["producers.gcn"]))
-        mirror = _mirror_of(a, portal_a, make_credential(settings_a, make_user(settings_a)))
-        b = Up(
-            var_b,
-            port_b,
-            SKYALERT_MIRRORS=mirror,
-            SKYALERT_SMTP_URL=mailbox.url,
-            SKYALERT_INGEST_REPUBLISH_AFTER="2",
-        )
-        info_b, settings_b = _stack(b, var_b, port_b)
-        portal_b = info_b["portal"].rstrip("/")
-        reader_b = make_user(settings_b)
-        reading_b = make_credential(settings_b, reader_b)
-        marker = f"fed-{uuid.uuid4().hex[:8]}"
-        with Api(portal_b, get_token(portal_b, *reading_b)) as api_b:
-            subscribed = api_b.post(
-                "/subscriptions",
-                {"topics": [GUANO_TOPIC], "format": "text", "filter": mine(marker)},
-            )
-            assert subscribed.status_code == 201, subscribed.text
-
-        with httpx.Client(base_url=portal_a, timeout=30) as http_a:
-            http_a.headers["Authorization"] = f"Bearer {get_token(portal_a, *publisher)}"
-            post_json(http_a, guano(marker))
-            (on_b,) = find_messages(
-                settings_b, GUANO_TOPIC, lambda m: _marker(m, marker) is not None, timeout=90
-            )
-            alert_id = (header(on_b, "alert-id") or b"").decode()
-            sender = (header(on_b, "sender") or b"").decode()
-            assert sender.startswith(f"mirror:a {GUANO_TOPIC}[0]@"), sender
-            streamed = asyncio.run(
-                asyncio.wait_for(_first_streamed(portal_b, reading_b, marker), 60)
-            )
-            assert streamed == alert_id
-            (mail,) = mailbox.wait_until(lambda mails: len(mails) >= 1, reader_b.email, 60)
-            assert mail.message["X-Skyalert-Alert-Id"] == alert_id
-            page = httpx.get(f"{portal_b}/alerts/{alert_id}", timeout=20)
-            assert page.status_code == 200
-            assert sender in page.text  # provenance: mirror, upstream topic, partition, offset
-
-            refused_id = post_voevent(http_a, unique_bat(), BAT_TOPIC)
-            (dead,) = find_messages(
-                settings_b,
-                load_catalog().dead_letter.name,
-                lambda m: (header(m, "producer") or b"").startswith(
-                    f"mirror:a {BAT_TOPIC}".encode()
-                ),
-                timeout=90,
-            )
-            assert header(dead, "reason"), refused_id
-
-            burst = f"burst-{uuid.uuid4().hex[:8]}"
-            wanted = {f"{burst}-{n}" for n in range(BURST)}
-            with ThreadPoolExecutor(8) as pool:
-                sent = pool.map(lambda m: post_json(http_a, guano(m)), sorted(wanted))
-                find_messages(
-                    settings_b, GUANO_TOPIC, lambda m: _marker(m, burst) is not None, 20, 120
+        with up_stack(var_with_jars(tmp_path, kafka_classpath_str), **b_env) as stack_b:
+            b, portal_b, settings_b = stack_b.up, stack_b.url, stack_b.settings
+            reader_b = make_user(settings_b)
+            reading_b = make_credential(settings_b, reader_b)
+            marker = f"fed-{uuid.uuid4().hex[:8]}"
+            with Api(portal_b, get_token(portal_b, *reading_b)) as api_b:
+                subscribed = api_b.post(
+                    "/subscriptions",
+                    {"topics": [GUANO_TOPIC], "format": "text", "filter": mine(marker)},
                 )
-                os.kill(_pid_of(b, "mirror"), signal.SIGKILL)
-                assert len(list(sent)) == BURST
-            b.wait_for(r"mirror restarted, pid \d+", timeout=60)
-            arrived = find_messages(
-                settings_b, GUANO_TOPIC, lambda m: _marker(m, burst) is not None, BURST, 180
-            )
-        assert {_marker(m, burst) for m in arrived} == wanted
-        # Exactly once in B's archive and on B's topic (read to its end).
-        assert _archived(settings_b, burst) == Counter(wanted)
-        on_topic = Counter(_marker(m, burst) for m in messages_now(settings_b, GUANO_TOPIC))
-        del on_topic[None]
-        assert on_topic == Counter(wanted)
-        assert len(mailbox.to(reader_b.email)) == 1
+                assert subscribed.status_code == 201, subscribed.text
+
+            with httpx.Client(base_url=portal_a, timeout=30) as http_a:
+                http_a.headers["Authorization"] = f"Bearer {get_token(portal_a, *publisher)}"
+                post_json(http_a, guano(marker))
+                (on_b,) = find_messages(
+                    settings_b, GUANO_TOPIC, lambda m: _marker(m, marker) is not None, timeout=90
+                )
+                alert_id = (header(on_b, "alert-id") or b"").decode()
+                sender = (header(on_b, "sender") or b"").decode()
+                assert sender.startswith(f"mirror:a {GUANO_TOPIC}[0]@"), sender
+                streamed = asyncio.run(
+                    asyncio.wait_for(_first_streamed(portal_b, reading_b, marker), 60)
+                )
+                assert streamed == alert_id
+                (mail,) = mailbox.wait_until(lambda mails: len(mails) >= 1, reader_b.email, 60)
+                assert mail.message["X-Skyalert-Alert-Id"] == alert_id
+                page = httpx.get(f"{portal_b}/alerts/{alert_id}", timeout=20)
+                assert page.status_code == 200
+                assert sender in page.text  # provenance: mirror, upstream topic, partition, offset
+
+                refused = unique_bat()
+                post_voevent(http_a, refused, BAT_TOPIC)
+                (dead,) = find_messages(
+                    settings_b,
+                    load_catalog().dead_letter.name,
+                    lambda m: m.value() == refused,
+                    1,
+                    90,
+                )
+                assert (header(dead, "producer") or b"").startswith(
+                    f"mirror:a {BAT_TOPIC}".encode()
+                )
+                assert header(dead, "reason")
+
+                burst = f"burst-{uuid.uuid4().hex[:8]}"
+                wanted = {f"{burst}-{n}" for n in range(BURST)}
+                with ThreadPoolExecutor(8) as pool:
+                    sent = pool.map(lambda m: post_json(http_a, guano(m)), sorted(wanted))
+                    find_messages(
+                        settings_b, GUANO_TOPIC, lambda m: _marker(m, burst) is not None, 20, 120
+                    )
+                    os.kill(_pid_of(b, "mirror"), signal.SIGKILL)
+                    assert len(list(sent)) == BURST
+                b.wait_for(r"mirror restarted, pid \d+", timeout=60)
+                arrived = find_messages(
+                    settings_b, GUANO_TOPIC, lambda m: _marker(m, burst) is not None, BURST, 180
+                )
+            assert {_marker(m, burst) for m in arrived} == wanted
+            # Exactly once in B's archive and on B's topic (read to its end).
+            assert _archived(settings_b, burst) == Counter(wanted)
+            on_topic = Counter(_marker(m, burst) for m in messages_now(settings_b, GUANO_TOPIC))
+            del on_topic[None]
+            assert on_topic == Counter(wanted)
+            assert len(mailbox.to(reader_b.email)) == 1
     finally:
-        assert a.interrupt(timeout=60) == 0
-        if b is not None:
-            assert b.interrupt(timeout=60) == 0
         mailbox.stop()

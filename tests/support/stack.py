@@ -10,10 +10,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from skyalert.broker.core.settings import Settings
 from skyalert.broker.kafka.kafka_node import KAFKA_VERSION, free_port
 
 
@@ -101,3 +105,26 @@ class Up:
         while (line := self.lines.get_nowait() if not self.lines.empty() else None) is not None:
             self.output.append(line)
         return code
+
+
+@dataclass(frozen=True)
+class UpStack:
+    """A started ``skyalert up``: its output, portal URL, and settings reaching its database
+    and Kafka (the services' login)."""
+
+    up: Up
+    url: str
+    settings: Settings
+
+
+@contextmanager
+def up_stack(var: Path, *args: str, **env: str) -> Iterator[UpStack]:
+    """``skyalert up`` in ``var`` on a free port, until the block ends (Ctrl-C, checked)."""
+    port = free_port()
+    up = Up(var, port, *args, **env)
+    try:
+        info = up.started()
+        settings = Settings(var_dir=var, port=port, kafka_bootstrap=info["bootstrap"])
+        yield UpStack(up, info["portal"].rstrip("/"), settings)
+    finally:
+        assert up.interrupt(timeout=60) == 0

@@ -10,18 +10,14 @@ import subprocess
 import threading
 import time
 import venv
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from skyalert.broker.core.settings import Settings
-from skyalert.broker.kafka.kafka_node import free_port
 from support.auth import get_token, make_credential, make_user
 from support.ingest import BAT_TOPIC, unique_bat
-from support.stack import Up, var_with_jars
+from support.stack import UpStack
 from support.stream import post_voevent
 
 pytestmark = pytest.mark.slow
@@ -75,30 +71,8 @@ class Lines:
         pytest.fail(f"pygcn printed no {pattern!r} within {WAIT} s")
 
 
-@dataclass(frozen=True)
-class Stack:
-    """A running ``skyalert up``: its output, and settings that reach its database and Kafka."""
-
-    up: Up
-    url: str
-    settings: Settings
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, kafka_classpath_str: str) -> Iterator[Stack]:
-    var = var_with_jars(tmp_path_factory.mktemp("up"), kafka_classpath_str)
-    port = free_port()
-    up = Up(var, port, SKYALERT_VTP_IAMALIVE_INTERVAL="0.5")
-    try:
-        info = up.started()
-        settings = Settings(var_dir=var, port=port, kafka_bootstrap=info["bootstrap"])
-        yield Stack(up, info["portal"].rstrip("/"), settings)
-    finally:
-        assert up.interrupt() == 0
-
-
 def test_pygcn_listen_gets_the_original_bytes_within_a_second(
-    stack: Stack, pygcn_python: Path
+    stack: UpStack, pygcn_python: Path
 ) -> None:
     found = re.search(r"VTP subscribers\s+(\S+):(\d+)", "\n".join(stack.up.output))
     assert found is not None

@@ -16,6 +16,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -510,5 +511,7 @@ class KafkaCluster:
         return all(n.process is not None and n.process.exited() is None for n in self.nodes)
 
     def stop(self) -> None:
-        for node in self.nodes:
-            node.stop()
+        # All at once: one by one, the last nodes wait out their timeout for a quorum that
+        # the first ones took away.
+        with ThreadPoolExecutor(len(self.nodes) or 1) as pool:
+            list(pool.map(lambda node: node.stop(), self.nodes))
