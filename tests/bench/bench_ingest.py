@@ -234,9 +234,18 @@ def bare_throughput(producer: Producer, arrivals: Arrivals, count: int) -> float
     return count / (arrivals.wait({k for k, _ in messages}) - started)
 
 
-def inbox_throughput(kafka: Settings, env: dict[str, str], home: Path, count: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """The user and system CPU time a process has used so far (Linux: ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def inbox_throughput(
+    kafka: Settings, env: dict[str, str], home: Path, count: int
+) -> tuple[float, float]:
     """Alerts per second through ``skyalert worker ingest``: a burst into the ``gcn`` inbox,
-    until the consumer has every alert on its topic."""
+    until the consumer has every alert on its topic; and the worker's CPU milliseconds per
+    alert meanwhile (a figure other work on the machine hardly moves)."""
     arrivals = Arrivals(kafka, BAT_TOPIC, alert_id_header)
     producer = Producer(producer_config(kafka, linger_ms=5))
     messages = [(unique_bat(), uuid.uuid4().hex) for _ in range(count)]
@@ -249,6 +258,7 @@ def inbox_throughput(kafka: Settings, env: dict[str, str], home: Path, count: in
     try:
         # The worker's group starts at the inbox's end: it must hold its partitions first.
         _wait_for_members(kafka, env["SKYALERT_INGEST_GROUP"])
+        cpu = cpu_seconds(worker.pid)
         started = time.perf_counter()
         for payload, key in messages:
             headers: list[tuple[str, str | bytes | None]] = [
@@ -259,7 +269,8 @@ def inbox_throughput(kafka: Settings, env: dict[str, str], home: Path, count: in
             producer.produce(INBOX, payload, headers=headers)
             producer.poll(0)
         producer.flush(60)
-        return count / (arrivals.wait_count(count) - started)
+        rate = count / (arrivals.wait_count(count) - started)
+        return rate, (cpu_seconds(worker.pid) - cpu) / count * 1e3
     finally:
         worker.stop()
         arrivals.close()
@@ -388,8 +399,9 @@ def measure(
             floor_rate = bare_throughput(producer, bare, args.alerts)
         finally:
             bare.close()
-        inbox_rate = inbox_throughput(kafka, env, home, args.alerts)
+        inbox_rate, inbox_cpu = inbox_throughput(kafka, env, home, args.alerts)
         rows["inbox"] = ("inbox ingest [alerts/s]", inbox_rate, floor_rate)
+        print(f"inbox worker CPU during the burst: {inbox_cpu:.2f} ms/alert")
     return rows
 
 
