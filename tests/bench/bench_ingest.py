@@ -2,7 +2,7 @@
 confluent-kafka produce -> consume of the very same bytes, on the same broker, in the same run.
 
     python tests/bench/bench_ingest.py [--alerts 300] [--clients 8] [--web-workers 1]
-        [--database-url URL] [--json]
+        [--database-url URL] [--only http|inbox] [--json]
 
 Starts its own Apache Kafka (LocalKafka), a fresh PostgreSQL database (or the URL given) and the
 app under uvicorn in a child process (`skyalert serve`). The payload is the Swift BAT GRB
@@ -19,7 +19,9 @@ position VOEvent with a fresh IVORN per alert.
   one bare producer sending asynchronously, until the consumer has every message.
 
 ``--json`` prints, as the last line, ``{"http_throughput_ratio", "inbox_throughput_ratio",
-"latency_p50_added_ms", "latency_p99_added_ms"}`` (ratios: skyalert / bare).
+"latency_p50_added_ms", "latency_p99_added_ms"}`` (ratios: skyalert / bare); ``--only`` runs
+one part (``http``: the latencies and HTTP throughput; ``inbox``: the inbox throughput beside
+the bare producer's) and prints only its figures.
 """
 
 from __future__ import annotations
@@ -99,15 +101,25 @@ class Arrivals:
         self.lock = threading.Condition()
         self.stop = threading.Event()
         self.consumer = Consumer(consumer_config(settings, uuid.uuid4().hex, fetch_wait_max_ms=5))
-        partitions = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
         tps = []
-        for p in partitions:
+        for p in self._partitions(topic):
             _low, high = self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
             tps.append(TopicPartition(topic, p, high))
         self.consumer.assign(tps)
         self.key = key
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
+
+    def _partitions(self, topic: str, timeout: float = 30) -> list[int]:
+        """The topic's partitions, once each has a leader (a topic just created may not yet)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            partitions = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            if partitions and all(p.leader >= 0 for p in partitions.values()):
+                return list(partitions)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic} has no leader for every partition")
+            time.sleep(0.2)
 
     def _run(self) -> None:
         while not self.stop.is_set():
@@ -222,9 +234,18 @@ def bare_throughput(producer: Producer, arrivals: Arrivals, count: int) -> float
     return count / (arrivals.wait({k for k, _ in messages}) - started)
 
 
-def inbox_throughput(kafka: Settings, env: dict[str, str], home: Path, count: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """The user and system CPU time a process has used so far (Linux: ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def inbox_throughput(
+    kafka: Settings, env: dict[str, str], home: Path, count: int
+) -> tuple[float, float]:
     """Alerts per second through ``skyalert worker ingest``: a burst into the ``gcn`` inbox,
-    until the consumer has every alert on its topic."""
+    until the consumer has every alert on its topic; and the worker's CPU milliseconds per
+    alert meanwhile (a figure other work on the machine hardly moves)."""
     arrivals = Arrivals(kafka, BAT_TOPIC, alert_id_header)
     producer = Producer(producer_config(kafka, linger_ms=5))
     messages = [(unique_bat(), uuid.uuid4().hex) for _ in range(count)]
@@ -237,6 +258,7 @@ def inbox_throughput(kafka: Settings, env: dict[str, str], home: Path, count: in
     try:
         # The worker's group starts at the inbox's end: it must hold its partitions first.
         _wait_for_members(kafka, env["SKYALERT_INGEST_GROUP"])
+        cpu = cpu_seconds(worker.pid)
         started = time.perf_counter()
         for payload, key in messages:
             headers: list[tuple[str, str | bytes | None]] = [
@@ -247,7 +269,8 @@ def inbox_throughput(kafka: Settings, env: dict[str, str], home: Path, count: in
             producer.produce(INBOX, payload, headers=headers)
             producer.poll(0)
         producer.flush(60)
-        return count / (arrivals.wait_count(count) - started)
+        rate = count / (arrivals.wait_count(count) - started)
+        return rate, (cpu_seconds(worker.pid) - cpu) / count * 1e3
     finally:
         worker.stop()
         arrivals.close()
@@ -290,6 +313,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP publishers")
     parser.add_argument("--web-workers", type=int, default=1, help="uvicorn workers, both apps")
     parser.add_argument("--database-url", help="default: a fresh PostgreSQL database")
+    parser.add_argument("--only", choices=("http", "inbox"), help="run only this part")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of ratios")
     args = parser.parse_args()
 
@@ -317,7 +341,7 @@ def main() -> None:
 
 
 def summary(rows: dict[str, tuple[str, float, float]]) -> dict[str, float]:
-    """The issue's figures: throughput ratios and the latency skyalert adds."""
+    """The issue's figures (those measured): throughput ratios and the latency skyalert adds."""
 
     def ratio(key: str) -> float:
         return round(rows[key][1] / rows[key][2], 3)
@@ -325,12 +349,13 @@ def summary(rows: dict[str, tuple[str, float, float]]) -> dict[str, float]:
     def added(key: str) -> float:
         return round(rows[key][1] - rows[key][2], 2)
 
-    return {
-        "http_throughput_ratio": ratio("http"),
-        "inbox_throughput_ratio": ratio("inbox"),
-        "latency_p50_added_ms": added("p50"),
-        "latency_p99_added_ms": added("p99"),
+    figures = {
+        "http_throughput_ratio": ("http", ratio),
+        "inbox_throughput_ratio": ("inbox", ratio),
+        "latency_p50_added_ms": ("p50", added),
+        "latency_p99_added_ms": ("p99", added),
     }
+    return {name: figure(row) for name, (row, figure) in figures.items() if row in rows}
 
 
 def operator(env: dict[str, str], *args: str) -> str:
@@ -342,7 +367,6 @@ def operator(env: dict[str, str], *args: str) -> str:
 def measure(
     bootstrap: str, db_url: str, home: Path, args: argparse.Namespace
 ) -> dict[str, tuple[str, float, float]]:
-    alerts, clients = args.alerts, args.clients
     port = free_port()
     env = {
         **os.environ,
@@ -361,6 +385,32 @@ def measure(
     sync_catalog(kafka, load_catalog())
     admin = AdminClient(admin_config(kafka))
     admin.create_topics([NewTopic(BASELINE_TOPIC, 1, 1)])[BASELINE_TOPIC].result()
+    # The bare baseline produces as our services do (same login, acks, idempotence).
+    producer = Producer(producer_config(kafka, linger_ms=0))
+    bare = Arrivals(kafka, BASELINE_TOPIC, message_key)
+    try:
+        rows = {} if args.only == "inbox" else measure_http(env, home, producer, bare, args)
+    finally:
+        bare.close()
+    if args.only != "http":
+        bare = Arrivals(kafka, BASELINE_TOPIC, message_key)
+        try:
+            bare_latency(producer, bare, 20)  # warm up
+            floor_rate = bare_throughput(producer, bare, args.alerts)
+        finally:
+            bare.close()
+        inbox_rate, inbox_cpu = inbox_throughput(kafka, env, home, args.alerts)
+        rows["inbox"] = ("inbox ingest [alerts/s]", inbox_rate, floor_rate)
+        print(f"inbox worker CPU during the burst: {inbox_cpu:.2f} ms/alert")
+    return rows
+
+
+def measure_http(
+    env: dict[str, str], home: Path, producer: Producer, bare: Arrivals, args: argparse.Namespace
+) -> dict[str, tuple[str, float, float]]:
+    """Latency and HTTP throughput through ``skyalert serve``, beside the bare paths."""
+    alerts, clients = args.alerts, args.clients
+    kafka = Settings(var_dir=home / "var", kafka_bootstrap=env["SKYALERT_KAFKA_BOOTSTRAP"])
     email = f"bench-{uuid.uuid4().hex[:8]}@example.org"
     operator(env, "users", "create", email, "--password", uuid.uuid4().hex, "--verified")
     operator(env, "users", "grant", email, "producers.gcn")
@@ -382,33 +432,26 @@ def measure(
         "web", [sys.executable, "-m", "skyalert.broker.run.cli", "serve"], home / "web.log", env
     )
     try:
-        url = f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{env['SKYALERT_PORT']}"
         wait_until_ready(url)
         token = get_token(url, credential["client_id"], credential["client_secret"])
-        # The bare baseline produces as our services do (same login, acks, idempotence).
-        producer = Producer(producer_config(kafka, linger_ms=0))
         ingest = Arrivals(kafka, BAT_TOPIC, alert_id_header)
-        bare = Arrivals(kafka, BASELINE_TOPIC, message_key)
         http_latency(url, token, ingest, 20)  # warm up both paths
         bare_latency(producer, bare, 20)
         ours = http_latency(url, token, ingest, alerts)
         floor = bare_latency(producer, bare, alerts)
         ours_rate = http_throughput(url, token, ingest, alerts, clients)
-        floor_rate = bare_throughput(producer, bare, alerts)
         ingest.close()
     finally:
         app.stop()
     with bare_app(env, home, args.web_workers) as bare_url:
         http_throughput(bare_url, token, bare, 20, clients, bare=True)  # warm up
         bare_http_rate = http_throughput(bare_url, token, bare, alerts, clients, bare=True)
-    bare.close()
-    inbox_rate = inbox_throughput(kafka, env, home, alerts)
     return {
         "p50": ("latency p50 [ms]", percentile(ours, 0.5) * 1e3, percentile(floor, 0.5) * 1e3),
         "p99": ("latency p99 [ms]", percentile(ours, 0.99) * 1e3, percentile(floor, 0.99) * 1e3),
         "mean": ("latency mean [ms]", statistics.fmean(ours) * 1e3, statistics.fmean(floor) * 1e3),
         "http": ("HTTP publish [alerts/s]", ours_rate, bare_http_rate),
-        "inbox": ("inbox ingest [alerts/s]", inbox_rate, floor_rate),
     }
 
 

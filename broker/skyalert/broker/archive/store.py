@@ -107,8 +107,18 @@ class AlertCitation(Base):
     cite: Mapped[str] = mapped_column(String(16))
 
 
-def find_by_dedupe_key(session: Session, topic: str, dedupe_key: str) -> Alert | None:
-    return session.scalar(select(Alert).where(Alert.topic == topic, Alert.dedupe_key == dedupe_key))
+def find_by_dedupe_keys(
+    session: Session, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Alert]:
+    """The archived alerts with these ``(topic, dedupe_key)``: one query per topic."""
+    by_topic: dict[str, set[str]] = {}
+    for topic, dedupe_key in keys:
+        by_topic.setdefault(topic, set()).add(dedupe_key)
+    found: dict[tuple[str, str], Alert] = {}
+    for topic, dedupe_keys in by_topic.items():
+        query = select(Alert).where(Alert.topic == topic, Alert.dedupe_key.in_(dedupe_keys))
+        found.update(((a.topic, a.dedupe_key), a) for a in session.scalars(query))
+    return found
 
 
 def store(session: Session, alert: Alert, citations: Iterable[tuple[str, str]]) -> None:

@@ -213,13 +213,15 @@ class IngestPipeline:
         """Archive a batch in the caller's transaction: one insert for all of it, skipping
         repeats (the unique ``(topic, dedupe_key)``), which are answered with the original."""
         created = archive_batch(session, batch)
+        repeats = [item.alert for item in batch if item.alert.id not in created]
+        originals = archive.find_by_dedupe_keys(session, ((a.topic, a.dedupe_key) for a in repeats))
         outcomes: list[Accepted | Rejected] = []
         for item in batch:
             alert = item.alert
             if alert.id in created:
                 outcomes.append(Accepted(alert.id, alert.topic, created=True))
                 continue
-            existing = archive.find_by_dedupe_key(session, alert.topic, alert.dedupe_key)
+            existing = originals.get((alert.topic, alert.dedupe_key))
             if existing is None:  # the original's transaction rolled back meanwhile: retry
                 raise IntegrityError("a repeat whose original vanished", None, ValueError(alert.id))
             try:
@@ -349,11 +351,12 @@ def archive_batch(session: Session, batch: list[Prepared]) -> set[str]:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
         insert(Alert)
-        .values(rows)
         .on_conflict_do_nothing(index_elements=["topic", "dedupe_key"])
         .returning(Alert.id)
     )
-    created = set(session.scalars(statement))
+    # The rows as parameters, not in the statement: it compiles once and stays cached, and
+    # SQLAlchemy sends them as multi-row INSERTs ("insertmanyvalues") all the same.
+    created = set(session.scalars(statement, rows))
     citations = [
         {"alert_id": item.alert.id, "ivorn": ivorn, "cite": cite}
         for item in batch
