@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +107,33 @@ def test_stream_url_points_where_the_feed_is_served(
     tmp_path: Path, changes: dict[str, Any], expected: str
 ) -> None:
     assert Settings(var_dir=tmp_path, **changes).stream_url == expected
+
+
+def test_mirrors_come_as_json_or_from_a_file_and_a_bad_one_keeps_its_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mirror = {
+        "name": "gcn",
+        "bootstrap": "kafka.gcn.nasa.gov:9092",
+        "token_url": "https://auth.gcn.nasa.gov/oauth2/token",
+        "client_id": "id",
+        "client_secret": "s3cret",
+        "topics": {"gcn.notices.swift.bat.guano": "gcn.notices.swift.bat.guano"},
+    }
+    path = tmp_path / "mirrors.json"
+    path.write_text(json.dumps([mirror]))
+    monkeypatch.setenv("SKYALERT_MIRRORS", str(path))
+    (from_file,) = load_settings(var_dir=tmp_path).mirrors
+    assert from_file.client_secret is not None
+    assert from_file.client_secret.get_secret_value() == "s3cret"
+    monkeypatch.setenv("SKYALERT_MIRRORS", json.dumps([mirror]))
+    assert load_settings(var_dir=tmp_path).mirrors == [from_file]
+
+    monkeypatch.setenv("SKYALERT_MIRRORS", str(tmp_path / "missing.json"))
+    with pytest.raises(ConfigError, match=r"SKYALERT_MIRRORS: .*neither JSON nor a file"):
+        load_settings(var_dir=tmp_path)
+    for bad in ([{**mirror, "name": "Not Valid!"}], '[{"client_secret": "s3cret",'):
+        monkeypatch.setenv("SKYALERT_MIRRORS", bad if isinstance(bad, str) else json.dumps(bad))
+        with pytest.raises(ConfigError, match="SKYALERT_MIRRORS") as raised:
+            load_settings(var_dir=tmp_path)
+        assert "s3cret" not in str(raised.value)

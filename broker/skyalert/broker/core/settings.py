@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from ipaddress import ip_network
@@ -61,6 +62,19 @@ class Mirror(BaseModel):
 
     def __repr__(self) -> str:  # the settings page: never the secret
         return repr(self.model_dump(mode="json", exclude={"client_secret"}, exclude_defaults=True))
+
+
+def _json_or_file(value: Any) -> Any:
+    """A JSON setting given inline, or as the path of a file holding the JSON."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text.startswith(("[", "{")):
+        try:
+            text = Path(text).expanduser().read_text("utf-8")
+        except OSError as exc:
+            raise ValueError(f"neither JSON nor a file that can be read ({exc.strerror})") from None
+    return json.loads(text)  # a JSONDecodeError is a ValueError: reported with the variable
 
 
 class VtpRange(BaseModel):
@@ -416,9 +430,10 @@ class Settings(BaseSettings):
         description="VOEvents queued per VTP subscriber; one that falls this far behind is "
         "dropped.",
     )
-    mirrors: list[Mirror] = Field(
+    mirrors: Annotated[list[Mirror], NoDecode, BeforeValidator(_json_or_file)] = Field(
         default_factory=list,
-        description="Upstream brokers `skyalert worker mirror` takes alerts from, as JSON: "
+        description="Upstream brokers `skyalert worker mirror` takes alerts from, as JSON or the "
+        "path of a file holding it (which keeps the client secrets out of the environment): "
         '[{"name": "gcn", "bootstrap": "kafka.gcn.nasa.gov:9092", "token_url": '
         '"https://auth.gcn.nasa.gov/oauth2/token", "client_id": "…", "client_secret": "…", '
         '"topics": {"gcn.notices.swift.bat.guano": "gcn.notices.swift.bat.guano"}}]. Each '
@@ -539,7 +554,8 @@ def load_settings(**overrides: Any) -> Settings:
 
 def is_secret(field: str) -> bool:
     """URLs may carry passwords: never echo them back."""
-    return any(word in field for word in ("url", "secret", "password", "key", "providers"))
+    words = ("url", "secret", "password", "key", "providers", "mirrors")  # mirrors: client secrets
+    return any(word in field for word in words)
 
 
 def settings_markdown() -> str:
