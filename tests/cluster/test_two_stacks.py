@@ -44,12 +44,6 @@ pytestmark = pytest.mark.slow
 BURST = 200
 
 
-def _pid_of(up: Up, name: str) -> int:
-    found = re.search(rf"^\s+{name}\s+pid (\d+), log ", "\n".join(up.output), re.M)
-    assert found is not None, name
-    return int(found.group(1))
-
-
 def _mirror_of(a: Up, portal: str, credential: tuple[str, str]) -> str:
     """SKYALERT_MIRRORS for B: A's client listener, logged in with A's OIDC token endpoint."""
     clients = re.search(r"Kafka clients\s+(\S+) \((\S+),", "\n".join(a.output))
@@ -164,7 +158,7 @@ def test_stack_b_mirrors_a_once_each_through_a_kill_of_its_mirror(
                     find_messages(
                         settings_b, GUANO_TOPIC, lambda m: _marker(m, burst) is not None, 20, 120
                     )
-                    os.kill(_pid_of(b, "mirror"), signal.SIGKILL)
+                    os.kill(b.pid_of("mirror"), signal.SIGKILL)
                     assert len(list(sent)) == BURST
                 b.wait_for(r"mirror restarted, pid \d+", timeout=60)
                 arrived = find_messages(

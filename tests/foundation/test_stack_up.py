@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import stat
 import subprocess
@@ -167,10 +166,9 @@ def test_up_serves_stops_and_keeps_data(var: Path, tmp_path: Path) -> None:
         assert all("alert_datetime" in json.loads(b) for b in beats)
 
         # A worker that dies is started again, and its work resumes.
-        worker = re.search(r"heartbeat\s+pid (\d+)", "\n".join(up.output))
-        assert worker is not None
-        os.kill(int(worker.group(1)), signal.SIGKILL)
-        up.wait_for(rf"heartbeat \(pid {worker.group(1)}\) exited with status -9")
+        worker = up.pid_of("heartbeat")
+        os.kill(worker, signal.SIGKILL)
+        up.wait_for(rf"heartbeat \(pid {worker}\) exited with status -9")
         up.wait_for(r"restarting heartbeat in 1 s")
         restarted = int(up.wait_for(r"heartbeat restarted, pid (\d+)").group(1))
         assert alive(restarted)

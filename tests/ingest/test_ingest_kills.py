@@ -84,6 +84,25 @@ def by_key(settings: Settings, prefix: str) -> dict[str, bool]:
     return {str(row.idempotency_key): row.published_at is not None for row in rows}
 
 
+def ids_by_key(settings: Settings, prefix: str) -> set[str]:
+    """Ids of the archived alerts whose idempotency key starts with ``prefix``."""
+    engine = make_engine(settings)
+    try:
+        with make_sessionmaker(engine)() as session:
+            query = select(Alert.id).where(Alert.idempotency_key.like(f"{prefix}%"))
+            return set(session.scalars(query))
+    finally:
+        engine.dispose()
+
+
+def wait_for_the_whole_burst(settings: Settings, prefix: str) -> None:
+    def done() -> bool:
+        found = by_key(settings, prefix)
+        return len(found) == INBOX_BURST and all(found.values())
+
+    wait_until(done, "every inbox message archived and published")
+
+
 def assert_once_on_kafka(settings: Settings, ids: set[str]) -> None:
     counts = key_counts(settings, GUANO_TOPIC)
     missing = {i for i in ids if counts[i.encode()] == 0}
@@ -231,22 +250,8 @@ def test_kill_9_of_the_ingest_worker_loses_no_inbox_message(
     print(f"{len(at_kill)} of {INBOX_BURST} archived at the kill")
     assert len(at_kill) < INBOX_BURST, "the worker finished before the kill"
     with skyalert(["worker", "ingest"], env, log):
-        wait_until(
-            lambda: (
-                (done := by_key(settings, prefix))
-                and len(done) == INBOX_BURST
-                and all(done.values())
-            ),
-            "every inbox message archived and published",
-        )
-    engine = make_engine(settings)
-    try:
-        with make_sessionmaker(engine)() as session:
-            ids = set(
-                session.scalars(select(Alert.id).where(Alert.idempotency_key.like(f"{prefix}%")))
-            )
-    finally:
-        engine.dispose()
+        wait_for_the_whole_burst(settings, prefix)
+    ids = ids_by_key(settings, prefix)
     assert_once_on_kafka(settings, ids)
 
 
@@ -259,27 +264,13 @@ def test_two_ingest_workers_share_the_inbox_partitions(settings: Settings, tmp_p
     with skyalert(["worker", "ingest"], env, logs[0]), skyalert(["worker", "ingest"], env, logs[1]):
         wait_until(lambda: members_assigned(settings, group, 2), "both workers in the group")
         inbox_burst(settings, prefix, INBOX_BURST)
-        wait_until(
-            lambda: (
-                (done := by_key(settings, prefix))
-                and len(done) == INBOX_BURST
-                and all(done.values())
-            ),
-            "every inbox message archived and published",
-        )
+        wait_for_the_whole_burst(settings, prefix)
     # Each prints what it did when stopped.
     accepted = [
         int(re.findall(r"ingest stopped: (\d+) accepted", log.read_text())[-1]) for log in logs
     ]
     print(f"accepted by each worker: {accepted}")
     assert all(accepted), "one worker did nothing"
-    engine = make_engine(settings)
-    try:
-        with make_sessionmaker(engine)() as session:
-            ids = set(
-                session.scalars(select(Alert.id).where(Alert.idempotency_key.like(f"{prefix}%")))
-            )
-    finally:
-        engine.dispose()
+    ids = ids_by_key(settings, prefix)
     assert len(ids) == INBOX_BURST
     assert_once_on_kafka(settings, ids)

@@ -92,6 +92,12 @@ class Up:
             "pids": " ".join(re.findall(r"pid (\d+)", text)),
         }
 
+    def pid_of(self, name: str) -> int:
+        """The pid ``skyalert up`` printed for the process ``name`` (``web-1``, ``mirror``…)."""
+        found = re.search(rf"^\s+{re.escape(name)}\s+pid (\d+), log ", "\n".join(self.output), re.M)
+        assert found is not None, f"skyalert up printed no pid for {name}"
+        return int(found.group(1))
+
     def interrupt(self, timeout: float = 20.0) -> int:
         self.process.send_signal(signal.SIGINT)
         return self.finished(timeout)
