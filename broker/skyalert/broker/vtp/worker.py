@@ -110,10 +110,10 @@ class VtpWorker:
         tls = tls_context(self.settings)
         servers = [
             await asyncio.start_server(
-                self.subscribers.handle, host, self.settings.vtp_port, ssl=tls
+                self.subscribers.handle, host, self.settings.vtp_port, ssl=tls, backlog=BACKLOG
             ),
             await asyncio.start_server(
-                self.authors.handle, host, self.settings.vtp_author_port, ssl=tls
+                self.authors.handle, host, self.settings.vtp_author_port, ssl=tls, backlog=BACKLOG
             ),
         ]
         keep_alive = asyncio.create_task(
