@@ -6,7 +6,8 @@ hands batches to the :class:`Hub` on the event loop. The hub routes each alert t
 :class:`Group` s of its topic: sockets with identical subscriptions share one group, so an alert
 is filtered once per group and its text built once per format. A socket served by the ASGI app
 has a bounded queue and its own sending task; a socket of the dedicated server (``direct``) gets
-the frame written straight into its transport by ``broadcast()``, once it is live. Either way a
+the alert's frame, encoded once per format, written straight into its transport once it is
+live (what ``broadcast()`` does, without framing the same bytes again per socket). Either way a
 slow socket only fills its own buffer: past its bound it is dropped with close code 4408 and
 resumes from its last cursor.
 """
@@ -25,12 +26,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from websockets.asyncio.connection import Connection, broadcast
+from websockets.asyncio.connection import Connection
+from websockets.protocol import State
 
 from skyalert.broker.archive.alert_ids import lowest_id_at
 from skyalert.broker.core.errors import KafkaUnavailable
 from skyalert.broker.livefeed import metrics
-from skyalert.broker.livefeed.live_alert import LiveAlert, from_kafka
+from skyalert.broker.livefeed.live_alert import LiveAlert, from_kafka, server_frame
 from skyalert.broker.livefeed.protocol import CloseCode, Since, Subscription
 from skyalert.schemas.catalog import Topic
 
@@ -272,42 +274,52 @@ class Subscriber:
         """Replayed already, or older than where the subscription starts."""
         return alert.id in self.replayed or (self.floor is not None and alert.id <= self.floor)
 
-    def offer(self, alert: LiveAlert) -> Connection | None:
-        """A live alert its group's filter took; the connection to write it to, if direct."""
+    def offer(self, alert: LiveAlert, frame: bytes) -> bool:
+        """A live alert its group's filter took; True if ``frame`` went straight to the socket."""
         if self.closing is not None or self._covered(alert):
-            return None
+            return False
         if self.live_direct:
-            return self._direct_for(alert)
+            return self._write(frame, alert.id)
         if self.pending is not None:
             if len(self.pending) >= PENDING_LIMIT:
                 self.drop_slow()
             else:
                 self.pending.append(alert)
-            return None
+            return False
         try:
             self.queue.put_nowait(alert)
         except asyncio.QueueFull:
             self.drop_slow()
-        return None
+        return False
 
-    def _direct_for(self, alert: LiveAlert) -> Connection | None:
-        """The connection, unless its write buffer holds more than ``queue_size`` such frames."""
-        assert self.direct is not None
-        transport = self.direct.transport
-        bound = self.queue_size * len(alert.text(self.subscription.format))
-        if transport.get_write_buffer_size() > bound:
+    def _write(self, frame: bytes, alert_id: str | None) -> bool:
+        """Write a ready frame into the transport, unless ``queue_size`` such frames wait there.
+
+        The connection's protocol has nothing of its own waiting (``websockets`` flushes it
+        after every event), so the frame cannot cut into another; a closing socket gets none.
+        """
+        direct = self.direct
+        assert direct is not None
+        if direct.protocol.state is not State.OPEN:
+            return False
+        transport = direct.transport
+        if transport.get_write_buffer_size() > self.queue_size * len(frame):
             self.drop_slow()
-            return None
-        self.cursor = alert.id
-        return self.direct
+            return False
+        transport.write(frame)
+        if alert_id is not None:
+            self.cursor = alert_id
+        return True
 
-    def control(self, text: str) -> None:
-        """A protocol message (ping, pong, error); skipped when the queue is full."""
+    def control(self, text: str, frame: bytes | None = None) -> None:
+        """A protocol message (ping, pong, error); skipped when the queue is full.
+
+        ``frame``: ``text`` framed already (one ping frame serves every socket).
+        """
         if self.closing is not None:
             return
         if self.live_direct:
-            assert self.direct is not None
-            broadcast([self.direct], text)
+            self._write(frame or server_frame(text), None)
         elif not self.queue.full():
             self.queue.put_nowait(text)
 
@@ -406,12 +418,13 @@ class Group:
         self.members: set[Subscriber] = set()
 
     def deliver(self, alert: LiveAlert) -> None:
+        """Filter once, then one pass: each live socket gets the frame as it comes up."""
         if not self.subscription.wants(alert.document, alert.test):
             return
-        direct = [c for member in tuple(self.members) if (c := member.offer(alert))]
-        if direct:
-            broadcast(direct, alert.text(self.subscription.format))
-            metrics.delivered(alert.topic).inc(len(direct))
+        frame = alert.frame(self.subscription.format)
+        written = sum(member.offer(alert, frame) for member in tuple(self.members))
+        if written:
+            metrics.delivered(alert.topic).inc(written)
             if alert.timestamp is not None:
                 metrics.LATENCY.observe(max(0.0, time.time() - alert.timestamp))
 
@@ -491,8 +504,9 @@ class Hub:
         while True:
             await asyncio.sleep(self._ping_interval)
             text = json.dumps({"type": "ping", "time": datetime.now(UTC).isoformat()})
+            frame = server_frame(text)
             for subscriber in tuple(self._all):
-                subscriber.control(text)
+                subscriber.control(text, frame)
 
     async def _recheck_forever(self) -> None:
         while True:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Message
+from websockets.frames import Frame, Opcode
 
 from skyalert.broker.archive.alert_ids import alert_id_time
 from skyalert.broker.archive.store import Alert
@@ -35,6 +36,7 @@ class LiveAlert:
     #: When Kafka received it (seconds since the epoch); None for alerts from the archive.
     timestamp: float | None = None
     _texts: dict[str, str] = field(default_factory=dict)
+    _frames: dict[str, bytes] = field(default_factory=dict)
 
     def text(self, format: Format) -> str:
         """The ``alert`` message for sockets that asked for ``format``."""
@@ -43,10 +45,17 @@ class LiveAlert:
             cached = self._texts[format] = self._render(format)
         return cached
 
+    def frame(self, format: Format) -> bytes:
+        """:meth:`text` as a server's WebSocket frame, the same bytes for every socket."""
+        cached = self._frames.get(format)
+        if cached is None:
+            cached = self._frames[format] = server_frame(self.text(format))
+        return cached
+
     def render(self) -> LiveAlert:
-        """Build both texts now (in the Kafka thread, so the event loop only sends)."""
-        self.text("json")
-        self.text("voevent")
+        """Build both frames now (in the Kafka thread, so the event loop only sends)."""
+        self.frame("json")
+        self.frame("voevent")
         return self
 
     def _render(self, format: Format) -> str:
@@ -65,6 +74,11 @@ class LiveAlert:
             if format == "voevent":
                 message["note"] = f"{self.topic} carries JSON alerts only; sent as JSON"
         return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+
+
+def server_frame(text: str) -> bytes:
+    """A text message framed as a server sends it (unmasked, no extension: compression is off)."""
+    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False, extensions=[])
 
 
 def _time_of(alert_id: str) -> str | None:

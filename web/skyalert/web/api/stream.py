@@ -4,7 +4,7 @@ The protocol is in :mod:`skyalert.broker.livefeed.protocol`, fan-out in
 :mod:`skyalert.broker.livefeed.hub`, resume in :mod:`skyalert.broker.livefeed.replay`;
 this is the thin edge, served two ways with one code path: by the web app (ASGI), and by the
 dedicated ``websockets`` server of ``skyalert worker stream`` (:func:`serve_dedicated`), where
-live frames are written by ``broadcast()`` rather than a task per socket.
+live frames, encoded once, are written into each transport rather than by a task per socket.
 """
 
 from __future__ import annotations
