@@ -239,8 +239,7 @@ class Subscriber:
         self.subscription = subscription
         self.authority = authority
         self.queue_size = queue_size
-        #: Alerts, protocol texts, and None: "the replay is over" for a ``direct`` sender.
-        self.queue: asyncio.Queue[LiveAlert | str | None] = asyncio.Queue(queue_size)
+        self._queue: asyncio.Queue[LiveAlert | str | None] | None = None
         self.direct = direct
         #: Frames go straight to ``direct`` (the queue is empty and stays unused).
         self.live_direct = False
@@ -259,6 +258,16 @@ class Subscriber:
         self.closing: Closing | None = None
         self._sender: asyncio.Task[None] | None = None
         self._started = datetime.now(UTC)
+
+    @property
+    def queue(self) -> asyncio.Queue[LiveAlert | str | None]:
+        """Alerts, protocol texts, and None: "the replay is over" for a ``direct`` sender.
+
+        Made on first use: a live ``direct`` socket never needs one (3 KiB less per socket).
+        """
+        if self._queue is None:
+            self._queue = asyncio.Queue(self.queue_size)
+        return self._queue
 
     def start_replay(self) -> None:
         self.pending = []
@@ -384,10 +393,13 @@ class Subscriber:
         self._sender = asyncio.create_task(self._send_loop())
         return self._sender
 
+    def _queue_holds(self) -> bool:
+        return self._queue is not None and not self._queue.empty()
+
     async def _send_loop(self) -> None:
         fmt = self.subscription.format
         while True:
-            if self.direct is not None and self._caught_up and self.queue.empty():
+            if self.direct is not None and self._caught_up and not self._queue_holds():
                 self.live_direct = True  # from here the group writes; this task ends
                 return
             item = await self.queue.get()

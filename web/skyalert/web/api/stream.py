@@ -345,10 +345,13 @@ async def _authenticate(websocket: Socket, state: FeedState) -> Credential:
 
 
 async def _from_token(state: FeedState, token: str) -> Credential:
-    try:
-        principal = await asyncio.to_thread(state.auth.principal_from_token, token)
-    except InvalidToken as exc:
-        raise Refused(CloseCode.UNAUTHORIZED, str(exc)) from None
+    # A token seen moments ago needs no thread: a crowd opening sockets with one token.
+    principal = state.auth.tokens.cached(token)
+    if principal is None:
+        try:
+            principal = await asyncio.to_thread(state.auth.principal_from_token, token)
+        except InvalidToken as exc:
+            raise Refused(CloseCode.UNAUTHORIZED, str(exc)) from None
     return Credential(state, principal, token, None)
 
 
