@@ -13,9 +13,9 @@ from skyalert.broker.archive.store import Alert
 from skyalert.broker.core.db import make_engine, make_sessionmaker
 from skyalert.broker.core.errors import ConfigError
 from skyalert.broker.core.settings import Mirror, Settings
-from skyalert.broker.ingest.mirror import MirrorWorker, upstream_config
 from skyalert.broker.kafka.config import producer_config
 from skyalert.broker.kafka.kafka_node import LocalKafka
+from skyalert.broker.mirror.worker import MirrorWorker, upstream_config
 from skyalert.schemas.catalog import load_catalog
 from support.auth import make_credential, make_user
 from support.gcn_examples import guano

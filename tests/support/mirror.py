@@ -11,8 +11,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from skyalert.broker.core.settings import Mirror, Settings
 from skyalert.broker.ingest.inbox_worker import IngestStats
-from skyalert.broker.ingest.mirror import MirrorWorker
 from skyalert.broker.kafka.config import admin_config, producer_config, services_login
+from skyalert.broker.mirror.worker import MirrorWorker
 from skyalert.schemas.catalog import load_catalog
 from support.ingest import in_thread
 

@@ -110,7 +110,7 @@ def submission_of(message: Message) -> Submission:
 class InboxWorker:
     """Topics read by a consumer group, each message through the pipeline, then committed.
 
-    By default the inboxes of our own cluster; :class:`~skyalert.broker.ingest.mirror` reads
+    By default the inboxes of our own cluster; :class:`~skyalert.broker.mirror.worker` reads
     an upstream broker's topics with the same loop."""
 
     #: The re-publisher and the pruning of old refusals: once per deployment's ingest workers.

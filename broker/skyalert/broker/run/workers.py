@@ -79,7 +79,7 @@ def _vtp(settings: Settings, sessions: Sessions, stop: threading.Event, live: Li
 
 
 def _mirror(settings: Settings, sessions: Sessions, stop: threading.Event, live: Liveness) -> str:
-    from skyalert.broker.ingest.mirror import run_mirrors
+    from skyalert.broker.mirror.worker import run_mirrors
 
     stats = run_mirrors(settings, sessions, load_catalog(), stop, live)
     return "mirror stopped: " + "; ".join(str(s) for s in stats)

@@ -16,8 +16,8 @@ from skyalert.auth.errors import AuthError
 from skyalert.auth.principal import Principal
 from skyalert.auth.scopes import ADMIN, PUBLIC_GROUP, known_groups
 from skyalert.broker.core.settings import Mirror
-from skyalert.broker.ingest.mirror_status import LastAlert, PartitionLag, last_alert, upstream_lag
 from skyalert.broker.kafka.topic_state import TopicState, topic_states
+from skyalert.broker.mirror.status import LastAlert, PartitionLag, last_alert, upstream_lag
 from skyalert.web.middleware.csrf import check_csrf
 from skyalert.web.portal import admin_queries
 from skyalert.web.portal.pages import LoggedIn, render

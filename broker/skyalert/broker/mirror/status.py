@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from skyalert.broker.archive.store import Alert
 from skyalert.broker.core.settings import Mirror
-from skyalert.broker.ingest.mirror import sender_prefix, upstream_config
+from skyalert.broker.mirror.worker import sender_prefix, upstream_config
 
 
 @dataclass(frozen=True)
