@@ -51,6 +51,7 @@ from skyalert.broker.livefeed.protocol import (
 )
 from skyalert.broker.livefeed.replay import catch_up
 from skyalert.schemas.catalog import Catalog, load_catalog
+from skyalert.web.api.security import token_principal
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["live feed"])
@@ -345,13 +346,10 @@ async def _authenticate(websocket: Socket, state: FeedState) -> Credential:
 
 
 async def _from_token(state: FeedState, token: str) -> Credential:
-    # A token seen moments ago needs no thread: a crowd opening sockets with one token.
-    principal = state.auth.tokens.cached(token)
-    if principal is None:
-        try:
-            principal = await asyncio.to_thread(state.auth.principal_from_token, token)
-        except InvalidToken as exc:
-            raise Refused(CloseCode.UNAUTHORIZED, str(exc)) from None
+    try:
+        principal = await token_principal(state.auth, token)
+    except InvalidToken as exc:
+        raise Refused(CloseCode.UNAUTHORIZED, str(exc)) from None
     return Credential(state, principal, token, None)
 
 
