@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 import astropy.units as u
+from astropy_healpix import _core as healpix_c
 from astropy_healpix import core as healpix
 
 #: HEALPix order (nested scheme) of the archived cell index: nside 2**16, cells of about 3.2
@@ -14,6 +15,9 @@ CELL_ORDER = 16
 #: Cells a cone covering aims at: enough that the cover hugs the circle, few enough that the
 #: SQL stays a short list of index ranges.
 _CELLS_PER_RADIUS = 4
+#: Side [deg] of an order 0 cell (the square root of a twelfth of the sphere), as
+#: ``nside_to_pixel_resolution(1)`` gives it.
+_ORDER0_SIDE = math.degrees(math.sqrt(math.pi / 3))
 
 
 @dataclass(frozen=True)
@@ -73,15 +77,14 @@ def cell_ranges(ra: float, dec: float, radius: float) -> list[tuple[int, int]]:
     fine cells, and neighbouring ranges are merged.
     """
     radius = min(radius, 180.0)
-    resolution = healpix.nside_to_pixel_resolution(1).to_value(u.deg)
-    wanted = math.ceil(math.log2(resolution * _CELLS_PER_RADIUS / radius))
+    wanted = math.ceil(math.log2(_ORDER0_SIDE * _CELLS_PER_RADIUS / radius))
     order = max(0, min(CELL_ORDER, wanted))
-    coarse = healpix.healpix_cone_search(
-        ra * u.deg, dec * u.deg, radius * u.deg, 2**order, order="nested"
-    )
+    # The compiled search itself, in degrees: the public wrapper's Quantity conversions cost
+    # more than the search (a cone query computes four covers).
+    coarse = healpix_c.healpix_cone_search(ra, dec, radius, 2**order, "nested")
     shift = 2 * (CELL_ORDER - order)
     ranges: list[tuple[int, int]] = []
-    for cell in sorted(int(c) for c in coarse):
+    for cell in sorted(coarse.tolist()):
         low, high = cell << shift, ((cell + 1) << shift) - 1
         if ranges and ranges[-1][1] + 1 == low:
             ranges[-1] = (ranges[-1][0], high)

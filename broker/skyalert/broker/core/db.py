@@ -60,6 +60,16 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.close()
 
 
+def _sqlite_unflushed_pragmas(
+    dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry
+) -> None:
+    _sqlite_pragmas(dbapi_connection, record)
+    # In WAL mode a commit then survives a crash of the process, not one of the machine.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 def sqlite_file(settings: Settings) -> Path | None:
     """The SQLite database file the settings name (None: another database, or in memory)."""
     url = settings.sqlalchemy_url
@@ -86,7 +96,13 @@ def unflushed_engine(engine: Engine, connections: int = 4) -> Engine:
     """An engine for writes whose commits need not wait for the database's disk: on PostgreSQL
     a pool of its own (``connections`` at most) with ``synchronous_commit = off`` (a commit is
     visible at once and survives a crash of this process, not one of the database server, which
-    may forget the last fraction of a second of commits); on SQLite ``engine`` itself."""
+    may forget the last fraction of a second of commits); on a SQLite file, an engine of its
+    own with ``synchronous = NORMAL`` (the same promise, against a crash of the machine); on an
+    in-memory SQLite database (which a second engine would not see), ``engine`` itself."""
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        unflushed = create_engine(engine.url, connect_args={"check_same_thread": False})
+        event.listen(unflushed, "connect", _sqlite_unflushed_pragmas)
+        return unflushed
     if engine.dialect.name != "postgresql":
         return engine
     return create_engine(

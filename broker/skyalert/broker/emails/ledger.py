@@ -20,10 +20,10 @@ Exactly once per subscriber, and where the one crash window is:
    connections at once, each with this window, so a kill loses at most two mails per
    connection (set it to 1 for the narrowest window, at a third to a half of the speed).
 3. Claims and ``sent`` records are committed without waiting for the database's disk
-   (:func:`~skyalert.broker.core.db.unflushed_engine`, PostgreSQL): a crash of the worker keeps
-   them, but a crash of the PostgreSQL server itself may forget the last fraction of a second
-   of claims, whose mails could then go out once more (the same bytes and Message-ID). That
-   buys a mail per SMTP round trip instead of one per disk flush.
+   (:func:`~skyalert.broker.core.db.unflushed_engine`): a crash of the worker keeps them, but a
+   crash of the PostgreSQL server itself (on SQLite, of the machine) may forget the last
+   fraction of a second of claims, whose mails could then go out once more (the same bytes and
+   Message-ID). That buys a mail per SMTP round trip instead of one per disk flush.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Sending what the ledger holds: passes over due deliveries, within the rate limits, on a few
 SMTP connections (lanes) kept open between passes and used at once.
 
-Each mail is claimed (``sending``, committed) before SMTP sees it, as the ledger requires: on
-PostgreSQL one statement on a connection of the sender's own whose commits do not wait for the
-disk. In each lane the next mail's claim is written in a second thread while SMTP takes the
+Each mail is claimed (``sending``, committed) before SMTP sees it, as the ledger requires, on a
+connection of the sender's own whose commits do not wait for the disk (on PostgreSQL in one
+statement). In each lane the next mail's claim is written in a second thread while SMTP takes the
 current one, so the database and the mail server work at once; ``sent`` is recorded in batches.
 A recipient's mails all go down one lane, in order.
 """
