@@ -4,7 +4,11 @@ One thread takes every alert waiting (up to ``MAX_BATCH``), inserts them with on
 starts their produces and then commits, so the commit and Kafka's acknowledgement overlap. The
 answer waits for both: an alert answered 201 is in the archive. The price of the overlap: when
 the commit itself fails after the insert (the database went away in that instant), Kafka may
-hold an alert the archive does not; its publisher was answered 503, not 201.
+hold an alert the archive does not; its publisher was answered 503, not 201. A kill -9 between
+the produce and the commit leaves the same: a message with an ``alert-id`` the archive never
+had, answered nothing, so a retry archives it anew under another id. A kill after the commit
+leaves an archived alert without ``published_at``, which the re-publisher sends unless Kafka
+holds it already (:mod:`skyalert.broker.ingest.republish`).
 
 The thread keeps one connection and does not ping it before each batch: a batch whose first
 statements find it dropped (the database restarted meanwhile) wrote and sent nothing, and runs
