@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from conftest import serving
 from skyalert.broker.archive.store import Alert
@@ -106,6 +106,26 @@ def test_swift_bat_voevent_arrives_on_kafka_once(
     assert again.json()["id"] == alert_id
     assert again.json()["created"] is False
     assert count_messages(settings, BAT_TOPIC, lambda m: m.value() == raw) == 1
+
+
+def test_an_alert_gets_in_after_the_database_dropped_every_connection(
+    app_url: str, settings: Settings, gcn_token: str
+) -> None:
+    """The archive writer's connection is not pinged before each batch: one found dropped (a
+    database restart) is replaced and the alert archived, not refused."""
+    assert post(app_url, BAT_TOPIC, unique_bat(), bearer(gcn_token, **VOEVENT)).status_code == 201
+    engine = make_engine(settings)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    engine.dispose()
+    response = post(app_url, BAT_TOPIC, unique_bat(), bearer(gcn_token, **VOEVENT))
+    assert response.status_code == 201, response.text
+    assert response.json()["published"] is True
 
 
 def test_idempotency_key_for_json_alerts(app_url: str, settings: Settings, gcn_token: str) -> None:

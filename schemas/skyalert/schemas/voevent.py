@@ -8,7 +8,8 @@ Three steps, each with its own tool:
 2. *validate* with lxml (no network, no entity resolution, ``huge_tree`` off) against the
    VOEvent 2.0 XML Schema that :mod:`voeventparse` ships: the namespace, ``version="2.0"`` and
    every schema error with its line;
-3. *read* with :mod:`voeventparse` into the JSON form (:func:`voevent_to_json`).
+3. *read* the validated tree with :mod:`voeventparse` into the JSON form
+   (:func:`voevent_to_json`).
 
 >>> from voeventparse.fixtures.datapaths import swift_bat_grb_pos_v2
 >>> with open(swift_bat_grb_pos_v2, "rb") as packet:
@@ -29,7 +30,8 @@ from typing import Any
 import voeventparse
 from defusedxml import ElementTree as SafeElementTree
 from defusedxml.common import DefusedXmlException
-from lxml import etree
+from lxml import etree, objectify
+from voeventparse.voevent import _remove_root_tag_prefix
 
 from skyalert.schemas.errors import FormatRejected, LineError, summary
 
@@ -78,16 +80,22 @@ def _schema() -> Any:
 
 
 def _parser() -> Any:
-    """An lxml parser that never resolves entities, loads a DTD or touches the network."""
+    """An lxml parser that never resolves entities, loads a DTD or touches the network.
+
+    It builds :mod:`lxml.objectify` elements, as :mod:`voeventparse` reads them: the tree that
+    was validated is the one read, not a second parse. Blank text is kept, so the schema sees
+    the document as sent.
+    """
     parser = getattr(_LOCAL, "parser", None)
     if parser is None:
-        parser = _LOCAL.parser = etree.XMLParser(
+        parser = _LOCAL.parser = objectify.makeparser(
             resolve_entities=False,
             no_network=True,
             load_dtd=False,
             dtd_validation=False,
             huge_tree=False,
             collect_ids=False,
+            remove_blank_text=False,
         )
     return parser
 
@@ -143,7 +151,8 @@ def _vet(raw: bytes) -> None:
         ) from None
 
 
-def _validate(raw: bytes) -> None:
+def _validate(raw: bytes) -> Any:
+    """The packet's root element, once it passed the VOEvent 2.0 schema."""
     try:
         root = etree.fromstring(raw, _parser())
     except etree.XMLSyntaxError as exc:
@@ -193,6 +202,7 @@ def _validate(raw: bytes) -> None:
     errors.extend(_ivorn_errors(root))
     if errors:
         raise VOEventRejected("invalid_voevent", errors)
+    return root
 
 
 def _ivorn_errors(root: Any) -> list[LineError]:
@@ -214,10 +224,11 @@ def _ivorn_errors(root: Any) -> list[LineError]:
     return errors
 
 
-def check_voevent(raw: bytes) -> None:
-    """Raise :class:`VOEventRejected` listing what is wrong, unless ``raw`` is a good packet."""
+def check_voevent(raw: bytes) -> Any:
+    """Raise :class:`VOEventRejected` listing what is wrong, unless ``raw`` is a good packet;
+    returns its root element (:mod:`lxml.objectify`)."""
     _vet(raw)
-    _validate(raw)
+    return _validate(raw)
 
 
 def voevent_to_json(raw: bytes) -> dict[str, Any]:
@@ -229,8 +240,8 @@ def voevent_to_json(raw: bytes) -> dict[str, Any]:
     ``ra``, ``dec``, ``ra_dec_error`` (ICRS degrees) when the position is in ICRS or FK5, and
     ``alert_tense`` (``test`` for ``role="test"``).
     """
-    check_voevent(raw)
-    packet = voeventparse.loads(raw)
+    packet = check_voevent(raw)
+    _remove_root_tag_prefix(packet)  # as voeventparse.loads does, for its attribute access
     role = str(packet.get("role"))
     alert: dict[str, Any] = {
         "ivorn": str(packet.get("ivorn")),
@@ -309,14 +320,18 @@ def _typed(value: str | None, data_type: str | None) -> str | int | float | None
 
 
 def _param(element: Any) -> dict[str, Any]:
-    value = element.get("value")
-    if value is None:
+    # One attribute mapping, and child lookups only where there are children: a packet
+    # carries dozens of parameters, most of them attributes only.
+    attributes = element.attrib
+    has_children = len(element) > 0
+    value = attributes.get("value")
+    if value is None and has_children:
         value = _text(element.find("Value"))
-    param: dict[str, Any] = {"value": _typed(value, element.get("dataType"))}
+    param: dict[str, Any] = {"value": _typed(value, attributes.get("dataType"))}
     for attribute, key in (("unit", "unit"), ("ucd", "ucd"), ("dataType", "data_type")):
-        if element.get(attribute):
-            param[key] = str(element.get(attribute))
-    description = _text(element.find("Description"))
+        if attributes.get(attribute):
+            param[key] = str(attributes[attribute])
+    description = _text(element.find("Description")) if has_children else None
     if description is not None:
         param["description"] = description
     return param

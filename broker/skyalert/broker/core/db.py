@@ -92,6 +92,14 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def unpinged_engine(engine: Engine) -> Engine:
+    """One connection for one thread's transactions, not pinged before each (a round trip per
+    transaction): its user replaces a connection it finds dropped. On SQLite ``engine`` itself."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    return create_engine(engine.url, pool_size=1, max_overflow=0)
+
+
 def unflushed_engine(engine: Engine, connections: int = 4) -> Engine:
     """An engine for writes whose commits need not wait for the database's disk: on PostgreSQL
     a pool of its own (``connections`` at most) with ``synchronous_commit = off`` (a commit is

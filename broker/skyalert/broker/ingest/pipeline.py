@@ -19,8 +19,10 @@ import re
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import cast
 
 from confluent_kafka import Message
+from sqlalchemy import Table
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -45,7 +47,9 @@ from skyalert.schemas.validation import SchemaRegistry
 
 log = logging.getLogger(__name__)
 
-COLUMNS = tuple(Alert.__table__.columns)
+#: The archive's table, for inserts of plain rows (an ORM class maps it as a FromClause).
+ALERTS = cast(Table, Alert.__table__)
+COLUMNS = tuple(ALERTS.columns)
 #: Printable ASCII, as for HTTP header values; long enough for a UUID or a hash.
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
@@ -349,14 +353,16 @@ def archive_batch(session: Session, batch: list[Prepared]) -> set[str]:
         rows.append({column.key: getattr(alert, column.key) for column in COLUMNS})
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # On the table, not the class: the rows are plain values, and the ORM's bulk path cost
+    # about 0.2 ms of CPU per transaction on top.
     statement = (
-        insert(Alert)
+        insert(ALERTS)
         .on_conflict_do_nothing(index_elements=["topic", "dedupe_key"])
-        .returning(Alert.id)
+        .returning(ALERTS.c.id)
     )
     # The rows as parameters, not in the statement: it compiles once and stays cached, and
     # SQLAlchemy sends them as multi-row INSERTs ("insertmanyvalues") all the same.
-    created = set(session.scalars(statement, rows))
+    created = set(session.execute(statement, rows).scalars())
     citations = [
         {"alert_id": item.alert.id, "ivorn": ivorn, "cite": cite}
         for item in batch
