@@ -2,7 +2,7 @@
 confluent-kafka produce -> consume of the very same bytes, on the same broker, in the same run.
 
     python tests/bench/bench_ingest.py [--alerts 300] [--clients 8] [--web-workers 1]
-        [--database-url URL] [--only http|inbox] [--json]
+        [--ingest-workers 1] [--database-url URL] [--only http|inbox] [--json]
 
 Starts its own Apache Kafka (LocalKafka), a fresh PostgreSQL database (or the URL given) and the
 app under uvicorn in a child process (`skyalert serve`). The payload is the Swift BAT GRB
@@ -15,7 +15,8 @@ position VOEvent with a fresh IVORN per alert.
 - HTTP throughput: ``--clients`` concurrent publishers against ``skyalert serve``, and the same
   load against a bare FastAPI endpoint that only produces the body to Kafka
   (``bare_produce_app.py``), served by the same uvicorn with the same options and workers.
-- inbox throughput: a burst into the ``gcn`` inbox through ``skyalert worker ingest``, against
+- inbox throughput: a burst into the ``gcn`` inbox through ``--ingest-workers`` processes of
+  ``skyalert worker ingest`` sharing its partitions, against
   one bare producer sending asynchronously, until the consumer has every message.
 
 ``--json`` prints, as the last line, ``{"http_throughput_ratio", "inbox_throughput_ratio",
@@ -241,24 +242,20 @@ def cpu_seconds(pid: int) -> float:
 
 
 def inbox_throughput(
-    kafka: Settings, env: dict[str, str], home: Path, count: int
+    kafka: Settings, env: dict[str, str], home: Path, count: int, workers: int
 ) -> tuple[float, float]:
-    """Alerts per second through ``skyalert worker ingest``: a burst into the ``gcn`` inbox,
-    until the consumer has every alert on its topic; and the worker's CPU milliseconds per
-    alert meanwhile (a figure other work on the machine hardly moves)."""
+    """Alerts per second through ``workers`` processes of ``skyalert worker ingest``: a burst
+    into the ``gcn`` inbox, until the consumer has every alert on its topic; and the workers'
+    CPU milliseconds per alert meanwhile (a figure other work on the machine hardly moves)."""
     arrivals = Arrivals(kafka, BAT_TOPIC, alert_id_header)
     producer = Producer(producer_config(kafka, linger_ms=5))
     messages = [(unique_bat(), uuid.uuid4().hex) for _ in range(count)]
-    worker = spawn(
-        "ingest",
-        [sys.executable, "-m", "skyalert.broker.run.cli", "worker", "ingest"],
-        home / "ingest.log",
-        env,
-    )
+    command = [sys.executable, "-m", "skyalert.broker.run.cli", "worker", "ingest"]
+    running = [spawn("ingest", command, home / f"ingest-{n}.log", env) for n in range(workers)]
     try:
-        # The worker's group starts at the inbox's end: it must hold its partitions first.
-        _wait_for_members(kafka, env["SKYALERT_INGEST_GROUP"])
-        cpu = cpu_seconds(worker.pid)
+        # The workers' group starts at the inbox's end: they must hold its partitions first.
+        _wait_for_members(kafka, env["SKYALERT_INGEST_GROUP"], workers)
+        cpu = sum(cpu_seconds(worker.pid) for worker in running)
         started = time.perf_counter()
         for payload, key in messages:
             headers: list[tuple[str, str | bytes | None]] = [
@@ -270,22 +267,26 @@ def inbox_throughput(
             producer.poll(0)
         producer.flush(60)
         rate = count / (arrivals.wait_count(count) - started)
-        return rate, (cpu_seconds(worker.pid) - cpu) / count * 1e3
+        used = sum(cpu_seconds(worker.pid) for worker in running) - cpu
+        return rate, used / count * 1e3
     finally:
-        worker.stop()
+        for worker in running:
+            worker.stop()
         arrivals.close()
 
 
-def _wait_for_members(kafka: Settings, group: str, timeout: float = 60) -> None:
+def _wait_for_members(kafka: Settings, group: str, members: int, timeout: float = 60) -> None:
     admin = AdminClient(admin_config(kafka))
     deadline = time.monotonic() + timeout
+    holding: list[int] = []
     while time.monotonic() < deadline:
         (found,) = admin.describe_consumer_groups([group]).values()
-        described = found.result(10)
-        if described.members and all(m.assignment.topic_partitions for m in described.members):
+        joined = found.result(10).members
+        holding = [len(m.assignment.topic_partitions) for m in joined]
+        if len(holding) == members and all(holding):
             return
         time.sleep(0.2)
-    raise TimeoutError(f"the ingest worker never joined {group}")
+    raise TimeoutError(f"{members} ingest workers never held {group}'s partitions: {holding}")
 
 
 @contextmanager
@@ -312,6 +313,9 @@ def main() -> None:
     parser.add_argument("--alerts", type=int, default=300, help="alerts per measurement")
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP publishers")
     parser.add_argument("--web-workers", type=int, default=1, help="uvicorn workers, both apps")
+    parser.add_argument(
+        "--ingest-workers", type=int, default=1, help="ingest worker processes sharing the inbox"
+    )
     parser.add_argument("--database-url", help="default: a fresh PostgreSQL database")
     parser.add_argument("--only", choices=("http", "inbox"), help="run only this part")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of ratios")
@@ -331,7 +335,8 @@ def main() -> None:
         kafka.stop()
     print(
         f"\n{args.alerts} alerts of {len(unique_bat())} bytes (Swift BAT VOEvent), "
-        f"{args.clients} HTTP clients, {args.web_workers} web workers, {os.cpu_count()} CPUs\n"
+        f"{args.clients} HTTP clients, {args.web_workers} web workers, "
+        f"{args.ingest_workers} ingest workers, {os.cpu_count()} CPUs\n"
     )
     print(f"{'':<28}{'skyalert':>12}{'bare':>12}{'ratio':>10}")
     for name, mine, base in rows.values():
@@ -382,7 +387,7 @@ def measure(
     }
     operator(env, "db", "upgrade")
     kafka = Settings(var_dir=home / "var", kafka_bootstrap=bootstrap)
-    sync_catalog(kafka, load_catalog())
+    sync_catalog(kafka, load_catalog(), kafka.inbox_partitions)
     admin = AdminClient(admin_config(kafka))
     admin.create_topics([NewTopic(BASELINE_TOPIC, 1, 1)])[BASELINE_TOPIC].result()
     # The bare baseline produces as our services do (same login, acks, idempotence).
@@ -399,7 +404,7 @@ def measure(
             floor_rate = bare_throughput(producer, bare, args.alerts)
         finally:
             bare.close()
-        inbox_rate, inbox_cpu = inbox_throughput(kafka, env, home, args.alerts)
+        inbox_rate, inbox_cpu = inbox_throughput(kafka, env, home, args.alerts, args.ingest_workers)
         rows["inbox"] = ("inbox ingest [alerts/s]", inbox_rate, floor_rate)
         print(f"inbox worker CPU during the burst: {inbox_cpu:.2f} ms/alert")
     return rows
