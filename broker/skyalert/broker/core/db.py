@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy import URL, DateTime, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -52,22 +52,23 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
+#: Every SQLite connection's settings: foreign keys kept, WAL (readers beside the writer).
+SQLITE_PRAGMAS = ("foreign_keys=ON", "journal_mode=WAL", "busy_timeout=5000")
 
 
-def _sqlite_unflushed_pragmas(
-    dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry
-) -> None:
-    _sqlite_pragmas(dbapi_connection, record)
-    # In WAL mode a commit then survives a crash of the process, not one of the machine.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+def _sqlite_engine(url: str | URL, *pragmas: str) -> Engine:
+    """An engine for a SQLite database whose connections run :data:`SQLITE_PRAGMAS`, then
+    ``pragmas``."""
+    engine = create_engine(url, connect_args={"check_same_thread": False})
+
+    def run_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+        cursor = dbapi_connection.cursor()
+        for pragma in (*SQLITE_PRAGMAS, *pragmas):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    event.listen(engine, "connect", run_pragmas)
+    return engine
 
 
 def sqlite_file(settings: Settings) -> Path | None:
@@ -82,9 +83,7 @@ def make_engine(settings: Settings) -> Engine:
     if url.startswith("sqlite"):
         if (database := sqlite_file(settings)) is not None:
             database.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
+        return _sqlite_engine(url)
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
@@ -108,9 +107,8 @@ def unflushed_engine(engine: Engine, connections: int = 4) -> Engine:
     own with ``synchronous = NORMAL`` (the same promise, against a crash of the machine); on an
     in-memory SQLite database (which a second engine would not see), ``engine`` itself."""
     if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-        unflushed = create_engine(engine.url, connect_args={"check_same_thread": False})
-        event.listen(unflushed, "connect", _sqlite_unflushed_pragmas)
-        return unflushed
+        # In WAL mode a commit then survives a crash of the process, not one of the machine.
+        return _sqlite_engine(engine.url, "synchronous=NORMAL")
     if engine.dialect.name != "postgresql":
         return engine
     return create_engine(
